@@ -1,0 +1,34 @@
+# Journey Warehouse: `make demo` and `make test` are all a fresh machine needs.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+export JW_DATA_DIR ?= $(CURDIR)/data
+export DAGSTER_HOME ?= $(JW_DATA_DIR)/dagster_home
+
+.PHONY: install demo test ui lock clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/python -m orchestration.demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+ui: $(STAMP)
+	$(BIN)/python -m orchestration.instance
+	$(BIN)/dagster dev -w workspace.yaml
+
+lock:
+	$(BIN)/python -m pip freeze --exclude-editable | sed '1i # Exact versions of everything `make` installs (direct and transitive). Refresh with `make lock`.' > constraints.txt
+
+clean:
+	rm -rf $(JW_DATA_DIR) dbt_project/target dbt_project/logs

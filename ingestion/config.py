@@ -1,0 +1,34 @@
+"""Where things live. Everything is derived from one environment variable, ``JW_DATA_DIR``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SOURCE_NAMES = ("shop", "esp", "social", "loyalty", "iot")
+
+
+def data_dir() -> Path:
+    """The data folder: ``$JW_DATA_DIR`` or ``<repo>/data``."""
+    return Path(os.environ.get("JW_DATA_DIR") or REPO_ROOT / "data").resolve()
+
+
+def warehouse_path() -> Path:
+    """The DuckDB warehouse file: ``$JW_WAREHOUSE_PATH`` or ``<data dir>/warehouse.duckdb``."""
+    explicit = os.environ.get("JW_WAREHOUSE_PATH")
+    return Path(explicit).resolve() if explicit else data_dir() / "warehouse.duckdb"
+
+
+def source_systems_dir() -> Path:
+    """Where the demo world keeps the source systems' own data (API snapshots, loyalty DB, IoT drop folder)."""
+    return data_dir() / "source_systems"
+
+
+def pipelines_dir() -> Path:
+    """dlt's local working folder."""
+    return data_dir() / "dlt_pipelines"
+
+
+def dagster_home() -> Path:
+    return Path(os.environ.get("DAGSTER_HOME") or data_dir() / "dagster_home").resolve()

@@ -1,0 +1,472 @@
+"""A seeded, deterministic demo world: people and what five source systems know about them.
+
+Every person has identifiers that differ across systems (shop customer ids, emails varying in case and
+whitespace, loyalty members and cards, social handles, device ids). ``World.ground_truth`` maps every
+source identifier, in the canonical form the warehouse normalises to, to the person it belongs to.
+
+The same ``(seed, people, days)`` always produces exactly the same world: there is no clock and no
+global random state in here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+END = datetime(2026, 9, 30, tzinfo=timezone.utc)
+
+FIRST_NAMES = (
+    "anna ben clara david emma felix greta hugo ida jonas karla leon mia noah olga paul "
+    "quinn rosa sven tara ugo vera wim xenia yusuf zoe amir bea carl dana eli fatima"
+).split()
+LAST_NAMES = (
+    "schmidt mueller weber fischer meyer wagner becker hoffmann koch richter klein wolf "
+    "neumann schwarz braun zimmermann krueger hartmann lange werner lehmann krause"
+).split()
+DOMAINS = ("mail.test", "post.test", "inbox.test", "web.test")
+WORK_DOMAINS = ("corp.test", "office.test")
+CHANNELS = ("instagram", "facebook", "tiktok")
+STORES = tuple(f"store-{i:02d}" for i in range(1, 9))
+CATEGORIES = ("shoes", "jackets", "bags", "shirts", "accessories", "outdoor")
+
+
+def iso(ts: datetime) -> str:
+    """UTC ISO-8601 with a ``Z``: the wire format of the demo HTTP APIs."""
+    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def normalize_email(value: str | None) -> str | None:
+    return value.strip().lower() if value and value.strip() else None
+
+
+def normalize_handle(value: str | None) -> str | None:
+    return value.strip().lstrip("@").lower() if value and value.strip() else None
+
+
+@dataclass
+class World:
+    """Rows per source system and table, plus the ground truth."""
+
+    seed: int
+    people: int
+    days: int
+    start: datetime
+    end: datetime
+    shop: dict[str, list[dict]] = field(default_factory=dict)
+    esp: dict[str, list[dict]] = field(default_factory=dict)
+    social: dict[str, list[dict]] = field(default_factory=dict)
+    loyalty: dict[str, list[dict]] = field(default_factory=dict)
+    iot: dict[str, list[dict]] = field(default_factory=dict)
+    ground_truth: list[dict] = field(default_factory=list)
+
+    def tables(self) -> dict[str, dict[str, list[dict]]]:
+        return {"shop": self.shop, "esp": self.esp, "social": self.social, "loyalty": self.loyalty, "iot": self.iot}
+
+    def fingerprint(self) -> str:
+        """A digest of every row: equal fingerprints mean identical worlds."""
+        digest = hashlib.sha256()
+        for system, tables in sorted(self.tables().items()):
+            for name, rows in sorted(tables.items()):
+                digest.update(f"{system}.{name}".encode())
+                digest.update(json.dumps(rows, sort_keys=True, default=str).encode())
+        digest.update(json.dumps(self.ground_truth, sort_keys=True).encode())
+        return digest.hexdigest()
+
+
+class _Gen:
+    def __init__(self, seed: int, people: int, days: int):
+        self.rng = random.Random(seed)
+        self.world = World(seed=seed, people=people, days=days, start=END - timedelta(days=days), end=END)
+        self._truth: dict[tuple[str, str], str] = {}
+
+    # --- helpers -------------------------------------------------------------------------------------
+    def moment(self, after: datetime | None = None) -> datetime:
+        lo = max(after or self.world.start, self.world.start)
+        span = int((self.world.end - lo).total_seconds())
+        return lo + timedelta(seconds=self.rng.randrange(max(span, 1)))
+
+    def vary_email(self, email: str) -> str:
+        """The same address as a person types it into different systems."""
+        r = self.rng.random()
+        if r < 0.25:
+            email = email.upper()
+        elif r < 0.5:
+            email = email[0].upper() + email[1:]
+        r = self.rng.random()
+        if r < 0.15:
+            email = " " + email
+        elif r < 0.3:
+            email = email + "  "
+        return email
+
+    def truth(self, identifier_type: str, value: str, person_id: str) -> None:
+        key = (identifier_type, value)
+        assert self._truth.setdefault(key, person_id) == person_id, key
+        self._truth[key] = person_id
+
+    # --- the world -----------------------------------------------------------------------------------
+    def build(self) -> World:
+        rng = self.rng
+        products = [
+            {
+                "product_id": f"prod-{i:03d}",
+                "sku": f"SKU-{i:05d}",
+                "category": CATEGORIES[i % len(CATEGORIES)],
+                "price": round(rng.uniform(9, 240), 2),
+            }
+            for i in range(1, 61)
+        ]
+        persons = []
+        for i in range(1, self.world.people + 1):
+            first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+            persons.append(
+                {
+                    "person_id": f"P{i:05d}",
+                    "first": first,
+                    "last": last,
+                    "email": f"{first}.{last}{i}@{rng.choice(DOMAINS)}",
+                    "alt_email": f"{first[0]}{last}{i}@{rng.choice(WORK_DOMAINS)}" if rng.random() < 0.3 else None,
+                    "phone": f"+49155{rng.randrange(10**7):07d}" if rng.random() < 0.75 else None,
+                    "handle": f"{first}_{last}{i}" if rng.random() < 0.45 else None,
+                    "has_shop": rng.random() < 0.85,
+                    "has_loyalty": rng.random() < 0.45,
+                    "email_consent": rng.random() < 0.65,
+                    "device": rng.choice(("wearable", "car")) if rng.random() < 0.15 else None,
+                    "iot_opt_in": rng.random() < 0.6,
+                }
+            )
+        self._shop(persons, products)
+        self._esp(persons)
+        self._social(persons)
+        self._loyalty(persons)
+        self._iot(persons)
+        self.world.ground_truth = [
+            {"identifier_type": t, "identifier_value": v, "person_id": p} for (t, v), p in sorted(self._truth.items())
+        ]
+        return self.world
+
+    def _lines(self, products: list[dict], prefix: str) -> list[dict]:
+        lines = []
+        for n, product in enumerate(self.rng.sample(products, self.rng.randint(1, 4)), start=1):
+            lines.append(
+                {
+                    "line_id": f"{prefix}-{n}",
+                    "product_id": product["product_id"],
+                    "sku": product["sku"],
+                    "quantity": self.rng.randint(1, 3),
+                    "unit_price": product["price"],
+                }
+            )
+        return lines
+
+    def _shop(self, persons: list[dict], products: list[dict]) -> None:
+        rng = self.rng
+        customers, orders, checkouts, events = [], [], [], []
+        next_customer = 100_001
+        for person in persons:
+            if not person["has_shop"]:
+                continue
+            accounts = 2 if rng.random() < 0.04 else 1  # some people open a second account
+            for _ in range(accounts):
+                customer_id = next_customer
+                next_customer += 1
+                created = self.moment()
+                handle = person["handle"] if person["handle"] and rng.random() < 0.6 else None
+                if handle and rng.random() < 0.5:
+                    handle = "@" + handle.capitalize()
+                customers.append(
+                    {
+                        "id": customer_id,
+                        "email": self.vary_email(person["email"]),
+                        "first_name": person["first"].capitalize(),
+                        "last_name": person["last"].capitalize(),
+                        "phone": person["phone"] if person["phone"] and rng.random() < 0.6 else None,
+                        "social_handle": handle,
+                        "accepts_marketing": person["email_consent"],
+                        "created_at": iso(created),
+                        "updated_at": iso(self.moment(created)),
+                    }
+                )
+                self.truth("shop_customer", str(customer_id), person["person_id"])
+                for _ in range(rng.choice((0, 0, 1, 1, 2, 3, 4))):
+                    order_id = 500_000 + len(orders) + 1
+                    placed = self.moment(created)
+                    lines = self._lines(products, f"{order_id}")
+                    orders.append(
+                        {
+                            "id": order_id,
+                            "customer_id": customer_id,
+                            "status": rng.choice(("fulfilled", "fulfilled", "fulfilled", "refunded")),
+                            "currency": "EUR",
+                            "total_price": round(sum(line["quantity"] * line["unit_price"] for line in lines), 2),
+                            "lines": lines,
+                            "created_at": iso(placed),
+                            "updated_at": iso(self.moment(placed)),
+                        }
+                    )
+                if rng.random() < 0.3:
+                    checkout_id = 700_000 + len(checkouts) + 1
+                    abandoned = self.moment(created)
+                    lines = self._lines(products, f"{checkout_id}")
+                    checkouts.append(
+                        {
+                            "id": checkout_id,
+                            "customer_id": customer_id,
+                            "email": self.vary_email(person["email"]),
+                            "total_price": round(sum(line["quantity"] * line["unit_price"] for line in lines), 2),
+                            "lines": lines,
+                            "created_at": iso(abandoned),
+                            "updated_at": iso(abandoned),
+                        }
+                    )
+                for _ in range(rng.randint(2, 20)):
+                    occurred = self.moment(created)
+                    events.append(
+                        {
+                            "id": f"evt-{len(events) + 1:07d}",
+                            "customer_id": customer_id,
+                            "session_id": f"s-{customer_id}-{occurred:%m%d}",
+                            "event_type": rng.choice(("page_view", "page_view", "product_view", "add_to_cart")),
+                            "product_id": rng.choice(products)["product_id"],
+                            "occurred_at": iso(occurred),
+                            "updated_at": iso(occurred),
+                        }
+                    )
+        for n in range(len(events) // 5):  # anonymous visitors
+            occurred = self.moment()
+            events.append(
+                {
+                    "id": f"evt-{len(events) + 1:07d}",
+                    "customer_id": None,
+                    "session_id": f"anon-{n:06d}",
+                    "event_type": rng.choice(("page_view", "product_view")),
+                    "product_id": rng.choice(products)["product_id"],
+                    "occurred_at": iso(occurred),
+                    "updated_at": iso(occurred),
+                }
+            )
+        self.world.shop = {
+            "customers": customers,
+            "orders": orders,
+            "abandoned_checkouts": checkouts,
+            "events": events,
+        }
+
+    def _esp(self, persons: list[dict]) -> None:
+        rng = self.rng
+        campaigns, events = [], []
+        audience = [p for p in persons if p["email_consent"]]
+        unsubscribed: set[str] = set()
+        for week in range(self.world.days // 7):
+            sent = self.world.start + timedelta(days=7 * week + 1, hours=9)
+            campaign_id = f"cmp-{week + 1:03d}"
+            campaigns.append(
+                {
+                    "id": campaign_id,
+                    "name": f"Weekly {CATEGORIES[week % len(CATEGORIES)]} edit #{week + 1}",
+                    "subject": f"New in {CATEGORIES[week % len(CATEGORIES)]}",
+                    "sent_at": iso(sent),
+                    "updated_at": iso(sent),
+                }
+            )
+            for position, person in enumerate(audience):
+                if person["person_id"] in unsubscribed:
+                    continue
+                email = self.vary_email(person["email"])
+                self.truth("esp_contact", normalize_email(email), person["person_id"])
+                kinds = ["send"]
+                if rng.random() < 0.4:
+                    kinds.append("open")
+                    if rng.random() < 0.25:
+                        kinds.append("click")
+                if rng.random() < 0.01:
+                    kinds.append("unsubscribe")
+                    unsubscribed.add(person["person_id"])
+                delivered = sent + timedelta(seconds=position)  # the ESP sends in a steady stream
+                for offset, kind in enumerate(kinds):
+                    at = delivered + timedelta(minutes=offset * rng.randint(5, 600))
+                    events.append(
+                        {
+                            "id": f"esp-{len(events) + 1:07d}",
+                            "campaign_id": campaign_id,
+                            "email": email,
+                            "event_type": kind,
+                            "occurred_at": iso(at),
+                            "updated_at": iso(at),
+                        }
+                    )
+        self.world.esp = {"campaigns": campaigns, "events": events}
+
+    def _social(self, persons: list[dict]) -> None:
+        rng = self.rng
+        posts = []
+        for n in range(1, 46):
+            published = self.world.start + timedelta(days=2 * n, hours=rng.randint(8, 20))
+            posts.append(
+                {
+                    "id": f"post-{n:04d}",
+                    "channel": rng.choice(CHANNELS),
+                    "post_type": rng.choice(("image", "video", "story")),
+                    "published_at": iso(published),
+                    "updated_at": iso(published),
+                }
+            )
+        interactions = []
+        for person in persons:
+            if not person["handle"]:
+                continue
+            self.truth("social_handle", person["handle"].lower(), person["person_id"])
+            for _ in range(rng.randint(1, 8)):
+                kind = rng.choice(("like", "like", "like", "share", "comment", "mention", "check_in"))
+                post = rng.choice(posts) if kind in ("like", "share", "comment") else None
+                at = self.moment(datetime.strptime(post["published_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc) if post else None)
+                handle = person["handle"]
+                if rng.random() < 0.5:
+                    handle = "@" + handle
+                if rng.random() < 0.3:
+                    handle = handle.upper()
+                interactions.append(
+                    {
+                        "id": f"int-{len(interactions) + 1:06d}",
+                        "post_id": post["id"] if post else None,
+                        "channel": post["channel"] if post else rng.choice(CHANNELS),
+                        "handle": handle,
+                        "interaction_type": kind,
+                        "store_id": rng.choice(STORES) if kind == "check_in" else None,
+                        "occurred_at": iso(at),
+                        "updated_at": iso(at),
+                    }
+                )
+        self.world.social = {"posts": posts, "interactions": interactions}
+
+    def _loyalty(self, persons: list[dict]) -> None:
+        rng = self.rng
+        members, cards, receipts, points = [], [], [], []
+        phones = [p["phone"] for p in persons if p["phone"]]
+        for person in persons:
+            if not person["has_loyalty"]:
+                continue
+            member_id = f"M{len(members) + 1:06d}"
+            joined = self.moment()
+            r = rng.random()
+            email = (
+                self.vary_email(person["alt_email"]) if person["alt_email"] and r < 0.4
+                else None if r > 0.9
+                else self.vary_email(person["email"])
+            )
+            phone = person["phone"] if person["phone"] and rng.random() < 0.8 else None
+            if rng.random() < 0.02:  # a shared household landline: somebody else's number
+                phone = rng.choice(phones)
+            members.append(
+                {
+                    "member_id": member_id,
+                    "email": email,
+                    "phone": phone,
+                    "first_name": person["first"].capitalize(),
+                    "last_name": person["last"].capitalize(),
+                    "marketing_opt_in": person["email_consent"] and rng.random() < 0.8,
+                    "joined_at": joined.replace(tzinfo=None),
+                    "updated_at": self.moment(joined).replace(tzinfo=None),
+                }
+            )
+            self.truth("loyalty_member", member_id, person["person_id"])
+            member_cards = []
+            for c in range(2 if rng.random() < 0.1 else 1):
+                card_number = f"{rng.randrange(10**15, 10**16)}"
+                issued = self.moment(joined)
+                member_cards.append(card_number)
+                cards.append(
+                    {
+                        "card_number": card_number,
+                        "member_id": member_id,
+                        "status": "active" if c == 0 else "replaced",
+                        "issued_at": issued.replace(tzinfo=None),
+                        "updated_at": issued.replace(tzinfo=None),
+                    }
+                )
+                self.truth("loyalty_card", card_number, person["person_id"])
+            for _ in range(rng.randint(0, 8)):
+                bought = self.moment(joined)
+                receipt_id = f"R{len(receipts) + 1:07d}"
+                total = round(rng.uniform(5, 300), 2)
+                receipts.append(
+                    {
+                        "receipt_id": receipt_id,
+                        "card_number": rng.choice(member_cards),
+                        "store_id": rng.choice(STORES),
+                        "total_amount": total,
+                        "purchased_at": bought.replace(tzinfo=None),
+                        "updated_at": bought.replace(tzinfo=None),
+                    }
+                )
+                points.append(
+                    {
+                        "points_txn_id": f"T{len(points) + 1:07d}",
+                        "member_id": member_id,
+                        "receipt_id": receipt_id,
+                        "points": int(total),
+                        "reason": "purchase",
+                        "created_at": bought.replace(tzinfo=None),
+                        "updated_at": bought.replace(tzinfo=None),
+                    }
+                )
+        for _ in range(len(receipts) // 4):  # shoppers without a card
+            bought = self.moment()
+            receipts.append(
+                {
+                    "receipt_id": f"R{len(receipts) + 1:07d}",
+                    "card_number": None,
+                    "store_id": rng.choice(STORES),
+                    "total_amount": round(rng.uniform(5, 300), 2),
+                    "purchased_at": bought.replace(tzinfo=None),
+                    "updated_at": bought.replace(tzinfo=None),
+                }
+            )
+        self.world.loyalty = {"members": members, "cards": cards, "receipts": receipts, "points": points}
+
+    def _iot(self, persons: list[dict]) -> None:
+        rng = self.rng
+        devices, readings = [], []
+        for person in persons:
+            if not person["device"]:
+                continue
+            device_id = f"dev-{len(devices) + 1:05d}"
+            registered = self.world.start + timedelta(hours=rng.randrange(24 * 10))
+            devices.append(
+                {
+                    "device_id": device_id,
+                    "device_type": person["device"],
+                    "owner_email": self.vary_email(person["email"]),
+                    "opted_in": person["iot_opt_in"],
+                    "registered_at": iso(registered),
+                    "updated_at": iso(registered),
+                }
+            )
+            if person["iot_opt_in"]:
+                self.truth("iot_device", device_id, person["person_id"])
+            metric = "steps" if person["device"] == "wearable" else "km_driven"
+            day = registered.replace(hour=0, minute=0, second=0) + timedelta(days=1)
+            while day < self.world.end:
+                for slot in (8, 20):
+                    at = day + timedelta(hours=slot, minutes=rng.randrange(60))
+                    readings.append(
+                        {
+                            "reading_id": f"{device_id}-{at:%Y%m%d%H}",
+                            "device_id": device_id,
+                            "metric": metric,
+                            "value": rng.randint(500, 12000) if metric == "steps" else round(rng.uniform(0, 80), 1),
+                            "recorded_at": iso(at),
+                        }
+                    )
+                day += timedelta(days=1)
+        self.world.iot = {"devices": devices, "readings": readings}
+
+
+def generate(seed: int = 42, people: int = 2000, days: int = 90) -> World:
+    """Build the demo world. Deterministic in its arguments."""
+    if people < 1 or days < 7:
+        raise ValueError(f"a demo world needs at least 1 person and 7 days, got people={people}, days={days}")
+    return _Gen(seed, people, days).build()

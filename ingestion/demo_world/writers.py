@@ -1,0 +1,145 @@
+"""Write a demo world into the source systems it describes.
+
+- shop, esp, social: JSON snapshots that :mod:`ingestion.demo_world.api_server` serves over HTTP;
+- loyalty/POS: tables in a SQL database (a SQLite file by default, any SQLAlchemy URL such as PostgreSQL);
+- IoT: newline-delimited JSON files dropped in a folder, one per day, plus the device registry;
+- the ground truth: a parquet file next to (never inside) the warehouse.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from .generator import World
+
+API_SYSTEMS = ("shop", "esp", "social")
+
+# Lines a flaky device gateway really produces; the IoT source must quarantine them, not drop or crash.
+BAD_READING_LINES = (
+    '{"reading_id": "dev-broken-1", "device_id": "dev-00001", "metric": "steps", "val',
+    '{"reading_id": "dev-broken-2", "metric": "steps", "value": 12, "recorded_at": "2026-07-03T08:00:00Z"}',
+    "not json at all",
+)
+
+_metadata = sa.MetaData()
+LOYALTY_TABLES = {
+    "members": sa.Table(
+        "members", _metadata,
+        sa.Column("member_id", sa.String(16), primary_key=True),
+        sa.Column("email", sa.String(255)),
+        sa.Column("phone", sa.String(32)),
+        sa.Column("first_name", sa.String(64)),
+        sa.Column("last_name", sa.String(64)),
+        sa.Column("marketing_opt_in", sa.Boolean, nullable=False),
+        sa.Column("joined_at", sa.DateTime, nullable=False),
+        sa.Column("updated_at", sa.DateTime, nullable=False),
+    ),
+    "cards": sa.Table(
+        "cards", _metadata,
+        sa.Column("card_number", sa.String(19), primary_key=True),
+        sa.Column("member_id", sa.String(16), sa.ForeignKey("members.member_id"), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("issued_at", sa.DateTime, nullable=False),
+        sa.Column("updated_at", sa.DateTime, nullable=False),
+    ),
+    "receipts": sa.Table(
+        "receipts", _metadata,
+        sa.Column("receipt_id", sa.String(16), primary_key=True),
+        sa.Column("card_number", sa.String(19), sa.ForeignKey("cards.card_number")),
+        sa.Column("store_id", sa.String(16), nullable=False),
+        sa.Column("total_amount", sa.Numeric(12, 2), nullable=False),
+        sa.Column("purchased_at", sa.DateTime, nullable=False),
+        sa.Column("updated_at", sa.DateTime, nullable=False),
+    ),
+    "points": sa.Table(
+        "points", _metadata,
+        sa.Column("points_txn_id", sa.String(16), primary_key=True),
+        sa.Column("member_id", sa.String(16), sa.ForeignKey("members.member_id"), nullable=False),
+        sa.Column("receipt_id", sa.String(16), sa.ForeignKey("receipts.receipt_id")),
+        sa.Column("points", sa.Integer, nullable=False),
+        sa.Column("reason", sa.String(32), nullable=False),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.Column("updated_at", sa.DateTime, nullable=False),
+    ),
+}
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def write_api_snapshots(world: World, root: Path) -> None:
+    for system in API_SYSTEMS:
+        folder = root / "api" / system
+        folder.mkdir(parents=True, exist_ok=True)
+        for table, rows in world.tables()[system].items():
+            (folder / f"{table}.json").write_text(json.dumps(rows, separators=(",", ":")))
+
+
+def write_loyalty_db(world: World, url: str, schema: str | None = None) -> None:
+    """(Re)create the loyalty/POS tables at ``url`` (optionally in ``schema``) and fill them."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            if schema:
+                conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            conn = conn.execution_options(schema_translate_map={None: schema}) if schema else conn
+            _metadata.drop_all(conn)
+            _metadata.create_all(conn)
+            for name in ("members", "cards", "receipts", "points"):  # parents before children
+                rows = world.loyalty[name]
+                if rows:
+                    conn.execute(LOYALTY_TABLES[name].insert(), rows)
+    finally:
+        engine.dispose()
+
+
+def write_iot_drop(world: World, folder: Path) -> None:
+    if folder.exists():
+        shutil.rmtree(folder)
+    (folder / "devices").mkdir(parents=True)
+    (folder / "readings").mkdir(parents=True)
+    with open(folder / "devices" / "registry.ndjson", "w") as out:
+        for device in world.iot["devices"]:
+            out.write(json.dumps(device) + "\n")
+    by_day: dict[str, list[dict]] = defaultdict(list)
+    for reading in world.iot["readings"]:
+        by_day[reading["recorded_at"][:10]].append(reading)
+    for n, day in enumerate(sorted(by_day)):
+        with open(folder / "readings" / f"{day}.ndjson", "w") as out:
+            for reading in by_day[day]:
+                out.write(json.dumps(reading) + "\n")
+            if n == 1:
+                out.write("\n".join(BAD_READING_LINES) + "\n")
+
+
+def write_ground_truth(world: World, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(world.ground_truth), path)
+
+
+def write_world(world: World, root: Path) -> dict[str, str]:
+    """Write every source system of ``world`` below ``root``; returns where each one went."""
+    root.mkdir(parents=True, exist_ok=True)
+    write_api_snapshots(world, root)
+    loyalty_db = root / "loyalty.sqlite"
+    loyalty_db.unlink(missing_ok=True)
+    write_loyalty_db(world, sqlite_url(loyalty_db))
+    write_iot_drop(world, root / "iot_drop")
+    write_ground_truth(world, root / "ground_truth.parquet")
+    (root / "world.json").write_text(
+        json.dumps({"seed": world.seed, "people": world.people, "days": world.days, "fingerprint": world.fingerprint()})
+    )
+    return {
+        "api": str(root / "api"),
+        "loyalty": sqlite_url(loyalty_db),
+        "iot": str(root / "iot_drop"),
+        "ground_truth": str(root / "ground_truth.parquet"),
+    }
