@@ -40,6 +40,13 @@ SOURCE_FACTORIES: dict[str, Callable[[Endpoints], DltSource]] = {
     "iot": lambda ep: iot_source(bucket_url=ep.iot_bucket_url),
 }
 
+# Tables a source writes besides one per resource: dlt child tables of nested lists, and side tables
+# (quarantine). Each maps to the resource whose load writes it.
+DERIVED_TABLES: dict[str, dict[str, str]] = {
+    "shop": {"orders__lines": "orders", "abandoned_checkouts__lines": "abandoned_checkouts"},
+    "iot": {"readings_quarantine": "readings"},
+}
+
 # Placeholder endpoints: enough to build a source object and list its resources, never contacted.
 OFFLINE = Endpoints("http://127.0.0.1:9", "sqlite:///:memory:", None, "file:///nonexistent")
 

@@ -31,4 +31,5 @@ def loyalty_source(credentials: str = dlt.secrets.value, schema: str | None = No
             primary_key=key,
             write_disposition="merge",
             reflection_level="full",
+            defer_table_reflect=True,  # no connection until the table is read (never at import)
         )

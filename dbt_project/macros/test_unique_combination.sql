@@ -1,0 +1,7 @@
+{#- Generic test: the combination of `columns` is unique (dbt_utils is not installable offline). -#}
+{% test unique_combination(model, columns) %}
+select {{ columns | join(', ') }}, count(*) as occurrences
+from {{ model }}
+group by {{ columns | join(', ') }}
+having count(*) > 1
+{% endtest %}

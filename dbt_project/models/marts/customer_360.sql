@@ -1,0 +1,128 @@
+-- One row per person: identifiers, first/last seen, orders and revenue online and in store, email and
+-- social activity, and consent as the source systems record it.
+with identities as (
+    select * from {{ ref('int_identity__identifier_map') }}
+),
+
+people as (
+    select distinct person_key from identities
+),
+
+identifier_counts as (
+    select
+        person_key,
+        sum(case when identifier_type = 'shop_customer' then 1 else 0 end) as shop_customer_ids,
+        sum(case when identifier_type = 'esp_contact' then 1 else 0 end) as email_addresses_at_esp,
+        sum(case when identifier_type = 'social_handle' then 1 else 0 end) as social_handles,
+        sum(case when identifier_type = 'loyalty_member' then 1 else 0 end) as loyalty_memberships,
+        sum(case when identifier_type = 'loyalty_card' then 1 else 0 end) as loyalty_cards,
+        sum(case when identifier_type = 'iot_device' then 1 else 0 end) as iot_devices,
+        min(case when identifier_type = 'shop_customer' then identifier_value end) as primary_shop_customer_id,
+        min(case when identifier_type = 'loyalty_member' then identifier_value end) as primary_loyalty_member_id,
+        min(case when identifier_type = 'social_handle' then identifier_value end) as primary_social_handle
+    from identities
+    group by person_key
+),
+
+shop_profile as (
+    select
+        identities.person_key,
+        min(customers.email_normalized) as shop_email,
+        min(customers.first_name) as shop_first_name,
+        min(customers.last_name) as shop_last_name,
+        max(case when customers.accepts_marketing then 1 else 0 end) as shop_accepts_marketing,
+        min(customers.created_at) as first_account_created_at
+    from identities
+    inner join {{ ref('stg_shop__customers') }} as customers
+        on identities.identifier_type = 'shop_customer' and identities.identifier_value = customers.shop_customer_id
+    group by identities.person_key
+),
+
+loyalty_profile as (
+    select
+        identities.person_key,
+        min(members.email_normalized) as loyalty_email,
+        min(members.first_name) as loyalty_first_name,
+        min(members.last_name) as loyalty_last_name,
+        max(case when members.marketing_opt_in then 1 else 0 end) as loyalty_marketing_opt_in,
+        min(members.joined_at) as joined_loyalty_at
+    from identities
+    inner join {{ ref('stg_loyalty__members') }} as members
+        on identities.identifier_type = 'loyalty_member' and identities.identifier_value = members.loyalty_member_id
+    group by identities.person_key
+),
+
+esp_profile as (
+    select
+        identities.person_key,
+        min(identities.identifier_value) as esp_email,
+        max(case when events.event_type = 'unsubscribe' then 1 else 0 end) as unsubscribed
+    from identities
+    inner join {{ ref('stg_esp__events') }} as events
+        on identities.identifier_type = 'esp_contact' and identities.identifier_value = events.email_normalized
+    group by identities.person_key
+),
+
+activity as (
+    select
+        person_key,
+        min(occurred_at) as first_seen_at,
+        max(occurred_at) as last_seen_at,
+        sum(case when touchpoint_type = 'order' then 1 else 0 end) as online_orders,
+        sum(case when touchpoint_type = 'order' then revenue else 0 end) as online_revenue,
+        sum(case when touchpoint_type = 'receipt' then 1 else 0 end) as pos_receipts,
+        sum(case when touchpoint_type = 'receipt' then revenue else 0 end) as pos_revenue,
+        sum(case when touchpoint_type = 'abandoned_checkout' then 1 else 0 end) as abandoned_checkouts,
+        sum(case when channel = 'online' and touchpoint_type not in ('order', 'abandoned_checkout') then 1 else 0 end) as storefront_events,
+        sum(case when touchpoint_type = 'email_send' then 1 else 0 end) as email_sends,
+        sum(case when touchpoint_type = 'email_open' then 1 else 0 end) as email_opens,
+        sum(case when touchpoint_type = 'email_click' then 1 else 0 end) as email_clicks,
+        sum(case when channel = 'social' then 1 else 0 end) as social_interactions,
+        sum(case when channel = 'iot' then 1 else 0 end) as iot_readings
+    from {{ ref('int_touchpoints') }}
+    group by person_key
+)
+
+select
+    people.person_key,
+    coalesce(shop_profile.shop_email, esp_profile.esp_email, loyalty_profile.loyalty_email) as email,
+    coalesce(shop_profile.shop_first_name, loyalty_profile.loyalty_first_name) as first_name,
+    coalesce(shop_profile.shop_last_name, loyalty_profile.loyalty_last_name) as last_name,
+    ids.primary_shop_customer_id,
+    ids.primary_loyalty_member_id,
+    ids.primary_social_handle,
+    ids.shop_customer_ids,
+    ids.email_addresses_at_esp,
+    ids.social_handles,
+    ids.loyalty_memberships,
+    ids.loyalty_cards,
+    ids.iot_devices,
+    least(
+        coalesce(activity.first_seen_at, shop_profile.first_account_created_at, loyalty_profile.joined_loyalty_at),
+        coalesce(shop_profile.first_account_created_at, activity.first_seen_at, loyalty_profile.joined_loyalty_at),
+        coalesce(loyalty_profile.joined_loyalty_at, activity.first_seen_at, shop_profile.first_account_created_at)
+    ) as first_seen_at,
+    activity.last_seen_at,
+    coalesce(activity.online_orders, 0) as online_orders,
+    {{ money('coalesce(activity.online_revenue, 0)') }} as online_revenue,
+    coalesce(activity.pos_receipts, 0) as pos_receipts,
+    {{ money('coalesce(activity.pos_revenue, 0)') }} as pos_revenue,
+    {{ money('coalesce(activity.online_revenue, 0) + coalesce(activity.pos_revenue, 0)') }} as total_revenue,
+    coalesce(activity.abandoned_checkouts, 0) as abandoned_checkouts,
+    coalesce(activity.storefront_events, 0) as storefront_events,
+    coalesce(activity.email_sends, 0) as email_sends,
+    coalesce(activity.email_opens, 0) as email_opens,
+    coalesce(activity.email_clicks, 0) as email_clicks,
+    coalesce(activity.social_interactions, 0) as social_interactions,
+    coalesce(activity.iot_readings, 0) as iot_readings,
+    -- consent: the ESP's unsubscribe beats any opt-in recorded elsewhere
+    (coalesce(shop_profile.shop_accepts_marketing, 0) = 1 or coalesce(loyalty_profile.loyalty_marketing_opt_in, 0) = 1)
+        and coalesce(esp_profile.unsubscribed, 0) = 0 as email_marketing_consent,
+    coalesce(loyalty_profile.loyalty_marketing_opt_in, 0) = 1 as loyalty_marketing_consent,
+    ids.iot_devices > 0 as iot_opt_in
+from people
+inner join identifier_counts as ids on people.person_key = ids.person_key
+left join shop_profile on people.person_key = shop_profile.person_key
+left join loyalty_profile on people.person_key = loyalty_profile.person_key
+left join esp_profile on people.person_key = esp_profile.person_key
+left join activity on people.person_key = activity.person_key

@@ -1,0 +1,10 @@
+select
+    member_id as loyalty_member_id,
+    {{ normalize_email('email') }} as email_normalized,
+    {{ normalize_phone('phone') }} as phone_normalized,
+    first_name,
+    last_name,
+    marketing_opt_in,
+    {{ utc('joined_at') }} as joined_at,
+    {{ utc('updated_at') }} as updated_at
+from {{ source('loyalty', 'members') }}

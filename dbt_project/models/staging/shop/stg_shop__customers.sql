@@ -1,0 +1,12 @@
+select
+    cast(id as varchar) as shop_customer_id,
+    email as email_raw,
+    {{ normalize_email('email') }} as email_normalized,
+    {{ normalize_phone('phone') }} as phone_normalized,
+    {{ normalize_handle('social_handle') }} as social_handle_normalized,
+    first_name,
+    last_name,
+    accepts_marketing,
+    {{ utc('created_at') }} as created_at,
+    {{ utc('updated_at') }} as updated_at
+from {{ source('shop', 'customers') }}

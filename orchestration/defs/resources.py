@@ -1,0 +1,17 @@
+import dagster as dg
+from dagster_dbt import DbtCliResource
+from dagster_dlt import DagsterDltResource
+
+from orchestration.lib.dbt import DBT_EXECUTABLE, dbt_project
+from orchestration.lib.source_systems import SourceSystemsResource
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(
+        resources={
+            "dlt": DagsterDltResource(),
+            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
+            "source_systems": SourceSystemsResource(),
+        }
+    )

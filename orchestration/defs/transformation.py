@@ -1,0 +1,21 @@
+"""The dbt project: staging, intermediate and marts models; dbt tests become blocking asset checks."""
+
+import os
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, dbt_assets
+
+from orchestration.lib.constants import WAREHOUSE_POOL
+from orchestration.lib.dbt import dbt_env, dbt_project, ensure_manifest
+from orchestration.lib.translators import WarehouseDbtTranslator
+
+
+@dbt_assets(
+    manifest=ensure_manifest(),
+    project=dbt_project,
+    dagster_dbt_translator=WarehouseDbtTranslator(),
+    pool=WAREHOUSE_POOL,
+)
+def journey_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    os.environ.update(dbt_env())
+    yield from dbt.cli(["build"], context=context).stream()

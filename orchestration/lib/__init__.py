@@ -1,0 +1,1 @@
+"""Small shared library for the definitions: translators, the dbt project, source-system access."""

@@ -1,0 +1,44 @@
+"""The dbt project as Dagster sees it, with a manifest that is rebuilt whenever the project changed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dagster_dbt import DbtProject
+
+from ingestion.config import REPO_ROOT, warehouse_path
+
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+# The dbt installed next to this interpreter (the project's venv), whether or not the venv is on PATH.
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+def _newest_source_mtime() -> float:
+    paths = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
+    for folder in ("models", "macros", "tests"):
+        paths.extend(p for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.is_file())
+    return max(p.stat().st_mtime for p in paths)
+
+
+def ensure_manifest() -> Path:
+    """``dbt parse`` when the manifest is missing or older than any file of the project. Opens no database."""
+    manifest = dbt_project.manifest_path
+    if not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime():
+        subprocess.run(
+            [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
+            check=True,
+            cwd=DBT_PROJECT_DIR,
+            env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        )
+    return manifest
+
+
+def dbt_env() -> dict[str, str]:
+    """The environment dbt runs in: the warehouse path resolved now, not at import."""
+    return {"JW_WAREHOUSE_PATH": str(warehouse_path())}

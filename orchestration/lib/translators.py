@@ -1,0 +1,42 @@
+"""How dlt resources and dbt nodes become Dagster assets, so that both meet in one lineage graph.
+
+dlt resource ``<source>.<resource>`` -> asset key ``[<source>, <resource>]``, which is exactly the key
+dagster-dbt gives the dbt source ``source('<source>', '<resource>')``: dbt staging models therefore
+depend on the dlt assets that load their tables. dlt child tables (``orders__lines``) and side tables
+(``readings_quarantine``) point at their parent resource through ``meta.dagster.asset_key`` in the
+source YAML.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
+from dagster_dlt import DagsterDltTranslator
+from dagster_dlt.translator import DltResourceTranslatorData
+
+
+class WarehouseDltTranslator(DagsterDltTranslator):
+    def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
+        spec = super().get_asset_spec(data)
+        source = data.resource.source_name
+        return spec.replace_attributes(
+            key=dg.AssetKey([source, data.resource.name]),
+            deps=[],
+            group_name=f"raw_{source}",
+            kinds={"dlt", "duckdb"},
+        )
+
+
+class WarehouseDbtTranslator(DagsterDbtTranslator):
+    def __init__(self) -> None:
+        super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        node = manifest["nodes"].get(unique_id) or manifest["sources"].get(unique_id) or {}
+        if node.get("resource_type") == "model":
+            layer = node["fqn"][1] if len(node["fqn"]) > 2 else "marts"
+            spec = spec.replace_attributes(group_name=layer, kinds={"dbt", "duckdb"})
+        return spec
