@@ -6,6 +6,7 @@ The run goes through the same Dagster instance ``make ui`` opens, so its materia
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 import duckdb
@@ -48,7 +49,8 @@ def run_pipeline():
     from orchestration.definitions import defs
 
     job = defs.resolve_implicit_global_asset_job_def()
-    return job.execute_in_process(instance=dg.DagsterInstance.get(), raise_on_error=False)
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    return job.execute_in_process(run_config=quiet, instance=dg.DagsterInstance.get(), raise_on_error=False)
 
 
 def main() -> int:
@@ -63,7 +65,11 @@ def main() -> int:
     written = write_world(world, config.source_systems_dir())
     print(f"demo world: {args.people} people, {args.days} days, seed {args.seed} -> {config.source_systems_dir()}")
 
-    result = run_pipeline()
+    log_path = config.data_dir() / "logs" / "demo_run.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        result = run_pipeline()
+    print(f"pipeline log: {log_path}")
     if not result.success:
         failed = [e.step_key for e in result.all_events if e.is_step_failure]
         print(f"pipeline FAILED in steps: {', '.join(failed)}")

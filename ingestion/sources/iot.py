@@ -46,7 +46,8 @@ def _parse_reading(line: str) -> tuple[dict | None, str | None]:
 @dlt.source(name="iot")
 def iot_source(bucket_url: str = dlt.config.value):
     @dlt.resource(name="devices", primary_key="device_id", write_disposition="merge", file_format="parquet")
-    def devices() -> Iterator[dict]:
+    def devices(updated_at=dlt.sources.incremental("updated_at")) -> Iterator[dict]:
+        # A consent change bumps the registry row's updated_at, so opt-ins and opt-outs are picked up.
         for device in _registry(bucket_url):
             if device.get("opted_in") is True:
                 yield device

@@ -1,0 +1,50 @@
+"""Tests never touch the user's data folder: everything goes to a temporary JW_DATA_DIR."""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_DATA_DIR = Path(tempfile.mkdtemp(prefix="jw-test-"))
+os.environ["JW_DATA_DIR"] = str(_DATA_DIR)
+os.environ["DAGSTER_HOME"] = str(_DATA_DIR / "dagster_home")
+for var in ("JW_WAREHOUSE_PATH", "JW_API_BASE_URL", "JW_LOYALTY_DB_URL", "JW_LOYALTY_DB_SCHEMA", "JW_IOT_BUCKET_URL"):
+    os.environ.pop(var, None)
+os.environ["RUNTIME__LOG_LEVEL"] = "WARNING"
+
+# A small world for source-level tests; the pipeline tests use the demo's default world.
+SMALL = {"seed": 7, "people": 300, "days": 21}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_DATA_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return _DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def small_world():
+    from ingestion.demo_world import generate
+
+    return generate(**SMALL)
+
+
+@pytest.fixture()
+def small_systems(small_world, tmp_path):
+    """The small world written to its source systems in a fresh folder (tests may change them)."""
+    from ingestion.demo_world.writers import write_world
+
+    write_world(small_world, tmp_path / "source_systems")
+    return tmp_path / "source_systems"
+
+
+def count(warehouse: Path, relation: str, where: str = "true") -> int:
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(f"select count(*) from {relation} where {where}").fetchone()[0]
