@@ -1,30 +1,58 @@
--- Every known customer touchpoint, on every channel, attached to its person.
+-- Every known customer touchpoint, on every channel, attached to its person, with what it was about:
+-- items (order and checkout lines), loyalty points earned, the email campaign, the social post.
 with identities as (
     select * from {{ ref('int_identity__identifier_map') }}
 ),
 
+order_items as (
+    select order_id, sum(quantity) as items from {{ ref('stg_shop__order_lines') }} group by order_id
+),
+
+checkout_items as (
+    select checkout_id, sum(quantity) as items from {{ ref('stg_shop__abandoned_checkout_lines') }} group by checkout_id
+),
+
+receipt_points as (
+    select receipt_id, sum(points) as points from {{ ref('stg_loyalty__points') }} group by receipt_id
+),
+
 touchpoints as (
-    select 'order:' || order_id as touchpoint_id, 'online' as channel, 'order' as touchpoint_type,
-        'shop_customer' as identifier_type, shop_customer_id as identifier_value, ordered_at as occurred_at,
-        case when is_revenue then total_price else 0 end as revenue
-    from {{ ref('stg_shop__orders') }}
+    select 'order:' || orders.order_id as touchpoint_id, 'online' as channel, 'order' as touchpoint_type,
+        'shop_customer' as identifier_type, orders.shop_customer_id as identifier_value, orders.ordered_at as occurred_at,
+        case when orders.is_revenue then orders.total_price else 0 end as revenue,
+        coalesce(order_items.items, 0) as items, 0 as points,
+        cast(null as varchar) as campaign_id, cast(null as varchar) as post_id
+    from {{ ref('stg_shop__orders') }} as orders
+    left join order_items on orders.order_id = order_items.order_id
     union all
-    select 'checkout:' || checkout_id, 'online', 'abandoned_checkout', 'shop_customer', shop_customer_id, abandoned_at, 0
-    from {{ ref('stg_shop__abandoned_checkouts') }} where shop_customer_id is not null
+    select 'checkout:' || checkouts.checkout_id, 'online', 'abandoned_checkout', 'shop_customer', checkouts.shop_customer_id,
+        checkouts.abandoned_at, 0, coalesce(checkout_items.items, 0), 0, null, null
+    from {{ ref('stg_shop__abandoned_checkouts') }} as checkouts
+    left join checkout_items on checkouts.checkout_id = checkout_items.checkout_id
+    where checkouts.shop_customer_id is not null
     union all
-    select 'storefront:' || storefront_event_id, 'online', event_type, 'shop_customer', shop_customer_id, occurred_at, 0
-    from {{ ref('stg_shop__events') }} where shop_customer_id is not null
+    select 'storefront:' || storefront_event_id, 'online', event_type, 'shop_customer', shop_customer_id, occurred_at,
+        0, 0, 0, null, null
+    from {{ ref('stg_shop__events') }}
+    where shop_customer_id is not null
     union all
-    select 'email:' || email_event_id, 'email', 'email_' || event_type, 'esp_contact', email_normalized, occurred_at, 0
-    from {{ ref('stg_esp__events') }}
+    select 'email:' || events.email_event_id, 'email', 'email_' || events.event_type, 'esp_contact', events.email_normalized,
+        events.occurred_at, 0, 0, 0, campaigns.campaign_id, null
+    from {{ ref('stg_esp__events') }} as events
+    inner join {{ ref('stg_esp__campaigns') }} as campaigns on events.campaign_id = campaigns.campaign_id
     union all
-    select 'social:' || interaction_id, 'social', 'social_' || interaction_type, 'social_handle', handle_normalized, occurred_at, 0
-    from {{ ref('stg_social__interactions') }}
+    select 'social:' || interactions.interaction_id, 'social', 'social_' || interactions.interaction_type, 'social_handle',
+        interactions.handle_normalized, interactions.occurred_at, 0, 0, 0, null, posts.post_id
+    from {{ ref('stg_social__interactions') }} as interactions
+    left join {{ ref('stg_social__posts') }} as posts on interactions.post_id = posts.post_id
     union all
-    select 'receipt:' || receipt_id, 'pos', 'receipt', 'loyalty_card', card_number, purchased_at, total_amount
-    from {{ ref('stg_loyalty__receipts') }} where card_number is not null
+    select 'receipt:' || receipts.receipt_id, 'pos', 'receipt', 'loyalty_card', receipts.card_number, receipts.purchased_at,
+        receipts.total_amount, 0, coalesce(receipt_points.points, 0), null, null
+    from {{ ref('stg_loyalty__receipts') }} as receipts
+    left join receipt_points on receipts.receipt_id = receipt_points.receipt_id
+    where receipts.card_number is not null
     union all
-    select 'iot:' || reading_id, 'iot', 'iot_reading', 'iot_device', device_id, recorded_at, 0
+    select 'iot:' || reading_id, 'iot', 'iot_reading', 'iot_device', device_id, recorded_at, 0, 0, 0, null, null
     from {{ ref('stg_iot__readings') }}
 )
 
@@ -34,7 +62,11 @@ select
     touchpoints.channel,
     touchpoints.touchpoint_type,
     touchpoints.occurred_at,
-    touchpoints.revenue
+    touchpoints.revenue,
+    touchpoints.items,
+    touchpoints.points,
+    touchpoints.campaign_id,
+    touchpoints.post_id
 from touchpoints
 inner join identities
     on touchpoints.identifier_type = identities.identifier_type

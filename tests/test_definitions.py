@@ -1,0 +1,93 @@
+"""Snapshot and shape of the Dagster definitions: one lineage graph, every writer in the warehouse pool."""
+
+import dagster as dg
+import pytest
+
+from orchestration.lib.constants import WAREHOUSE_POOL
+
+RAW_ASSETS = [
+    "esp/campaigns", "esp/events",
+    "iot/devices", "iot/readings", "iot/readings_quarantine",
+    "loyalty/cards", "loyalty/members", "loyalty/points", "loyalty/receipts",
+    "shop/abandoned_checkouts", "shop/abandoned_checkouts__lines", "shop/customers", "shop/events",
+    "shop/orders", "shop/orders__lines",
+    "social/interactions", "social/posts",
+]  # fmt: skip
+MODEL_ASSETS = [
+    "intermediate/int_identity__edges", "intermediate/int_identity__identifier_map", "intermediate/int_touchpoints",
+    "marts/customer_360",
+    "staging/stg_esp__campaigns", "staging/stg_esp__events",
+    "staging/stg_iot__devices", "staging/stg_iot__readings", "staging/stg_iot__readings_quarantine",
+    "staging/stg_loyalty__cards", "staging/stg_loyalty__members", "staging/stg_loyalty__points",
+    "staging/stg_loyalty__receipts",
+    "staging/stg_shop__abandoned_checkout_lines", "staging/stg_shop__abandoned_checkouts", "staging/stg_shop__customers",
+    "staging/stg_shop__events", "staging/stg_shop__order_lines", "staging/stg_shop__orders",
+    "staging/stg_social__interactions", "staging/stg_social__posts",
+]  # fmt: skip
+CUSTOMER_360 = dg.AssetKey(["marts", "customer_360"])
+
+
+@pytest.fixture(scope="module")
+def defs():
+    from orchestration.definitions import defs
+
+    return defs
+
+
+@pytest.fixture(scope="module")
+def graph(defs):
+    return defs.resolve_asset_graph()
+
+
+def test_asset_keys_snapshot(graph):
+    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == sorted(RAW_ASSETS + MODEL_ASSETS)
+
+
+def test_every_asset_is_materializable(graph):
+    assert all(graph.get(key).is_materializable for key in graph.get_all_asset_keys())
+
+
+def test_staging_models_depend_on_the_dlt_assets_that_load_their_tables(graph):
+    assert graph.get(dg.AssetKey(["staging", "stg_shop__customers"])).parent_keys == {dg.AssetKey(["shop", "customers"])}
+    assert graph.get(dg.AssetKey(["staging", "stg_shop__order_lines"])).parent_keys == {
+        dg.AssetKey(["shop", "orders__lines"]),
+        dg.AssetKey(["staging", "stg_shop__orders"]),
+    }
+    assert graph.get(dg.AssetKey(["iot", "readings_quarantine"])).parent_keys == {dg.AssetKey(["iot", "readings"])}
+
+
+# Quarantine rows describe bad input, not people: they end in their own staging model.
+@pytest.mark.parametrize("raw", [r for r in RAW_ASSETS if r != "iot/readings_quarantine"])
+def test_every_source_table_reaches_customer_360(graph, raw):
+    key = dg.AssetKey.from_user_string(raw)
+    seen, frontier = set(), [key]
+    while frontier:
+        node = frontier.pop()
+        if node == CUSTOMER_360:
+            return
+        seen.add(node)
+        frontier.extend(child for child in graph.get(node).child_keys if child not in seen)
+    pytest.fail(f"{raw} does not reach {CUSTOMER_360.to_user_string()}")
+
+
+def test_every_warehouse_writer_is_in_the_single_writer_pool(defs):
+    assets = list(defs.assets)
+    assert sorted(a.node_def.name for a in assets) == [
+        "ingest_esp", "ingest_iot", "ingest_loyalty", "ingest_shop", "ingest_social", "journey_dbt_models",
+    ]  # fmt: skip
+    assert {a.node_def.pool for a in assets} == {WAREHOUSE_POOL}
+
+
+def test_dbt_tests_are_blocking_asset_checks(graph, defs):
+    checks = [key for a in defs.assets for key in a.check_keys]
+    assert len(checks) == 73
+    assert dg.AssetCheckKey(CUSTOMER_360, "unique_customer_360_person_key") in checks
+
+
+def test_instance_config_limits_the_pool_to_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    from orchestration.instance import ensure_instance_home
+
+    ensure_instance_home()
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
