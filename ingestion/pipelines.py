@@ -82,7 +82,11 @@ def make_pipeline(name: str, warehouse: Path | None = None, pipelines_dir: Path 
     """The dlt pipeline of source ``name``: DuckDB warehouse, one dataset (schema) per source."""
     return dlt.pipeline(
         pipeline_name=f"journey_{name}",
-        destination=dlt.destinations.duckdb(str(warehouse or config.warehouse_path())),
+        destination=dlt.destinations.duckdb(
+            str(warehouse or config.warehouse_path()),
+            # merge staging out of the way of people browsing schemas (default: <dataset>_staging)
+            staging_dataset_name_layout="_dlt_staging_%s",
+        ),
         dataset_name=name,
         pipelines_dir=str(pipelines_dir or config.pipelines_dir()),
     )

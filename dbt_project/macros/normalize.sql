@@ -8,7 +8,21 @@
 {%- endmacro %}
 
 {% macro normalize_phone(column) -%}
+    {{ return(adapter.dispatch('normalize_phone', 'journey_warehouse')(column)) }}
+{%- endmacro %}
+
+{#- Spark, Snowflake, BigQuery, Trino: regexp_replace replaces every match. -#}
+{% macro default__normalize_phone(column) -%}
+    nullif(regexp_replace(trim({{ column }}), '[^0-9+]', ''), '')
+{%- endmacro %}
+
+{#- DuckDB and PostgreSQL replace the first match unless told 'g'. -#}
+{% macro duckdb__normalize_phone(column) -%}
     nullif(regexp_replace(trim({{ column }}), '[^0-9+]', '', 'g'), '')
+{%- endmacro %}
+
+{% macro postgres__normalize_phone(column) -%}
+    {{ duckdb__normalize_phone(column) }}
 {%- endmacro %}
 
 {#- Timestamps in the warehouse are UTC without a zone (the profile pins the session to UTC). -#}

@@ -364,7 +364,7 @@ class _Gen:
                 {
                     "member_id": member_id,
                     "email": email,
-                    "phone": phone,
+                    "phone": f"{phone[:3]} {phone[3:6]} {phone[6:]}" if phone else None,  # as the tills format it
                     "first_name": person["first"].capitalize(),
                     "last_name": person["last"].capitalize(),
                     "marketing_opt_in": person["email_consent"] and rng.random() < 0.8,

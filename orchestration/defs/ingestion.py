@@ -36,20 +36,23 @@ def build_ingestion_assets(name: str) -> dg.AssetsDefinition:
     )
     def _ingest(context: dg.AssetExecutionContext, dlt: DagsterDltResource, source_systems: SourceSystemsResource):
         loaded: set[dg.AssetKey] = set()
+        pipeline = make_pipeline(name)  # resolves the warehouse path at run time
         with source_systems.endpoints() as endpoints:
             for event in dlt.run(
                 context=context,
                 dlt_source=build_source(name, endpoints),
-                dlt_pipeline=make_pipeline(name),  # resolves the warehouse path at run time
+                dlt_pipeline=pipeline,
                 dagster_dlt_translator=translator,
                 loader_file_format="parquet",
             ):
                 loaded.add(event.asset_key)
                 yield event
+        row_counts = pipeline.last_trace.last_normalize_info.row_counts
         for spec in derived_specs:
             parent = next(iter(spec.deps)).asset_key
             if spec.key in context.selected_asset_keys and parent in loaded:
-                yield dg.MaterializeResult(asset_key=spec.key)
+                rows = row_counts.get(spec.key.path[-1])
+                yield dg.MaterializeResult(asset_key=spec.key, metadata={"rows_loaded": rows} if rows else None)
 
     return _ingest
 
