@@ -12,7 +12,7 @@ import time
 import duckdb
 
 from ingestion import config
-from ingestion.demo_world.generator import generate
+from ingestion.demo_world.generator import add_world_arguments, generate
 from ingestion.demo_world.scoring import score_identity
 from ingestion.demo_world.writers import write_world
 
@@ -55,9 +55,7 @@ def run_pipeline():
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--people", type=int, default=2000)
-    parser.add_argument("--days", type=int, default=90)
+    add_world_arguments(parser)
     args = parser.parse_args()
 
     started = time.monotonic()

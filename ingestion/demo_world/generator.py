@@ -76,6 +76,10 @@ class World:
         return digest.hexdigest()
 
 
+def _total(lines: list[dict]) -> float:
+    return round(sum(line["quantity"] * line["unit_price"] for line in lines), 2)
+
+
 class _Gen:
     def __init__(self, seed: int, people: int, days: int):
         self.rng = random.Random(seed)
@@ -201,7 +205,7 @@ class _Gen:
                             "customer_id": customer_id,
                             "status": rng.choice(("fulfilled", "fulfilled", "fulfilled", "refunded")),
                             "currency": "EUR",
-                            "total_price": round(sum(line["quantity"] * line["unit_price"] for line in lines), 2),
+                            "total_price": _total(lines),
                             "lines": lines,
                             "created_at": iso(placed),
                             "updated_at": iso(self.moment(placed)),
@@ -216,7 +220,7 @@ class _Gen:
                             "id": checkout_id,
                             "customer_id": customer_id,
                             "email": self.vary_email(person["email"]),
-                            "total_price": round(sum(line["quantity"] * line["unit_price"] for line in lines), 2),
+                            "total_price": _total(lines),
                             "lines": lines,
                             "created_at": iso(abandoned),
                             "updated_at": iso(abandoned),
@@ -463,6 +467,13 @@ class _Gen:
                     )
                 day += timedelta(days=1)
         self.world.iot = {"devices": devices, "readings": readings}
+
+
+def add_world_arguments(parser) -> None:
+    """``--seed``, ``--people``, ``--days`` for command lines that build a world (argparse)."""
+    parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    parser.add_argument("--people", type=int, default=2000, help="people in the world (default 2000)")
+    parser.add_argument("--days", type=int, default=90, help="days of history (default 90)")
 
 
 def generate(seed: int = 42, people: int = 2000, days: int = 90) -> World:
