@@ -125,6 +125,21 @@ def test_consent_is_in_the_data(warehouse):
     assert count(warehouse, "marts.customer_360", "person_key like '%@%' or length(person_key) <> 23") == 0
 
 
+def test_no_pii_in_the_run_event_log(demo_run):
+    import re
+
+    import dagster as dg
+    from dagster._serdes import serialize_value
+
+    pii = re.compile(r"[\w.+-]+@[\w-]+\.test|\+49 ?155 ?\d{7}|(?<![\d.])\d{16}(?![\d.])")  # e-mails, phones, cards
+    with dg.DagsterInstance.get() as instance:
+        events = instance.all_logs(demo_run.run_id)
+    scanned = [e.dagster_event.event_type_value for e in events if e.dagster_event]
+    assert scanned.count("ASSET_MATERIALIZATION") == 38 and scanned.count("ASSET_CHECK_EVALUATION") == 73
+    leaks = [e.dagster_event.event_type_value for e in events if pii.search(serialize_value(e))]
+    assert leaks == []
+
+
 def test_a_second_run_changes_nothing(warehouse):
     before = count(warehouse, "marts.customer_360"), count(warehouse, "shop.events"), count(warehouse, "esp.events")
     second = materialize_all()
