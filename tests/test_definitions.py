@@ -79,9 +79,10 @@ def test_every_warehouse_writer_is_in_the_single_writer_pool(defs):
 
 
 def test_dbt_tests_are_blocking_asset_checks(graph, defs):
-    checks = [key for a in defs.assets for key in a.check_keys]
-    assert len(checks) == 73
-    assert dg.AssetCheckKey(CUSTOMER_360, "unique_customer_360_person_key") in checks
+    specs = [spec for a in defs.assets for spec in a.check_specs]
+    assert len(specs) == 73
+    assert all(spec.blocking for spec in specs)  # a failing test stops everything downstream
+    assert dg.AssetCheckKey(CUSTOMER_360, "unique_customer_360_person_key") in {s.key for s in specs}
 
 
 def test_instance_config_limits_the_pool_to_one(tmp_path, monkeypatch):

@@ -147,3 +147,36 @@ def test_a_second_run_changes_nothing(warehouse):
     assert rows_loaded(second) == {}  # every cursor was restored from the warehouse: nothing read twice
     after = count(warehouse, "marts.customer_360"), count(warehouse, "shop.events"), count(warehouse, "esp.events")
     assert after == before
+
+
+def test_a_failing_check_blocks_everything_downstream(warehouse):
+    """A duplicate slipped into a raw table (as a broken loader would write it) must not reach the marts."""
+    import dagster as dg
+
+    from orchestration.definitions import defs
+
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "insert into shop.customers select * replace ('injected-' || _dlt_id as _dlt_id) "
+            "from shop.customers where id = (select min(id) from shop.customers)"
+        )
+    try:
+        models = [k for a in defs.assets if a.node_def.name == "journey_dbt_models" for k in a.keys]
+        job = defs.resolve_implicit_global_asset_job_def()
+        with dg.DagsterInstance.get() as instance:
+            run = job.execute_in_process(instance=instance, asset_selection=models, raise_on_error=False)
+        assert not run.success
+        failed = [
+            e.asset_check_evaluation_data.check_name
+            for e in run.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed
+        ]
+        assert failed == ["unique_stg_shop__customers_shop_customer_id"]
+        materialized = {e.asset_key.to_user_string() for e in run.get_asset_materialization_events()}
+        assert "marts/customer_360" not in materialized
+        assert "intermediate/int_identity__identifier_map" not in materialized
+        assert count(warehouse, "marts.customer_360") == 2524  # the last good build still serves
+    finally:
+        with duckdb.connect(str(warehouse)) as con:
+            con.execute("delete from shop.customers where _dlt_id like 'injected-%'")
+        assert count(warehouse, "shop.customers") == 1757
