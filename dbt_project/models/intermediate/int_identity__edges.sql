@@ -1,8 +1,10 @@
 -- The identity graph: every source record is a node; it links to the match keys it carries
 -- (normalised e-mail, phone, social handle) and to the records it references (card -> member).
--- A match key shared by too many records (a shop's placeholder phone, a shared family inbox used by a
--- whole club) says nothing about a person and is left out of the graph.
-{% set max_records_per_key = 4 %}
+-- A match key carried by several records of the same kind (a shop's placeholder phone, one inbox behind
+-- many loyalty members) says nothing about a person and is left out of the graph. Records of different
+-- kinds sharing a key are what identity resolution is for: one person may have two shop accounts, an
+-- ESP contact, a loyalty membership and a device on one address.
+{% set max_records_per_key_and_kind = 2 %}
 
 with record_keys as (
     select 'shop_customer:' || shop_customer_id as node, 'email:' || email_normalized as match_key
@@ -30,11 +32,17 @@ with record_keys as (
     from {{ ref('stg_iot__devices') }} where opted_in and owner_email_normalized is not null
 ),
 
+records_per_key_and_kind as (
+    select match_key, split_part(node, ':', 1) as record_kind, count(distinct node) as records
+    from record_keys
+    group by match_key, split_part(node, ':', 1)
+),
+
 usable_keys as (
     select match_key
-    from record_keys
+    from records_per_key_and_kind
     group by match_key
-    having count(distinct node) <= {{ max_records_per_key }}
+    having max(records) <= {{ max_records_per_key_and_kind }}
 ),
 
 references_between_records as (
