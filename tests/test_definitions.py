@@ -43,6 +43,16 @@ def test_asset_keys_snapshot(graph):
     assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == sorted(RAW_ASSETS + MODEL_ASSETS)
 
 
+def test_groups_and_kinds_snapshot(graph):
+    specs = {key.to_user_string(): graph.get(key) for key in graph.get_all_asset_keys()}
+    groups = {name: node.group_name for name, node in specs.items()}
+    assert {g for n, g in groups.items() if n in RAW_ASSETS} == {f"raw_{s}" for s in ("esp", "iot", "loyalty", "shop", "social")}
+    assert all(groups[n] == f"raw_{n.split('/')[0]}" for n in RAW_ASSETS)
+    assert all(groups[n] == n.split("/")[0] for n in MODEL_ASSETS)
+    assert all(specs[n].kinds == {"dlt", "duckdb"} for n in RAW_ASSETS)
+    assert all(specs[n].kinds == {"dbt", "duckdb"} for n in MODEL_ASSETS)
+
+
 def test_every_asset_is_materializable(graph):
     assert all(graph.get(key).is_materializable for key in graph.get_all_asset_keys())
 

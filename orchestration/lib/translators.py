@@ -37,6 +37,7 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
         spec = super().get_asset_spec(manifest, unique_id, project)
         node = manifest["nodes"].get(unique_id) or manifest["sources"].get(unique_id) or {}
         if node.get("resource_type") == "model":
-            layer = node["fqn"][1] if len(node["fqn"]) > 2 else "marts"
+            # fqn: [project, <layer folder>, ..., model]; a model at the root of models/ has no layer
+            layer = node["fqn"][1] if len(node["fqn"]) > 2 else "models"
             spec = spec.replace_attributes(group_name=layer, kinds={"dbt", "duckdb"})
         return spec
