@@ -76,11 +76,19 @@ def main() -> int:
     passed = sum(1 for c in checks if c.passed)
 
     warehouse = config.warehouse_path()
+    counts = layer_counts(warehouse)
     print(f"\nwarehouse: {warehouse}")
-    for layer, tables in layer_counts(warehouse).items():
-        print(f"  {layer:<13}{len(tables):>3} tables {sum(tables.values()):>9,} rows")
-        for name, rows in tables.items():
-            print(f"      {name:<52}{rows:>9,}")
+    for layer, tables in counts.items():
+        detail = ""
+        if layer == "raw":
+            detail = " · ".join(
+                f"{source} {sum(n for t, n in tables.items() if t.startswith(source + '.')):,}" for source in config.SOURCE_NAMES
+            )
+        elif layer == "marts":
+            detail = " · ".join(f"{t.split('.', 1)[1]} {n:,}" for t, n in tables.items())
+        print(f"  {layer:<13}{len(tables):>3} tables {sum(tables.values()):>9,} rows   {detail}".rstrip())
+    quarantined = counts["raw"].get("iot.readings_quarantine", 0)
+    print(f"  quarantined: {quarantined:,} IoT lines with their reasons in iot.readings_quarantine")
     score = score_identity(warehouse, written["ground_truth"])
     print(f"\nchecks: {passed} of {len(checks)} passed")
     print(
