@@ -17,15 +17,7 @@ def build_ingestion_assets(name: str) -> dg.AssetsDefinition:
     # The source object here only describes the resources; every run builds a fresh one.
     resource_specs = build_dlt_asset_specs(build_source(name), make_pipeline(name), translator)
     derived_specs = [
-        dg.AssetSpec(
-            key=dg.AssetKey([name, table]),
-            deps=[dg.AssetKey([name, parent])],
-            description=f"Written by dlt with `{name}.{parent}`.",
-            group_name=f"raw_{name}",
-            kinds={"dlt", "duckdb"},
-            skippable=True,
-        )
-        for table, parent in DERIVED_TABLES.get(name, {}).items()
+        translator.derived_table_spec(name, table, parent) for table, parent in DERIVED_TABLES.get(name, {}).items()
     ]
 
     @dg.multi_asset(

@@ -2,9 +2,9 @@
 
 dlt resource ``<source>.<resource>`` -> asset key ``[<source>, <resource>]``, which is exactly the key
 dagster-dbt gives the dbt source ``source('<source>', '<resource>')``: dbt staging models therefore
-depend on the dlt assets that load their tables. dlt child tables (``orders__lines``) and side tables
-(``readings_quarantine``) point at their parent resource through ``meta.dagster.asset_key`` in the
-source YAML.
+depend on the dlt assets that load their tables. Tables a resource writes besides its own (dlt child
+tables such as ``orders__lines``, the quarantine) get specs of their own from ``derived_table_spec``, so
+each dbt source has exactly one producing asset.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from dagster_dlt import DagsterDltTranslator
 from dagster_dlt.translator import DltResourceTranslatorData
 
 
+RAW_KINDS = {"dlt", "duckdb"}
+
+
 class WarehouseDltTranslator(DagsterDltTranslator):
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
         spec = super().get_asset_spec(data)
@@ -25,7 +28,18 @@ class WarehouseDltTranslator(DagsterDltTranslator):
             key=dg.AssetKey([source, data.resource.name]),
             deps=[],
             group_name=f"raw_{source}",
-            kinds={"dlt", "duckdb"},
+            kinds=RAW_KINDS,
+        )
+
+    def derived_table_spec(self, source: str, table: str, parent: str) -> dg.AssetSpec:
+        """The spec of a table that resource ``parent`` of ``source`` writes besides its own."""
+        return dg.AssetSpec(
+            key=dg.AssetKey([source, table]),
+            deps=[dg.AssetKey([source, parent])],
+            description=f"Written by dlt with `{source}.{parent}`.",
+            group_name=f"raw_{source}",
+            kinds=RAW_KINDS,
+            skippable=True,
         )
 
 
