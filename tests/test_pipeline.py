@@ -1,5 +1,7 @@
 """The whole graph, in-process, on the demo's default world: every asset, every check, exact results."""
 
+import os
+
 import duckdb
 import pytest
 
@@ -37,6 +39,7 @@ def warehouse(demo_run):
 
 def test_the_whole_graph_materializes(demo_run):
     assert demo_run.success
+    assert "JW_WAREHOUSE_PATH" not in os.environ  # set for dbt only, never left behind in the process
     materialized = {e.asset_key.to_user_string() for e in demo_run.get_asset_materialization_events()}
     assert len(materialized) == 38
     assert "marts/customer_360" in materialized

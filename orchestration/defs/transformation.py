@@ -1,12 +1,10 @@
 """The dbt project: staging, intermediate and marts models; dbt tests become blocking asset checks."""
 
-import os
-
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from orchestration.lib.constants import WAREHOUSE_POOL
-from orchestration.lib.dbt import dbt_env, dbt_project, ensure_manifest
+from orchestration.lib.dbt import dbt_environment, dbt_project, ensure_manifest
 from orchestration.lib.translators import WarehouseDbtTranslator
 
 
@@ -17,5 +15,5 @@ from orchestration.lib.translators import WarehouseDbtTranslator
     pool=WAREHOUSE_POOL,
 )
 def journey_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    os.environ.update(dbt_env())
-    yield from dbt.cli(["build"], context=context).stream()
+    with dbt_environment():
+        yield from dbt.cli(["build"], context=context).stream()

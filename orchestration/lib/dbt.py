@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from dagster_dbt import DbtProject
 
@@ -39,6 +41,20 @@ def ensure_manifest() -> Path:
     return manifest
 
 
-def dbt_env() -> dict[str, str]:
-    """The environment dbt runs in: the warehouse path resolved now, not at import."""
-    return {"JW_WAREHOUSE_PATH": str(warehouse_path())}
+@contextmanager
+def dbt_environment() -> Iterator[None]:
+    """For the block, the environment dbt is launched with names the warehouse resolved now, not at import.
+
+    dagster-dbt copies ``os.environ`` when it starts dbt and takes no environment of its own, so the
+    variable is set here and the previous environment restored afterwards: nothing leaks into the rest
+    of the process (later runs, other assets, subprocesses).
+    """
+    previous = os.environ.get("JW_WAREHOUSE_PATH")
+    os.environ["JW_WAREHOUSE_PATH"] = str(warehouse_path())
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["JW_WAREHOUSE_PATH"]
+        else:
+            os.environ["JW_WAREHOUSE_PATH"] = previous
