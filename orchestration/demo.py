@@ -39,8 +39,8 @@ def layer_counts(warehouse) -> dict[str, dict[str, int]]:
     return counts
 
 
-def run_pipeline():
-    """Materialize every asset (and run every check) in-process on the shared instance."""
+def run_pipeline(asset_selection=None):
+    """Materialize every asset (or ``asset_selection``) and run their checks in-process on the shared instance."""
     import dagster as dg
 
     from orchestration.instance import ensure_instance_home
@@ -50,7 +50,10 @@ def run_pipeline():
 
     job = defs.resolve_implicit_global_asset_job_def()
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    return job.execute_in_process(run_config=quiet, instance=dg.DagsterInstance.get(), raise_on_error=False)
+    with dg.DagsterInstance.get() as instance:
+        return job.execute_in_process(
+            run_config=quiet, instance=instance, asset_selection=asset_selection, raise_on_error=False
+        )
 
 
 def main() -> int:

@@ -9,27 +9,16 @@ from ingestion import config
 from ingestion.demo_world.generator import generate
 from ingestion.demo_world.scoring import score_identity
 from ingestion.demo_world.writers import write_world
+from orchestration.demo import run_pipeline
 
 from .conftest import count
-
-
-def materialize_all():
-    import dagster as dg
-
-    from orchestration.definitions import defs
-    from orchestration.instance import ensure_instance_home
-
-    ensure_instance_home()
-    job = defs.resolve_implicit_global_asset_job_def()
-    with dg.DagsterInstance.get() as instance:
-        return job.execute_in_process(instance=instance, raise_on_error=False)
 
 
 @pytest.fixture(scope="module")
 def demo_run(data_dir):
     assert config.data_dir() == data_dir.resolve()
     write_world(generate(), config.source_systems_dir())
-    return materialize_all()
+    return run_pipeline()
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +153,7 @@ def test_no_pii_in_the_run_event_log(demo_run):
 
 def test_a_second_run_changes_nothing(warehouse):
     before = count(warehouse, "marts.customer_360"), count(warehouse, "shop.events"), count(warehouse, "esp.events")
-    second = materialize_all()
+    second = run_pipeline()
     assert second.success
     assert rows_loaded(second) == {}  # every cursor was restored from the warehouse: nothing read twice
     after = count(warehouse, "marts.customer_360"), count(warehouse, "shop.events"), count(warehouse, "esp.events")
@@ -173,8 +162,6 @@ def test_a_second_run_changes_nothing(warehouse):
 
 def test_a_failing_check_blocks_everything_downstream(warehouse):
     """A duplicate slipped into a raw table (as a broken loader would write it) must not reach the marts."""
-    import dagster as dg
-
     from orchestration.definitions import defs
 
     with duckdb.connect(str(warehouse)) as con:
@@ -184,9 +171,7 @@ def test_a_failing_check_blocks_everything_downstream(warehouse):
         )
     try:
         models = [k for a in defs.assets if a.node_def.name == "journey_dbt_models" for k in a.keys]
-        job = defs.resolve_implicit_global_asset_job_def()
-        with dg.DagsterInstance.get() as instance:
-            run = job.execute_in_process(instance=instance, asset_selection=models, raise_on_error=False)
+        run = run_pipeline(asset_selection=models)
         assert not run.success
         failed = [
             e.asset_check_evaluation_data.check_name
