@@ -48,3 +48,9 @@ def count(warehouse: Path, relation: str, where: str = "true") -> int:
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(f"select count(*) from {relation} where {where}").fetchone()[0]
+
+
+def loaded_rows(info) -> dict[str, int]:
+    """Rows dlt normalised into data tables during the last run (its own bookkeeping left out)."""
+    counts = info.pipeline.last_trace.last_normalize_info.row_counts
+    return {table: n for table, n in counts.items() if not table.startswith("_dlt")}

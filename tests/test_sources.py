@@ -7,7 +7,7 @@ import pytest
 from ingestion import pipelines
 from ingestion.demo_world.writers import BAD_READING_LINES
 
-from .conftest import count
+from .conftest import count, loaded_rows
 
 TABLES = {
     "shop": ["customers", "orders", "abandoned_checkouts", "events"],
@@ -29,12 +29,6 @@ def load(small_systems, tmp_path):
 
     _load.warehouse = warehouse
     return _load
-
-
-def loaded_rows(info) -> dict[str, int]:
-    """Rows dlt normalised into data tables during the last run (its own bookkeeping left out)."""
-    counts = info.pipeline.last_trace.last_normalize_info.row_counts
-    return {table: n for table, n in counts.items() if not table.startswith("_dlt")}
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
