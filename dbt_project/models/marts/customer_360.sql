@@ -4,10 +4,6 @@ with identities as (
     select * from {{ ref('int_identity__identifier_map') }}
 ),
 
-people as (
-    select distinct person_key from identities
-),
-
 identifier_counts as (
     select
         person_key,
@@ -89,7 +85,7 @@ activity as (
 )
 
 select
-    people.person_key,
+    ids.person_key,
     coalesce(shop_profile.shop_email, esp_profile.esp_email, loyalty_profile.loyalty_email) as email,
     coalesce(shop_profile.shop_first_name, loyalty_profile.loyalty_first_name) as first_name,
     coalesce(shop_profile.shop_last_name, loyalty_profile.loyalty_last_name) as last_name,
@@ -130,9 +126,8 @@ select
         and coalesce(esp_profile.unsubscribed, 0) = 0 as email_marketing_consent,
     coalesce(loyalty_profile.loyalty_marketing_opt_in, 0) = 1 as loyalty_marketing_consent,
     ids.iot_devices > 0 as iot_opt_in
-from people
-inner join identifier_counts as ids on people.person_key = ids.person_key
-left join shop_profile on people.person_key = shop_profile.person_key
-left join loyalty_profile on people.person_key = loyalty_profile.person_key
-left join esp_profile on people.person_key = esp_profile.person_key
-left join activity on people.person_key = activity.person_key
+from identifier_counts as ids  -- one row per person_key
+left join shop_profile on ids.person_key = shop_profile.person_key
+left join loyalty_profile on ids.person_key = loyalty_profile.person_key
+left join esp_profile on ids.person_key = esp_profile.person_key
+left join activity on ids.person_key = activity.person_key
