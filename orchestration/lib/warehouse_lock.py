@@ -41,12 +41,14 @@ def backoff_seconds(attempt: int) -> float:
     return random.uniform(0.5, 1.0) * min(FIRST_DELAY_SECONDS * 2**attempt, MAX_DELAY_SECONDS)
 
 
-def wait_until_writable(warehouse: Path, log=None, timeout: float = WAIT_TIMEOUT_SECONDS) -> float:
-    """Block until the warehouse can be opened for writing (or ``timeout`` passed); returns the seconds waited.
-
-    Returns on timeout too: the step then meets the conflict itself and is retried.
+def wait_until_writable(warehouse: Path, log=None, timeout: float | None = None) -> float:
+    """Block until the warehouse can be opened for writing (or ``timeout``, default ``WAIT_TIMEOUT_SECONDS``,
+    passed); returns the seconds waited. Returns on timeout too: the step then meets the conflict itself and
+    is retried.
     """
     import duckdb
+
+    timeout = WAIT_TIMEOUT_SECONDS if timeout is None else timeout
 
     started = time.monotonic()
     attempt = 0
