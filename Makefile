@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/python -m orchestration.demo
+	$(BIN)/journey demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -1,20 +1,19 @@
-"""``make demo``: build the demo world, run the whole graph on the embedded DuckDB, print what was built.
+"""The library behind ``journey run`` and ``journey demo``: run the whole graph once on the shared Dagster
+instance, as a scheduler would, and say what was built, what went to quarantine and which checks passed.
 
 The run goes through the same Dagster instance ``make ui`` opens, so its materializations show there.
+``python -m orchestration.demo`` still works: it is ``journey demo``.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 
 from ingestion import config
-from ingestion.demo_world.generator import add_world_arguments, generate
-from ingestion.demo_world.scoring import score_identity
-from ingestion.demo_world.writers import write_world
 
 LAYERS = {
     "raw": config.SOURCE_NAMES,
@@ -27,6 +26,8 @@ LAYERS = {
 def layer_counts(warehouse) -> dict[str, dict[str, int]]:
     """Row counts of every table and view in the warehouse, by layer (dlt's bookkeeping tables left out)."""
     counts: dict[str, dict[str, int]] = {layer: {} for layer in LAYERS}
+    if not Path(warehouse).exists():
+        return counts
     with duckdb.connect(str(warehouse), read_only=True) as con:
         relations = con.execute(
             "select table_schema, table_name from information_schema.tables "
@@ -39,44 +40,98 @@ def layer_counts(warehouse) -> dict[str, dict[str, int]]:
     return counts
 
 
+def quarantine_table_label(table: str) -> str | None:
+    """``orders`` for ``orders__quarantine`` (and IoT's legacy ``readings_quarantine``); None for other tables."""
+    for suffix in ("__quarantine", "_quarantine"):
+        if table.endswith(suffix):
+            return table[: -len(suffix)]
+    return None
+
+
+def quarantine_counts(counts: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Rows in every quarantine table, per source: ``{"shop": {"orders": 2, "customers": 1}, ...}``."""
+    out: dict[str, dict[str, int]] = {}
+    for relation, rows in counts["raw"].items():
+        source, table = relation.split(".", 1)
+        label = quarantine_table_label(table)
+        if label is not None:
+            out.setdefault(source, {})[label] = rows
+    return out
+
+
+def quarantine_lines(quarantined: dict[str, dict[str, int]]) -> list[str]:
+    """One line per source that quarantined something (``quarantined: shop 3 (orders 2, customers 1)``)."""
+    lines = []
+    for source in config.SOURCE_NAMES:
+        tables = {t: n for t, n in quarantined.get(source, {}).items() if n}
+        if tables:
+            detail = ", ".join(f"{t} {n:,}" for t, n in sorted(tables.items(), key=lambda kv: (-kv[1], kv[0])))
+            lines.append(f"{source} {sum(tables.values()):,} ({detail})")
+    if not lines:
+        return ["  quarantined: nothing"]
+    header = "  quarantined: "
+    out = [header + lines[0]] + [" " * len(header) + line for line in lines[1:]]
+    out.append(" " * len(header) + "(rows with their reasons in <source>.<table>__quarantine)")
+    return out
+
+
 def run_pipeline(asset_selection=None):
-    """Materialize every asset (or ``asset_selection``) and run their checks in-process on the shared instance."""
-    import dagster as dg
+    """Materialize every asset (or ``asset_selection``) and run their checks in-process on the shared instance.
 
-    from orchestration.instance import ensure_instance_home
+    The run is tagged with this process (so a later run can tell it died) and starts only after the runs of
+    processes that are gone were marked failed and their warehouse pool slots freed.
+    """
+    from orchestration.instance import open_instance, run_tags
 
-    ensure_instance_home()
-    from orchestration.definitions import defs
+    with open_instance() as instance:
+        from orchestration.definitions import defs
 
-    job = defs.resolve_implicit_global_asset_job_def()
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    with dg.DagsterInstance.get() as instance:
+        job = defs.resolve_implicit_global_asset_job_def()
+        quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
         return job.execute_in_process(
-            run_config=quiet, instance=instance, asset_selection=asset_selection, raise_on_error=False
+            run_config=quiet, instance=instance, asset_selection=asset_selection, raise_on_error=False, tags=run_tags()
         )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    add_world_arguments(parser)
-    args = parser.parse_args()
+@dataclass
+class RunReport:
+    success: bool
+    failed_steps: list[str]
+    checks: int
+    checks_passed: int
+    failed_checks: list[str] = field(default_factory=list)  # blocking (severity ERROR)
+    warnings: list[str] = field(default_factory=list)  # failed non-blocking checks (severity WARN)
 
-    started = time.monotonic()
-    world = generate(args.seed, args.people, args.days)
-    written = write_world(world, config.source_systems_dir())
-    print(f"demo world: {args.people} people, {args.days} days, seed {args.seed} -> {config.source_systems_dir()}")
+    @property
+    def ok(self) -> bool:
+        return self.success and not self.failed_checks
 
-    log_path = config.data_dir() / "logs" / "demo_run.log"
+
+def report(result) -> RunReport:
+    from dagster import AssetCheckSeverity
+
+    evaluations = [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    failed = [c for c in evaluations if not c.passed]
+    return RunReport(
+        success=result.success,
+        failed_steps=[e.step_key for e in result.all_events if e.is_step_failure],
+        checks=len(evaluations),
+        checks_passed=len(evaluations) - len(failed),
+        failed_checks=[f"{c.asset_key.to_user_string()}:{c.check_name}" for c in failed if c.severity != AssetCheckSeverity.WARN],
+        warnings=[f"{c.asset_key.to_user_string()}:{c.check_name}" for c in failed if c.severity == AssetCheckSeverity.WARN],
+    )
+
+
+def run_and_summarize(log_name: str = "run") -> RunReport:
+    """Run the whole graph (its log to ``<data dir>/logs/<log_name>.log``) and print the summary."""
+    log_path = config.data_dir() / "logs" / f"{log_name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         result = run_pipeline()
     print(f"pipeline log: {log_path}")
-    if not result.success:
-        failed = [e.step_key for e in result.all_events if e.is_step_failure]
-        print(f"pipeline FAILED in steps: {', '.join(failed)}")
-        return 1
-    checks = [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    passed = sum(1 for c in checks if c.passed)
+    summary = report(result)
+    if not summary.success:
+        print(f"pipeline FAILED in steps: {', '.join(summary.failed_steps) or '(none: see the log)'}")
 
     warehouse = config.warehouse_path()
     counts = layer_counts(warehouse)
@@ -90,19 +145,20 @@ def main() -> int:
         elif layer == "marts":
             detail = " · ".join(f"{t.split('.', 1)[1]} {n:,}" for t, n in tables.items())
         print(f"  {layer:<13}{len(tables):>3} tables {sum(tables.values()):>9,} rows   {detail}".rstrip())
-    quarantined = counts["raw"].get("iot.readings_quarantine", 0)
-    print(f"  quarantined: {quarantined:,} IoT lines with their reasons in iot.readings_quarantine")
-    score = score_identity(warehouse, written["ground_truth"])
-    print(f"\nchecks: {passed} of {len(checks)} passed")
-    print(
-        f"identity resolution vs ground truth: precision {score.precision:.4f} "
-        f"({score.correct_pairs}/{score.predicted_pairs} pairs), recall {score.recall:.4f} "
-        f"({score.correct_pairs}/{score.true_pairs} pairs)"
-    )
-    print(f"wall time: {time.monotonic() - started:.1f} s")
-    print(f"\nopen the Dagster UI on these runs: make ui  (DAGSTER_HOME={config.dagster_home()})")
-    return 0 if passed == len(checks) else 1
+    for line in quarantine_lines(quarantine_counts(counts)):
+        print(line)
+    line = f"\nchecks: {summary.checks_passed} of {summary.checks} passed"
+    if summary.warnings:
+        line += f"; {len(summary.warnings)} non-blocking failed (warn): {', '.join(summary.warnings)}"
+    if summary.failed_checks:
+        line += f"; BLOCKING failed: {', '.join(summary.failed_checks)}"
+    print(line)
+    return summary
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import sys
+
+    from orchestration.cli import main
+
+    main(["demo", *sys.argv[1:]])

@@ -5,11 +5,31 @@ source has exactly one producing asset."""
 import dagster as dg
 from dagster_dlt import DagsterDltResource, build_dlt_asset_specs
 
-from ingestion.config import SOURCE_NAMES
+from ingestion.config import SOURCE_NAMES, warehouse_path
 from ingestion.pipelines import DERIVED_TABLES, build_source, make_pipeline
 from orchestration.lib.constants import WAREHOUSE_POOL
 from orchestration.lib.source_systems import SourceSystemsResource
 from orchestration.lib.translators import WarehouseDltTranslator
+from orchestration.lib.warehouse_lock import retry_on_lock_conflict, wait_until_writable
+
+
+def is_quarantine_table(table: str) -> bool:
+    return table.endswith("__quarantine") or table == "readings_quarantine"  # the latter: IoT's legacy name
+
+
+def quarantine_totals(pipeline, tables: list[str]) -> dict[str, int]:
+    """Rows in each of the source's quarantine ``tables`` now (one query each, on the pipeline's own connection)."""
+    totals = {}
+    if not tables:
+        return totals
+    try:
+        with pipeline.sql_client() as client:
+            for table in tables:
+                sql = f"select count(*) from {client.make_qualified_table_name(table)}"
+                totals[table] = client.execute_sql(sql)[0][0]
+    except Exception:  # metadata only: never fail a load that succeeded over it
+        pass
+    return totals
 
 
 def build_ingestion_assets(name: str) -> dg.AssetsDefinition:
@@ -29,7 +49,8 @@ def build_ingestion_assets(name: str) -> dg.AssetsDefinition:
     def _ingest(context: dg.AssetExecutionContext, dlt: DagsterDltResource, source_systems: SourceSystemsResource):
         loaded: set[dg.AssetKey] = set()
         pipeline = make_pipeline(name)  # resolves the warehouse path at run time
-        with source_systems.endpoints() as endpoints:
+        wait_until_writable(warehouse_path(), log=context.log)
+        with retry_on_lock_conflict(context), source_systems.endpoints() as endpoints:
             for event in dlt.run(
                 context=context,
                 dlt_source=build_source(name, endpoints),
@@ -40,11 +61,18 @@ def build_ingestion_assets(name: str) -> dg.AssetsDefinition:
                 loaded.add(event.asset_key)
                 yield event
         row_counts = pipeline.last_trace.last_normalize_info.row_counts
-        for spec in derived_specs:
-            parent = next(iter(spec.deps)).asset_key
-            if spec.key in context.selected_asset_keys and parent in loaded:
-                rows = row_counts.get(spec.key.path[-1])
-                yield dg.MaterializeResult(asset_key=spec.key, metadata={"rows_loaded": rows} if rows else None)
+        materialized = [
+            spec
+            for spec in derived_specs
+            if spec.key in context.selected_asset_keys and next(iter(spec.deps)).asset_key in loaded
+        ]
+        quarantined = quarantine_totals(pipeline, [s.key.path[-1] for s in materialized if is_quarantine_table(s.key.path[-1])])
+        for spec in materialized:
+            table = spec.key.path[-1]
+            metadata = {"rows_loaded": row_counts[table]} if row_counts.get(table) else {}
+            if table in quarantined:
+                metadata["quarantined_rows_total"] = quarantined[table]
+            yield dg.MaterializeResult(asset_key=spec.key, metadata=metadata or None)
 
     return _ingest
 

@@ -1,0 +1,171 @@
+"""``journey``: the project's one command line.
+
+    journey world generate [--seed --people --days]   write the demo world's source systems
+    journey world serve --port N [--faults RATE]      serve the demo shop, ESP and social APIs until Ctrl-C
+    journey run                                       the whole graph once, against the configured sources
+    journey demo [--seed --people --days]             generate, run, summary
+    journey iot-bridge [--host --port --topic ...]    MQTT -> NDJSON drop files for the IoT source
+
+Everything lands under ``$JW_DATA_DIR`` (default ``<repo>/data``); runs go through the Dagster instance in
+``$DAGSTER_HOME`` (default ``$JW_DATA_DIR/dagster_home``), the one ``make ui`` opens. Imports are lazy so that
+``journey --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import click
+
+# The demo world's defaults (ingestion.demo_world.generator.add_world_arguments has the same).
+DEFAULT_SEED, DEFAULT_PEOPLE, DEFAULT_DAYS = 42, 2000, 90
+
+
+def world_options(command):
+    """``--seed``, ``--people``, ``--days``: the shared options of commands that build a demo world."""
+
+    @click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Random seed of the world.")
+    @click.option("--people", type=click.IntRange(min=1), default=DEFAULT_PEOPLE, show_default=True, help="People in it.")
+    @click.option("--days", type=click.IntRange(min=7), default=DEFAULT_DAYS, show_default=True, help="Days of history.")
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Journey Warehouse: dlt -> DuckDB, dbt, Dagster. Data in $JW_DATA_DIR, runs in $DAGSTER_HOME."""
+
+
+@cli.group()
+def world() -> None:
+    """The demo world: source systems that stand in for a shop, an ESP, a social network, a POS and devices."""
+
+
+def _generate(seed: int, people: int, days: int) -> dict:
+    from ingestion import config
+    from ingestion.demo_world.generator import generate
+    from ingestion.demo_world.writers import write_world
+
+    written = write_world(generate(seed, people, days), config.source_systems_dir())
+    click.echo(f"demo world: {people} people, {days} days, seed {seed} -> {config.source_systems_dir()}")
+    return written
+
+
+@world.command("generate")
+@world_options
+def world_generate(seed: int, people: int, days: int) -> None:
+    """Write the demo world's source systems to $JW_DATA_DIR/source_systems (replacing what is there)."""
+    import json
+
+    click.echo(json.dumps(_generate(seed, people, days), indent=2, default=str))
+
+
+@world.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), required=True, help="Port (0: any free port).")
+@click.option(
+    "--faults", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+    help="Share of requests that get a fault (429, 5xx, slow, truncated body, connection reset).",
+)  # fmt: skip
+def world_serve(host: str, port: int, faults: float) -> None:
+    """Serve the demo shop, ESP and social APIs on one port (under /shop, /esp, /social) until Ctrl-C."""
+    from ingestion import config
+    from ingestion.demo_world.api_server import serve
+
+    api_root = config.source_systems_dir() / "api"
+    if not api_root.is_dir():
+        raise click.ClickException(f"no demo world at {config.source_systems_dir()}: run `journey world generate` first")
+    options = {"host": host, "port": port}
+    if faults:
+        options["faults"] = faults  # only when asked: servers without a fault switch still serve
+    try:
+        server = serve(api_root, **options)
+    except TypeError as error:  # a server without the fault switch
+        raise click.ClickException(f"this demo server cannot inject faults ({error})") from error
+    with server as base:
+        click.echo(f"serving the demo source systems on {base}" + (f" with faults at rate {faults}" if faults else ""))
+        click.echo("point the sources at them:")
+        for system in ("shop", "esp", "social"):
+            click.echo(f"  export JW_{system.upper()}_API_URL={base}/{system}")
+        click.echo("Ctrl-C to stop.", nl=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            click.echo("stopped.")
+
+
+@cli.command("run")
+def run() -> None:
+    """Run the whole graph once (every source, every model, every check), as a scheduler would.
+
+    Exits 0 only if every step ran and every blocking check passed.
+    """
+    started = time.monotonic()
+    from orchestration.demo import run_and_summarize
+
+    summary = run_and_summarize("run")
+    click.echo(f"wall time: {time.monotonic() - started:.1f} s")
+    raise SystemExit(0 if summary.ok else 1)
+
+
+@cli.command("demo")
+@world_options
+def demo(seed: int, people: int, days: int) -> None:
+    """Build a demo world, run the whole graph on it, and print what was built (and how well identities resolve)."""
+    started = time.monotonic()
+    from ingestion import config
+    from ingestion.demo_world.scoring import score_identity
+    from orchestration.demo import run_and_summarize
+
+    written = _generate(seed, people, days)
+    summary = run_and_summarize("demo_run")
+    if summary.success:
+        score = score_identity(config.warehouse_path(), written["ground_truth"])
+        click.echo(
+            f"identity resolution vs ground truth: precision {score.precision:.4f} "
+            f"({score.correct_pairs}/{score.predicted_pairs} pairs), recall {score.recall:.4f} "
+            f"({score.correct_pairs}/{score.true_pairs} pairs)"
+        )
+    click.echo(f"wall time: {time.monotonic() - started:.1f} s")
+    click.echo(f"\nopen the Dagster UI on these runs: make ui  (DAGSTER_HOME={config.dagster_home()})")
+    raise SystemExit(0 if summary.ok else 1)
+
+
+@cli.command("iot-bridge")
+@click.option("--host", default="127.0.0.1", show_default=True, help="MQTT broker host.")
+@click.option("--port", type=click.IntRange(1, 65535), default=1883, show_default=True, help="MQTT broker port.")
+@click.option("--topic", default="journey/iot/#", show_default=True, help="Topic filter to subscribe to (QoS 1).")
+@click.option(
+    "--drop-dir", type=click.Path(file_okay=False, path_type=str), default=None,
+    help="Where NDJSON drop files go  [default: $JW_DATA_DIR/source_systems/iot_drop]",
+)  # fmt: skip
+@click.option("--client-id", default="journey-iot-bridge", show_default=True, help="MQTT client id (persistent session).")
+def iot_bridge(host: str, port: int, topic: str, drop_dir: str | None, client_id: str) -> None:
+    """Bridge device messages from the MQTT broker to NDJSON drop files (the IoT source's input) until Ctrl-C."""
+    from pathlib import Path
+
+    from ingestion import config
+
+    try:
+        from ingestion.iot_bridge import run as run_bridge
+    except ImportError as error:
+        raise click.ClickException(f"the IoT bridge is not installed in this checkout (ingestion.iot_bridge: {error})")
+    drop = Path(drop_dir) if drop_dir else config.source_systems_dir() / "iot_drop"
+    click.echo(f"bridging mqtt://{host}:{port} {topic} -> {drop} (client id {client_id}); Ctrl-C to stop.")
+    try:
+        run_bridge(host=host, port=port, topic=topic, drop_dir=drop, client_id=client_id)
+    except KeyboardInterrupt:
+        click.echo("stopped.")
+
+
+def main(args=None) -> None:
+    cli.main(args=args, prog_name="journey")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The `journey` command line: in-process with click's CliRunner, and `world serve` as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import types
+import urllib.error
+import urllib.request
+
+from click.testing import CliRunner
+
+from ingestion.config import REPO_ROOT
+from orchestration.cli import cli
+
+from .conftest import SMALL
+
+
+def test_help_lists_every_command():
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for command in ("world", "run", "demo", "iot-bridge"):
+        assert command in result.output
+    result = CliRunner().invoke(cli, ["world", "--help"])
+    assert "generate" in result.output and "serve" in result.output
+
+
+def test_world_generate_writes_the_source_systems(tmp_path, monkeypatch):
+    monkeypatch.setenv("JW_DATA_DIR", str(tmp_path))
+    args = ["world", "generate", "--seed", str(SMALL["seed"]), "--people", str(SMALL["people"]), "--days", "21"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert f"300 people, 21 days, seed 7 -> {tmp_path / 'source_systems'}" in result.output
+    assert (tmp_path / "source_systems" / "api").is_dir() and (tmp_path / "source_systems" / "ground_truth.parquet").exists()
+
+
+def test_world_options_are_validated():
+    result = CliRunner().invoke(cli, ["demo", "--days", "3"])
+    assert result.exit_code == 2 and "--days" in result.output
+
+
+def test_world_serve_needs_a_world(tmp_path, monkeypatch):
+    monkeypatch.setenv("JW_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(cli, ["world", "serve", "--port", "0"])
+    assert result.exit_code == 1 and "journey world generate" in result.output
+
+
+def test_world_serve_serves_until_interrupted(tmp_path, small_world):
+    from ingestion.demo_world.writers import write_world
+
+    write_world(small_world, tmp_path / "source_systems")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "orchestration.cli", "world", "serve", "--port", "0"],
+        cwd=REPO_ROOT, env={**os.environ, "JW_DATA_DIR": str(tmp_path)}, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        lines = [server.stdout.readline() for _ in range(6)]
+        exports = dict(line.strip().removeprefix("export ").split("=", 1) for line in lines if "export " in line)
+        assert set(exports) == {"JW_SHOP_API_URL", "JW_ESP_API_URL", "JW_SOCIAL_API_URL"}
+        base = exports["JW_SHOP_API_URL"].removesuffix("/shop")
+        assert lines[0].startswith(f"serving the demo source systems on {base}")
+        try:  # the server answers HTTP (whatever the protocol of the day says about this path)
+            status = urllib.request.urlopen(base + "/shop/", timeout=10).status
+        except urllib.error.HTTPError as error:
+            status = error.code
+        assert 200 <= status < 500
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, _ = server.communicate(timeout=30)
+    assert server.returncode == 0 and "stopped." in out
+
+
+def test_iot_bridge_passes_its_options(monkeypatch, tmp_path):
+    calls = []
+    fake = types.ModuleType("ingestion.iot_bridge")
+    fake.run = lambda **kwargs: calls.append(kwargs)
+    monkeypatch.setitem(sys.modules, "ingestion.iot_bridge", fake)
+    args = ["iot-bridge", "--port", "1884", "--topic", "t/#", "--drop-dir", str(tmp_path), "--client-id", "c1"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert calls == [{"host": "127.0.0.1", "port": 1884, "topic": "t/#", "drop_dir": tmp_path, "client_id": "c1"}]
+
+
+def test_iot_bridge_missing_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ingestion.iot_bridge", None)  # import fails
+    result = CliRunner().invoke(cli, ["iot-bridge"])
+    assert result.exit_code == 1 and "ingestion.iot_bridge" in result.output and "Traceback" not in result.output
