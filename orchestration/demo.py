@@ -90,8 +90,8 @@ def main() -> int:
         elif layer == "marts":
             detail = " · ".join(f"{t.split('.', 1)[1]} {n:,}" for t, n in tables.items())
         print(f"  {layer:<13}{len(tables):>3} tables {sum(tables.values()):>9,} rows   {detail}".rstrip())
-    quarantined = counts["raw"].get("iot.readings_quarantine", 0)
-    print(f"  quarantined: {quarantined:,} IoT lines with their reasons in iot.readings_quarantine")
+    quarantined = counts["raw"].get("iot.readings__quarantine", 0)
+    print(f"  quarantined: {quarantined:,} IoT lines with their reasons in iot.readings__quarantine")
     score = score_identity(warehouse, written["ground_truth"])
     print(f"\nchecks: {passed} of {len(checks)} passed")
     print(
