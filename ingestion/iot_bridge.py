@@ -2,8 +2,16 @@
 
 Topics: ``<prefix>/<device_id>/readings`` (one reading per message, JSON) and ``<prefix>/<device_id>/registry`` (one
 registry row per message: consent changes, new devices). The bridge subscribes to ``topic`` (a filter, default
-``journey/iot/#``) with QoS 1 under a fixed client id and a persistent session (``clean_session=False``): while the
-bridge is down, the broker keeps the messages for it (Mosquitto: up to ``max_queued_messages`` per client).
+``journey/iot/#``) with QoS 1 under a fixed client id and a persistent session (MQTT 5, ``clean_start=False`` and a
+session expiry of ``session_expiry`` seconds): while the bridge is down, the broker keeps the messages for it. The
+session exists from the bridge's first connection on: start the bridge once before devices publish.
+
+Broker settings this relies on (Mosquitto): ``persistence true`` (sessions survive a broker restart), and
+``max_queued_messages`` large enough for what arrives while the bridge is down: Mosquitto's default is 1000 per
+client, and beyond it the broker drops messages it has already acknowledged to the device (it logs "Outgoing
+messages are being dropped"); no client can see that. Set it to 0 (no limit) or to a bound on the outage you accept.
+While connected, the bridge lets the broker have up to 65535 messages in flight to it (MQTT 5 receive maximum), so a
+burst faster than the bridge writes is not queued into that limit.
 
 Nothing acknowledged is ever lost: ``on_message`` appends the message to a spool file and fsyncs it before it returns
 (paho acknowledges a QoS 1 message only after ``on_message`` returns). Every ``rotate_every`` messages or
@@ -34,6 +42,8 @@ from pathlib import Path
 from typing import Iterable
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +52,7 @@ DEFAULT_PORT = 1883
 DEFAULT_PREFIX = "journey/iot"
 DEFAULT_TOPIC = DEFAULT_PREFIX + "/#"
 DEFAULT_CLIENT_ID = "journey-iot-bridge"
+SESSION_EXPIRY = 7 * 24 * 3600  # seconds the broker keeps the session (and queues for us) while the bridge is down
 KINDS = {"readings": "readings", "registry": "devices"}  # last topic level -> drop sub-folder
 
 
@@ -150,6 +161,7 @@ def run(
     ready: threading.Event | None = None,
     rotate_every: int = 1000,
     rotate_seconds: float = 2.0,
+    session_expiry: int = SESSION_EXPIRY,
 ) -> dict[str, int]:
     """Bridge ``topic`` on the broker at ``host:port`` into ``drop_dir`` until interrupted or ``stop`` is set.
 
@@ -163,10 +175,12 @@ def run(
     written = {kind: 0 for kind in KINDS}
     ignored = 0
 
-    client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False, protocol=mqtt.MQTTv311
-    )
-    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    connect_properties = Properties(PacketTypes.CONNECT)
+    connect_properties.SessionExpiryInterval = session_expiry
+    # The broker may have this many messages in flight to us: with Mosquitto's default of 20, a burst faster than
+    # we write goes to the per-client queue (max_queued_messages, 1000 by default) and beyond that is dropped.
+    connect_properties.ReceiveMaximum = 65535
 
     def on_connect(client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
@@ -204,7 +218,7 @@ def run(
         while not stop.is_set():
             if not connected:
                 try:
-                    client.connect(host, port, keepalive=30)
+                    client.connect(host, port, keepalive=30, clean_start=False, properties=connect_properties)
                     connected = True
                     backoff = 0.5
                 except OSError as e:
