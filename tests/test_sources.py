@@ -95,7 +95,7 @@ def test_iot_loads_only_opted_in_devices_and_quarantines_bad_lines(load, small_w
             "select source_position, reason from iot.readings__quarantine order by split_part(source_position, ':', 2)::int"
         ).fetchall()
     assert len(quarantined) == len(BAD_READING_LINES) == 3
-    assert [reason for _, reason in quarantined] == ["not valid JSON", "missing device_id", "not valid JSON"]
+    assert [reason for _, reason in quarantined] == ["not valid JSON", "device_id: missing", "not valid JSON"]
 
     second = load("iot")
     assert loaded_rows(second) == {}
