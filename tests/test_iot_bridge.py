@@ -52,9 +52,14 @@ def names():
     tag = uuid.uuid4().hex[:10]
     prefix, client_id = f"jw-test/{tag}/iot", f"jw-test-bridge-{tag}"
     yield prefix, client_id
+    connected = threading.Event()
     cleaner = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    cleaner.on_connect = lambda *args: connected.set()
     cleaner.connect(HOST, PORT)
+    cleaner.loop_start()
+    connected.wait(10)
     cleaner.disconnect()
+    cleaner.loop_stop()
 
 
 def drop_lines(drop: Path, folder: str) -> list[dict]:

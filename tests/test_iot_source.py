@@ -74,16 +74,19 @@ def iso(ts: datetime) -> str:
     return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def dbt_staging(warehouse: Path, tmp_path: Path) -> None:
-    """Build the IoT staging models (and run their tests) on the test warehouse."""
+def dbt_staging(warehouse: Path, tmp_path: Path) -> dict[str, tuple[str, int]]:
+    """Build the IoT staging models and run their tests and the IoT source's tests on the test warehouse;
+    returns each test's (status, failures)."""
     dbt = str(Path(sys.executable).with_name("dbt"))
     project = REPO / "dbt_project"
     subprocess.run(
-        [dbt, "build", "--quiet", "--select", "staging.iot", "--project-dir", str(project), "--profiles-dir", str(project),
-         "--target-path", str(tmp_path / "dbt_target"), "--log-path", str(tmp_path / "dbt_logs")],
+        [dbt, "build", "--quiet", "--select", "staging.iot", "source:iot", "--project-dir", str(project),
+         "--profiles-dir", str(project), "--target-path", str(tmp_path / "dbt_target"), "--log-path", str(tmp_path / "dbt_logs")],
         check=True, cwd=project,
         env={**os.environ, "JW_WAREHOUSE_PATH": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
     )  # fmt: skip
+    results = json.loads((tmp_path / "dbt_target" / "run_results.json").read_text())["results"]
+    return {r["unique_id"].split(".")[2]: (r["status"], r["failures"]) for r in results if r["unique_id"].startswith("test.")}
 
 
 # --- type drift ------------------------------------------------------------------------------------------------------
@@ -194,7 +197,9 @@ def test_readings_of_an_unknown_device_are_held_and_flow_on_when_it_arrives(load
     load()
     assert count(load.warehouse, "iot.readings", "device_id like 'dev-new-%'") == 6
     assert count(load.warehouse, "iot.devices", "device_id like 'dev-new-%'") == 0
-    dbt_staging(load.warehouse, tmp_path)  # the warn-severity relationships test reports them; build passes
+    tests = dbt_staging(load.warehouse, tmp_path)  # the warn-severity relationships test reports them; build passes
+    assert tests.pop("source_relationships_iot_readings_device_id__device_id__source_iot_devices_") == ("warn", 6)
+    assert {status for status, _ in tests.values()} == {"pass"}
     assert count(load.warehouse, "staging.stg_iot__readings", "device_id like 'dev-new-%'") == 0
     assert count(load.warehouse, "staging.stg_iot__readings") == len(truth_readings(small_world))
 
@@ -215,7 +220,8 @@ def test_readings_of_an_unknown_device_are_held_and_flow_on_when_it_arrives(load
     }
     assert count(load.warehouse, "iot.readings", "device_id = 'dev-new-out'") == 0  # held ones deleted, new never land
     assert count(load.warehouse, "iot.devices", "device_id = 'dev-new-out' and owner_email is null and not opted_in") == 1
-    dbt_staging(load.warehouse, tmp_path)
+    tests = dbt_staging(load.warehouse, tmp_path)
+    assert {status for status, _ in tests.values()} == {"pass"}  # no orphan left
     assert count(load.warehouse, "staging.stg_iot__readings", "device_id = 'dev-new-in'") == 4
     assert count(load.warehouse, "staging.stg_iot__readings") == len(truth_readings(small_world)) + 4
 
