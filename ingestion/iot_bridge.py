@@ -35,6 +35,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import threading
 import time
 from datetime import datetime, timezone
@@ -301,8 +302,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rotate-seconds", type=float, default=2.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a service manager's stop: rotate the spool, then exit
     try:
-        run(args.host, args.port, args.topic, args.drop_dir, args.client_id,
+        run(args.host, args.port, args.topic, args.drop_dir, args.client_id, stop=stop,
             rotate_every=args.rotate_every, rotate_seconds=args.rotate_seconds)
     except KeyboardInterrupt:
         pass

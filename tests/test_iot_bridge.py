@@ -199,9 +199,10 @@ def test_a_bridge_killed_mid_stream_loses_nothing_and_duplicates_nothing(names, 
         wait_for(lambda: {r["reading_id"] for r in drop_lines(drop, "readings")} >= {r["reading_id"] for r in readings},
                  60, "every reading in the drop")  # fmt: skip
     finally:
-        bridge.send_signal(signal.SIGINT)
+        bridge.send_signal(signal.SIGTERM)
         bridge.wait(15)
         publisher.join(60)
+    assert bridge.returncode == 0 and not list((drop / ".bridge").rglob("*.spool"))  # SIGTERM: a clean stop
 
     assert len(kills) == 2 and kills[0] < len(readings) and kills[1] < len(readings)  # killed while they flowed
     in_drop = drop_lines(drop, "readings")
