@@ -21,6 +21,8 @@ import pytest
 from ingestion import iot_bridge
 from ingestion.sources import iot_source
 
+from .conftest import loaded_rows
+
 REPO = Path(__file__).resolve().parent.parent
 HOST, PORT = "127.0.0.1", 1883
 
@@ -77,17 +79,22 @@ def wait_for(predicate, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def load_drop(drop: Path, tmp_path: Path) -> Path:
+def count_rows(warehouse: Path, table: str) -> int:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(f"select count(*) from {table}").fetchone()[0]
+
+
+def load_drop(drop: Path, tmp_path: Path) -> tuple[Path, object]:
     warehouse = tmp_path / "warehouse.duckdb"
     pipeline = dlt.pipeline(
-        pipeline_name=f"iot_bridge_{uuid.uuid4().hex[:6]}",
+        pipeline_name="iot_bridge",  # one per test (tmp_path): a second load is incremental
         destination=dlt.destinations.duckdb(str(warehouse)),
         dataset_name="iot",
         pipelines_dir=str(tmp_path / "dlt"),
     )
     info = pipeline.run(iot_source(bucket_url=drop.as_uri()), loader_file_format="parquet")
     assert not info.has_failed_jobs
-    return warehouse
+    return warehouse, info
 
 
 def warehouse_readings(warehouse: Path) -> list[tuple]:
@@ -141,7 +148,7 @@ def test_published_readings_land_exactly_once(names, world, tmp_path):
     assert all(p.read_bytes().endswith(b"\n") for p in (drop / "readings").glob("*.ndjson"))
     assert len(list((drop / "readings").glob("*.ndjson"))) >= 3  # rotated every 500 messages
 
-    warehouse = load_drop(drop, tmp_path)
+    warehouse, _ = load_drop(drop, tmp_path)
     assert sorted(warehouse_readings(warehouse)) == sorted(as_rows(readings))
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select count(*), count(*) filter (where opted_in) from iot.devices").fetchone() == (
@@ -207,7 +214,7 @@ def test_a_bridge_killed_mid_stream_loses_nothing_and_duplicates_nothing(names, 
     assert len(kills) == 2 and kills[0] < len(readings) and kills[1] < len(readings)  # killed while they flowed
     in_drop = drop_lines(drop, "readings")
     assert len(in_drop) >= len(readings)  # redeliveries allowed
-    warehouse = load_drop(drop, tmp_path)
+    warehouse, _ = load_drop(drop, tmp_path)
     got = warehouse_readings(warehouse)
     assert len(got) == len(set(r[0] for r in got)) == len(readings)
     assert sorted(got) == sorted(as_rows(readings))
@@ -258,7 +265,44 @@ def test_a_payload_that_is_not_json_reaches_the_quarantine_not_the_floor(names, 
     finally:
         stop.set()
         bridge.join(15)
-    warehouse = load_drop(drop, tmp_path)
+    warehouse, _ = load_drop(drop, tmp_path)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select reading_id, device_id from iot.readings").fetchall() == [("no-dev", device["device_id"])]
         assert con.execute("select reason from iot.readings__quarantine").fetchall() == [("not valid UTF-8",)]
+
+
+def test_a_consent_change_published_by_a_device_reaches_the_warehouse(names, world, tmp_path):
+    """Registry and readings over MQTT, loaded; then one device opts out over MQTT (a registry change file in the
+    drop) and sends one more reading: the opt-out lands (owner data gone) and the new reading never does."""
+    prefix, client_id = names
+    drop = tmp_path / "drop"
+    devices, readings = world_slice(world, 300)
+    leaver = next(d for d in devices if d["opted_in"] and any(r["device_id"] == d["device_id"] for r in readings))
+    stop, ready = threading.Event(), threading.Event()
+    bridge = threading.Thread(target=iot_bridge.run, kwargs=dict(
+        host=HOST, port=PORT, topic=f"{prefix}/#", drop_dir=drop, client_id=client_id, stop=stop, ready=ready,
+        rotate_seconds=0.2))  # fmt: skip
+    bridge.start()
+    try:
+        assert ready.wait(15)
+        iot_bridge.publish(devices + readings, HOST, PORT, prefix)
+        wait_for(lambda: len(drop_lines(drop, "readings")) >= 300, 30, "300 readings")
+        warehouse, _ = load_drop(drop, tmp_path)
+        assert count_rows(warehouse, "iot.readings") == 300
+        from datetime import datetime, timezone
+
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        iot_bridge.publish([dict(leaver, opted_in=False, updated_at=now)], HOST, PORT, prefix)
+        extra = dict(readings[0], reading_id="after-opt-out", device_id=leaver["device_id"])
+        iot_bridge.publish([extra], HOST, PORT, prefix)
+        wait_for(lambda: any(r.get("reading_id") == "after-opt-out" for r in drop_lines(drop, "readings")), 15, "it")
+    finally:
+        stop.set()
+        bridge.join(15)
+    warehouse, info = load_drop(drop, tmp_path)
+    assert loaded_rows(info) == {"devices": 1}  # incremental: the change only; the reading never lands
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select opted_in, owner_email from iot.devices where device_id = ?", [leaver["device_id"]]).fetchall() == [
+            (False, None)
+        ]  # fmt: skip
+        assert con.execute("select count(*) from iot.readings where reading_id = 'after-opt-out'").fetchone() == (0,)
