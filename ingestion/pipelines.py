@@ -58,7 +58,7 @@ SOURCE_FACTORIES: dict[str, Callable[[Endpoints], DltSource]] = {
 # (quarantine). Each maps to the resource whose load writes it.
 DERIVED_TABLES: dict[str, dict[str, str]] = {
     "shop": {"orders__lines": "orders", "abandoned_checkouts__lines": "abandoned_checkouts"},
-    "iot": {"readings_quarantine": "readings"},
+    "iot": {"readings__quarantine": "readings", "devices__quarantine": "devices"},
 }
 
 # Placeholder endpoints: enough to build a source object and list its resources, never contacted.

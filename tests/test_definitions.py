@@ -7,7 +7,7 @@ from orchestration.lib.constants import WAREHOUSE_POOL
 
 RAW_ASSETS = [
     "esp/campaigns", "esp/events",
-    "iot/devices", "iot/readings", "iot/readings_quarantine",
+    "iot/devices", "iot/devices__quarantine", "iot/readings", "iot/readings__quarantine",
     "loyalty/cards", "loyalty/members", "loyalty/points", "loyalty/receipts",
     "shop/abandoned_checkouts", "shop/abandoned_checkouts__lines", "shop/customers", "shop/events",
     "shop/orders", "shop/orders__lines",
@@ -63,11 +63,12 @@ def test_staging_models_depend_on_the_dlt_assets_that_load_their_tables(graph):
         dg.AssetKey(["shop", "orders__lines"]),
         dg.AssetKey(["staging", "stg_shop__orders"]),
     }
-    assert graph.get(dg.AssetKey(["iot", "readings_quarantine"])).parent_keys == {dg.AssetKey(["iot", "readings"])}
+    assert graph.get(dg.AssetKey(["iot", "readings__quarantine"])).parent_keys == {dg.AssetKey(["iot", "readings"])}
+    assert graph.get(dg.AssetKey(["iot", "devices__quarantine"])).parent_keys == {dg.AssetKey(["iot", "devices"])}
 
 
 # Quarantine rows describe bad input, not people: they end in their own staging model.
-@pytest.mark.parametrize("raw", [r for r in RAW_ASSETS if r != "iot/readings_quarantine"])
+@pytest.mark.parametrize("raw", [r for r in RAW_ASSETS if not r.endswith("__quarantine")])
 def test_every_source_table_reaches_customer_360(graph, raw):
     key = dg.AssetKey.from_user_string(raw)
     seen, frontier = set(), [key]
@@ -90,7 +91,7 @@ def test_every_warehouse_writer_is_in_the_single_writer_pool(defs):
 
 def test_dbt_tests_are_blocking_asset_checks(graph, defs):
     specs = [spec for a in defs.assets for spec in a.check_specs]
-    assert len(specs) == 73
+    assert len(specs) == 77  # IoT: +value, +recorded_at not_null; quarantine: id unique+not_null, position not_null (was: pair unique)
     assert all(spec.blocking for spec in specs)  # a failing test stops everything downstream
     assert dg.AssetCheckKey(CUSTOMER_360, "unique_customer_360_person_key") in {s.key for s in specs}
 

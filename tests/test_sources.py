@@ -1,6 +1,7 @@
 """Each dlt source on its own (no Dagster): exact counts, idempotent reloads, incremental pick-up, opt-in."""
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -90,9 +91,11 @@ def test_iot_loads_only_opted_in_devices_and_quarantines_bad_lines(load, small_w
     import duckdb
 
     with duckdb.connect(str(load.warehouse), read_only=True) as con:
-        quarantined = con.execute("select line_number, reason from iot.readings_quarantine order by line_number").fetchall()
+        quarantined = con.execute(
+            "select source_position, reason from iot.readings__quarantine order by split_part(source_position, ':', 2)::int"
+        ).fetchall()
     assert len(quarantined) == len(BAD_READING_LINES) == 3
-    assert [reason for _, reason in quarantined] == ["not valid JSON", "missing device_id", "not valid JSON"]
+    assert [reason for _, reason in quarantined] == ["not valid JSON", "device_id: missing", "not valid JSON"]
 
     second = load("iot")
     assert loaded_rows(second) == {}
@@ -110,7 +113,7 @@ def test_an_opt_out_removes_the_owner_and_stops_new_readings(load, small_systems
     registry = small_systems / "iot_drop" / "devices" / "registry.ndjson"
     devices = [json.loads(line) for line in registry.read_text().splitlines()]
     leaver = next(d for d in devices if d["opted_in"])
-    leaver.update(opted_in=False, updated_at="2030-01-01T00:00:00Z")
+    leaver.update(opted_in=False, updated_at=f"{datetime.now(timezone.utc) - timedelta(minutes=1):%Y-%m-%dT%H:%M:%SZ}")
     registry.write_text("".join(json.dumps(d) + "\n" for d in devices))
     (small_systems / "iot_drop" / "readings" / "2030-01-02.ndjson").write_text(
         json.dumps({"reading_id": "late-1", "device_id": leaver["device_id"], "metric": "steps",

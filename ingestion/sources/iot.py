@@ -1,80 +1,358 @@
-"""IoT (wearables, connected cars): newline-delimited JSON dropped in a folder, read with dlt's filesystem source.
+"""IoT (wearables, connected cars): newline-delimited JSON dropped in a folder, read with dlt's filesystem listing.
 
-Opt-in only, enforced here, before anything lands: readings of devices whose owner has not opted in are
-never loaded, and the registry row of such a device is reduced to its id and ``opted_in = false`` (no
-owner e-mail). Lines that are not valid readings go to ``readings_quarantine`` with the file, the line
-number and the reason, never the line itself.
+Drop layout (what the demo generator writes, and what ``ingestion.iot_bridge`` writes from MQTT)::
+
+    devices/*.ndjson    registry rows: a snapshot (``registry.ndjson``) and change files (``<utc ts>-<client>.ndjson``);
+                        the newest row per ``device_id`` (by ``updated_at``, compared in UTC) is the device's state
+    readings/*.ndjson   readings, one JSON object per line (``<day>.ndjson`` from the generator, ``<utc ts>-...``
+                        from the bridge); ``reading_id`` is the merge key, so a redelivered reading lands once
+
+Contracts (:data:`READINGS_CONTRACT`, :data:`DEVICES_CONTRACT`, applied by ``_contracts.conform``): every row is
+typed here (``value`` double, timestamps ``timestamptz`` UTC, ids and e-mails stripped of all whitespace) and yielded
+as Arrow tables of ~10k rows. A line that breaks the contract (not UTF-8, not JSON, a missing field, a wrong type, a
+registry row dated in the future beyond ``future_tolerance_s``) goes to ``<table>__quarantine`` with the reason and
+``file:line``, never the line itself. A field the contract does not know is accepted as text and reported.
+A file that cannot be read at all is quarantined by name; every other file still loads.
+
+Opt-in only, enforced here, before anything lands: readings of a device the registry knows as not opted in are never
+loaded, and the registry row of such a device is reduced to its id, ``opted_in = false`` and ``updated_at`` (no
+owner e-mail). A reading of a device the registry does not know yet is kept (staging hides it until the device is
+known and opted in; a warn-severity dbt relationships test reports it); should the device then arrive as not opted
+in, its held readings are hard-deleted from raw.
+
+State (dlt resource state, committed with a successful load only):
+
+- ``devices``: per device the ``updated_at`` and a fingerprint of the row last loaded. The registry is read whole on
+  every run (the readings need it for consent anyway), and a device's newest row is loaded when it differs from what
+  was loaded and is not older than it: an opt-out always arrives, whatever was seen before. A future-dated row is
+  quarantined and never becomes a device's newest row.
+- ``readings``: a file cursor on the files' modification time (UTC) with a lag window (``files_lag_s``) and the
+  fingerprints (mtime, size) of the files inside the window, so that a file renamed into place late by a concurrent
+  writer is still read, and a file is read once unless it changes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from typing import Iterator
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterator
 
 import dlt
-from dlt.sources.filesystem import FileItemDict, filesystem
+import pyarrow as pa
+import pyarrow.compute as pc
+from dlt.sources.filesystem import filesystem
 
-READING_FIELDS = ("reading_id", "device_id", "metric", "value", "recorded_at")
-QUARANTINE_HINTS = dlt.mark.make_hints(
-    table_name="readings_quarantine", primary_key=["file_name", "line_number"], write_disposition="merge"
+from ._contracts import (
+    BATCH_ROWS,
+    DEFAULT_FUTURE_TOLERANCE,
+    EPOCH,
+    SCHEMA_CONTRACT,
+    Col,
+    Contract,
+    conform,
+    quarantine_item,
+    quarantine_row,
+    seconds,
 )
+
+log = logging.getLogger(__name__)
+
 REGISTRY_GLOB = "devices/*.ndjson"
 READINGS_GLOB = "readings/*.ndjson"
+DEFAULT_FILES_LAG = timedelta(minutes=10)
+
+# --------------------------------------------------------------------------------------------------------------------
+# IoT contracts (typing, normalisation, newest-per-key and the future check are ``_contracts.conform``'s)
+# --------------------------------------------------------------------------------------------------------------------
+
+READINGS_CONTRACT = Contract(
+    "readings",
+    (
+        Col("reading_id", "text", nullable=False, identifier=True),
+        Col("device_id", "text", nullable=False, identifier=True),
+        Col("metric", "text", nullable=False),
+        Col("value", "double", nullable=False),
+        Col("recorded_at", "timestamp", nullable=False),
+    ),
+    primary_key=("reading_id",),
+)
+DEVICES_CONTRACT = Contract(
+    "devices",
+    (
+        Col("device_id", "text", nullable=False, identifier=True),
+        Col("device_type", "text"),
+        Col("owner_email", "text", identifier=True),
+        Col("opted_in", "bool", nullable=False),
+        Col("registered_at", "timestamp"),
+        Col("updated_at", "timestamp", nullable=False),
+    ),
+    primary_key=("device_id",),
+    cursor="updated_at",
+)
+# What is kept of a device whose owner has not opted in.
+PRIVATE_COLUMNS = ("device_id", "opted_in", "updated_at")
+# Readings of a held (unknown) device that turns out not to be opted in are deleted with dlt's hard-delete hint.
+# The hint rides on the delete rows only (a variant of the readings table itself), so that no other table of the
+# resource (the quarantine) inherits the column, and the column appears only once something was deleted.
+DELETED = "_deleted"
+PURGE_SCHEMA = READINGS_CONTRACT.arrow_schema().append(pa.field(DELETED, pa.bool_()))
+# dlt fills a delete row up to the table's columns, and the contract's columns are NOT NULL: the delete rows carry
+# placeholders (they are deleted, never stored).
+PURGE_FILL = {"metric": "", "value": 0.0, "recorded_at": EPOCH, DELETED: True}
 
 
-def _registry(bucket_url: str) -> Iterator[dict]:
-    for item in filesystem(bucket_url=bucket_url, file_glob=REGISTRY_GLOB):
-        with item.open(mode="rt") as lines:
-            for line in lines:
-                if line.strip():
-                    yield json.loads(line)
-
-
-def _parse_reading(line: str) -> tuple[dict | None, str | None]:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError:
-        return None, "not valid JSON"
-    if not isinstance(row, dict):
-        return None, "not a JSON object"
-    missing = [f for f in READING_FIELDS if row.get(f) is None]
-    if missing:
-        return None, f"missing {', '.join(missing)}"
-    return row, None
-
-
-@dlt.source(name="iot")
-def iot_source(bucket_url: str = dlt.config.value):
-    @dlt.resource(name="devices", primary_key="device_id", write_disposition="merge", file_format="parquet")
-    def devices(updated_at=dlt.sources.incremental("updated_at")) -> Iterator[dict]:
-        # A consent change bumps the registry row's updated_at, so opt-ins and opt-outs are picked up.
-        for device in _registry(bucket_url):
-            if device.get("opted_in") is True:
-                yield device
-            else:
-                yield {"device_id": device["device_id"], "opted_in": False, "updated_at": device.get("updated_at")}
-
-    @dlt.transformer(name="readings", primary_key="reading_id", write_disposition="merge", file_format="parquet")
-    def readings(files: list[FileItemDict]) -> Iterator[dict]:
-        consented = {d["device_id"] for d in _registry(bucket_url) if d.get("opted_in") is True}
-        for item in files:
-            with item.open(mode="rt") as lines:
-                for number, line in enumerate(lines, start=1):
-                    if not line.strip():
-                        continue
-                    row, reason = _parse_reading(line)
-                    if row is None:
-                        yield dlt.mark.with_hints(
-                            {"file_name": item["file_name"], "line_number": number, "reason": reason},
-                            QUARANTINE_HINTS,
-                            create_table_variant=True,
-                        )
-                    elif row["device_id"] in consented:
-                        yield {f: row[f] for f in READING_FIELDS}
-
-    new_files = filesystem(
-        bucket_url=bucket_url,
-        file_glob=READINGS_GLOB,
-        incremental=dlt.sources.incremental("modification_date"),
+def purge_item(rows: list[dict]):
+    return dlt.mark.with_hints(
+        pa.Table.from_pylist(rows, schema=PURGE_SCHEMA),
+        dlt.mark.make_hints(
+            table_name="readings",
+            primary_key="reading_id",
+            write_disposition="merge",
+            columns={DELETED: {"data_type": "bool", "hard_delete": True}},
+        ),
+        create_table_variant=True,
     )
-    return devices, new_files | readings
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Reading the drop
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Line:
+    position: str  # "<relative path>:<line number>"
+    row: Any = None  # the decoded JSON value
+    reason: str | None = None  # why it could not be decoded
+
+
+def _lines(item) -> Iterator[Line]:
+    """Decoded lines of one file. Undecodable lines (or an unreadable file) come back with a reason, never the text."""
+    path = item["relative_path"]
+    try:
+        data = item.read_bytes()
+    except Exception as e:  # noqa: BLE001 - any read failure is this file's problem, not the source's
+        yield Line(path, reason=f"file could not be read ({type(e).__name__})")
+        return
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        position = f"{path}:{number}"
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield Line(position, reason="not valid UTF-8")
+            continue
+        try:
+            row = json.loads(text)
+        except ValueError:
+            yield Line(position, reason="not valid JSON")
+            continue
+        # (conform would add "<column>: missing" for every column of a non-object: one reason is enough)
+        yield Line(position, row=row) if isinstance(row, dict) else Line(position, reason="not a JSON object")
+
+
+def _files(bucket_url: str, glob: str) -> list:
+    """Every file of ``glob``, in name order (generator and bridge names sort chronologically within their kind)."""
+    items = list(filesystem(bucket_url=bucket_url, file_glob=glob))
+    return sorted(items, key=lambda i: i["relative_path"])
+
+
+def _fingerprint(row: dict) -> str:
+    return hashlib.sha256(json.dumps(row, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Registry:
+    """The device registry as of the drop: the newest valid row per device, and what broke the contract."""
+
+    table: pa.Table  # DEVICES_CONTRACT's columns (+ new ones), one row per device
+    quarantine: list[dict]
+
+    @property
+    def consent(self) -> dict[str, bool]:
+        return dict(zip(self.table["device_id"].to_pylist(), self.table["opted_in"].to_pylist()))
+
+
+def read_registry(bucket_url: str, now: datetime, future_tolerance: timedelta) -> Registry:
+    """Every registry file, whole: rows dated beyond ``now + future_tolerance`` are quarantined and never become
+    a device's newest row; of the others, the newest per device (compared in UTC; on a tie the later file) wins."""
+    records, positions, quarantine = [], [], []
+    for item in _files(bucket_url, REGISTRY_GLOB):
+        for line in _lines(item):
+            if line.reason:
+                quarantine.append(quarantine_row("devices", None, line.position, line.reason, now))
+            else:
+                records.append(line.row)
+                positions.append(line.position)
+    batch = conform(records, DEVICES_CONTRACT, position=positions, now=now, future_tolerance=future_tolerance)
+    return Registry(batch.table, quarantine + batch.quarantine)
+
+
+def _private(table: pa.Table) -> pa.Table:
+    """Devices not opted in keep their id, their consent and when that was said; nothing about their owner."""
+    opted = table["opted_in"]
+    return pa.Table.from_arrays(
+        [
+            col if name in PRIVATE_COLUMNS else pc.if_else(opted, col, pa.scalar(None, col.type))
+            for name, col in zip(table.column_names, table.columns)
+        ],
+        schema=table.schema,
+    )
+
+
+class FileCursor:
+    """Files by modification time (UTC) with a lag window; files inside the window are remembered by fingerprint."""
+
+    def __init__(self, state: dict, lag: timedelta, now: datetime):
+        self.state = state
+        self.lag = lag
+        self.now = now
+        cursor = state.get("cursor")
+        self.cursor = datetime.fromisoformat(cursor) if cursor else None
+        self.seen: dict[str, list] = dict(state.get("seen", {}))
+
+    def wants(self, item) -> bool:
+        mtime = item["modification_date"].astimezone(timezone.utc)
+        if self.cursor is not None and mtime < self.cursor - self.lag:
+            return False
+        return self.seen.get(item["relative_path"]) != [mtime.isoformat(), item["size_in_bytes"]]
+
+    def done(self, item) -> None:
+        mtime = item["modification_date"].astimezone(timezone.utc)
+        self.seen[item["relative_path"]] = [mtime.isoformat(), item["size_in_bytes"]]
+        # a file stamped in the future (clock skew) is read, but never moves the cursor past now
+        stamp = min(mtime, self.now)
+        if self.cursor is None or stamp > self.cursor:
+            self.cursor = stamp
+
+    def commit(self) -> None:
+        if self.cursor is None:
+            return
+        floor = self.cursor - self.lag
+        self.state["cursor"] = self.cursor.isoformat()
+        self.state["seen"] = {p: fp for p, fp in self.seen.items() if datetime.fromisoformat(fp[0]) >= floor}
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The source
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dlt.source(name="iot", schema_contract=SCHEMA_CONTRACT)
+def iot_source(
+    bucket_url: str = dlt.config.value,
+    future_tolerance_s: float | None = None,
+    files_lag_s: float | None = None,
+    batch_rows: int = BATCH_ROWS,
+):
+    """``future_tolerance_s``: registry rows dated further ahead are quarantined (default: the contracts' default);
+    ``files_lag_s``: how far behind the newest file already read a late file is still picked up (default 600)."""
+    now = datetime.now(timezone.utc)
+    tolerance = seconds(future_tolerance_s, DEFAULT_FUTURE_TOLERANCE)
+    files_lag = seconds(files_lag_s, DEFAULT_FILES_LAG)
+    registry_cache: list[Registry] = []
+
+    def registry() -> Registry:
+        if not registry_cache:
+            registry_cache.append(read_registry(bucket_url, now, tolerance))
+        return registry_cache[0]
+
+    @dlt.resource(name="devices", primary_key="device_id", write_disposition="merge", file_format="parquet")
+    def devices() -> Iterator[Any]:
+        state = dlt.current.resource_state()
+        loaded: dict[str, list] = state.setdefault("loaded", {})  # device_id -> [updated_at iso, fingerprint]
+        reported: list[str] = state.setdefault("quarantined", [])
+        reg = registry()
+        table = _private(reg.table)
+        changed = []
+        for index, row in enumerate(table.to_pylist()):
+            fp, at = _fingerprint(row), row["updated_at"]
+            before = loaded.get(row["device_id"])
+            if before and (before[1] == fp or at < datetime.fromisoformat(before[0])):
+                continue  # unchanged, or older than what was loaded (a change file gone from the drop)
+            changed.append(index)
+            loaded[row["device_id"]] = [at.isoformat(), fp]
+        table = table.take(pa.array(changed, pa.int64()))
+        for offset in range(0, table.num_rows, batch_rows):
+            yield table.slice(offset, batch_rows)
+        known = set(reported)
+        fresh = [q for q in reg.quarantine if q["quarantine_id"] not in known]
+        if fresh:
+            reported.extend(q["quarantine_id"] for q in fresh)
+            yield quarantine_item("devices", fresh)
+
+    @dlt.resource(name="readings", primary_key="reading_id", write_disposition="merge", file_format="parquet")
+    def readings() -> Iterator[Any]:
+        state = dlt.current.resource_state()
+        cursor = FileCursor(state.setdefault("files", {}), files_lag, now)
+        held: dict[str, list[str]] = state.setdefault("held", {})  # unknown device_id -> its reading_ids in raw
+        consent = registry().consent
+
+        # Held readings whose device is now known: opted in -> staging shows them; not opted in -> out of raw.
+        purge = []
+        for device_id in [d for d in held if d in consent]:
+            ids = held.pop(device_id)
+            if not consent[device_id]:
+                purge.extend({"reading_id": r, "device_id": device_id, **PURGE_FILL} for r in ids)
+        for offset in range(0, len(purge), batch_rows):
+            yield purge_item(purge[offset : offset + batch_rows])
+
+        seen: set[str] = set()
+        records: list[Any] = []
+        positions: list[str] = []
+        quarantine: list[dict] = []
+
+        def accepted() -> Iterator[pa.Table]:
+            batch = conform(records, READINGS_CONTRACT, position=positions, now=now, future_tolerance=None)
+            quarantine.extend(batch.quarantine)
+            keep = []
+            for index, (reading_id, device_id) in enumerate(
+                zip(batch.table["reading_id"].to_pylist(), batch.table["device_id"].to_pylist())
+            ):
+                opted_in = consent.get(device_id)
+                if opted_in is False or reading_id in seen:
+                    continue  # never lands / a redelivery already read in this run
+                if opted_in is None:
+                    held.setdefault(device_id, [])
+                    if reading_id not in held[device_id]:
+                        held[device_id].append(reading_id)
+                seen.add(reading_id)
+                keep.append(index)
+            records.clear()
+            positions.clear()
+            if keep:
+                yield batch.table.take(pa.array(keep, pa.int64()))
+
+        for item in _files(bucket_url, READINGS_GLOB):
+            if not cursor.wants(item):
+                continue
+            for line in _lines(item):
+                if line.reason:
+                    quarantine.append(quarantine_row("readings", None, line.position, line.reason, now))
+                    continue
+                records.append(line.row)
+                positions.append(line.position)
+                if len(records) >= batch_rows:
+                    yield from accepted()
+            if len(quarantine) >= batch_rows:
+                yield quarantine_item("readings", quarantine)
+                quarantine = []
+            cursor.done(item)
+        if records:
+            yield from accepted()
+        if quarantine:
+            yield quarantine_item("readings", quarantine)
+        cursor.commit()
+        if held:
+            log.warning(
+                "iot: %d readings of %d devices not in the registry yet are held in raw (staging hides them)",
+                sum(map(len, held.values())), len(held),
+            )
+
+    return devices, readings

@@ -1,3 +1,5 @@
+-- Typed at the source: value is a double, recorded_at a timestamptz (UTC).
+-- Readings of a device that is not in the registry yet (held in raw) or no longer opted in stay out of the models.
 select
     readings.reading_id,
     readings.device_id,

@@ -1,5 +1,7 @@
 select
-    file_name,
-    line_number,
-    reason
-from {{ source('iot', 'readings_quarantine') }}
+    quarantine_id,
+    record_key as reading_id,
+    source_position,
+    reason,
+    {{ utc('quarantined_at') }} as quarantined_at
+from {{ source('iot', 'readings__quarantine') }}
