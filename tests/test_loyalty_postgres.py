@@ -57,7 +57,7 @@ def test_loyalty_loads_from_postgres_exactly_and_incrementally(loyalty_schema, s
         conn.execute(
             sa.text(
                 f'insert into "{loyalty_schema}".receipts (receipt_id, card_number, store_id, total_amount, purchased_at, updated_at) '
-                "values ('R9999999', null, 'store-01', 12.50, '2030-01-01', '2030-01-01')"
+                "values ('R9999999', null, 'store-01', 12.50, '2026-10-15', '2026-10-15')"
             )
         )
     engine.dispose()
