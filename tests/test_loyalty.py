@@ -354,3 +354,100 @@ def test_the_contract_types_normalises_and_reports(pos, small_world, caplog):
     assert amount == Decimal(str(small_world.loyalty["receipts"][0]["total_amount"])).quantize(Decimal("0.01"))  # old version kept
     assert pos.quarantine("receipts") == [(receipt, "total_amount: expected decimal", f"receipts receipt_id={receipt}")]
     assert "abc" not in caplog.text and "Anna" not in caplog.text  # no values in the log
+
+
+# --- deletes and orphans through every model (dbt) ----------------------------------------------------------------
+def test_deletes_leave_every_model_and_orphans_are_kept_reported_and_flow_on(small_systems, small_world, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    project = Path(__file__).resolve().parents[1] / "dbt_project"
+    warehouse = tmp_path / "warehouse.duckdb"
+
+    def load(*names):
+        with pipelines.source_endpoints(small_systems) as endpoints:
+            for name in names:
+                info = pipelines.load(name, endpoints, warehouse=warehouse, pipelines_dir=tmp_path / "dlt")
+                assert not info.has_failed_jobs
+
+    def dbt_build() -> dict[str, str]:
+        """``dbt build``; returns the status of each loyalty relationships test."""
+        target = tmp_path / "dbt_target"
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("dbt")), "build", "--project-dir", str(project), "--profiles-dir",
+             str(project), "--target-path", str(target), "--log-path", str(tmp_path / "dbt_logs")],
+            env={**os.environ, "JW_WAREHOUSE_PATH": str(warehouse)}, capture_output=True, text=True,
+        )
+        assert done.returncode == 0, done.stdout[-3000:]
+        results = json.loads((target / "run_results.json").read_text())["results"]
+        return {r["unique_id"].split(".")[2]: r["status"] for r in results
+                if r["unique_id"].startswith("test.") and "relationships_stg_loyalty" in r["unique_id"]}
+
+    def query(sql: str) -> list[tuple]:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            return con.execute(sql).fetchall()
+
+    loyalty = small_world.loyalty
+    member, cards, receipts, points = _member_with_everything(small_world)
+    load("shop", "esp", "social", "iot", "loyalty")
+    assert set(dbt_build().values()) == {"pass"}
+    assert query(f"select count(*) from intermediate.int_touchpoints where touchpoint_id in "
+                 f"{_in('receipt:' + r for r in receipts)}") == [(len(receipts),)]
+
+    pos = small_systems / "loyalty.sqlite"
+    with sqlite3.connect(pos) as db:
+        for statement in (
+            f"delete from points where member_id = '{member}'",
+            f"delete from receipts where card_number in {_in(cards)}",
+            f"delete from cards where member_id = '{member}'",
+            f"delete from members where member_id = '{member}'",
+            # orphans: a receipt of a card, and points of a member, the POS has not synced yet
+            "insert into receipts (receipt_id, card_number, store_id, total_amount, purchased_at, updated_at) "
+            "values ('R9100001', '9999000011112222', 'store-02', 42.00, '2026-10-15 12:00:00', '2026-10-15 12:00:00')",
+            "insert into points (points_txn_id, member_id, receipt_id, points, reason, created_at, updated_at) "
+            "values ('T9100001', 'M9000001', 'R9100001', 42, 'purchase', '2026-10-15 12:00:00', '2026-10-15 12:00:00')",
+        ):
+            db.execute(statement)
+    load("loyalty")
+    statuses = dbt_build()
+    assert statuses == {name: "warn" if ("card_number" in name or ("points" in name and "member" in name)) else "pass"
+                        for name in statuses}, statuses
+    assert sum(s == "warn" for s in statuses.values()) == 2
+
+    # the deleted member is in no model any more
+    ids = [member, *cards]
+    assert query(f"select count(*) from staging.stg_loyalty__members where loyalty_member_id = '{member}'") == [(0,)]
+    assert query(f"select count(*) from staging.stg_loyalty__cards where card_number in {_in(cards)}") == [(0,)]
+    assert query(f"select count(*) from staging.stg_loyalty__receipts where receipt_id in {_in(receipts)}") == [(0,)]
+    assert query(f"select count(*) from staging.stg_loyalty__points where points_txn_id in {_in(points)}") == [(0,)]
+    assert query(f"select count(*) from intermediate.int_identity__identifier_map where identifier_value in {_in(ids)}") == [(0,)]
+    assert query("select count(*) from intermediate.int_identity__edges where "
+                 + " or ".join(f"node like '%{i}' or linked_node like '%{i}'" for i in ids)) == [(0,)]
+    assert query(f"select count(*) from intermediate.int_touchpoints where touchpoint_id in "
+                 f"{_in('receipt:' + r for r in receipts)}") == [(0,)]
+    carded = [r for r in loyalty["receipts"] if r["card_number"] and r["receipt_id"] not in receipts]
+    assert query("select sum(pos_receipts), sum(loyalty_points_earned) from marts.customer_360") == [
+        (len(carded), sum(p["points"] for p in loyalty["points"] if p["points_txn_id"] not in points))
+    ]
+
+    # the orphans are kept in raw and staging, not yet attached to anybody
+    assert query("select card_number from staging.stg_loyalty__receipts where receipt_id = 'R9100001'") == [("9999000011112222",)]
+    assert query("select loyalty_member_id from staging.stg_loyalty__points where points_txn_id = 'T9100001'") == [("M9000001",)]
+    assert query("select count(*) from intermediate.int_touchpoints where touchpoint_id = 'receipt:R9100001'") == [(0,)]
+
+    # the parents arrive: the receipt flows on to its person, with its points
+    with sqlite3.connect(pos) as db:
+        db.execute("insert into members (member_id, email, phone, first_name, last_name, marketing_opt_in, joined_at, updated_at) "
+                   "values ('M9000001', 'late.member@mail.test', null, 'Late', 'Member', 0, '2026-10-15 12:00:00', '2026-10-15 12:00:00')")
+        db.execute("insert into cards (card_number, member_id, status, issued_at, updated_at) "
+                   "values ('9999000011112222', 'M9000001', 'active', '2026-10-15 12:00:00', '2026-10-15 12:00:00')")
+    load("loyalty")
+    assert set(dbt_build().values()) == {"pass"}
+    assert query(
+        "select t.points, t.revenue, t.person_key = m.person_key from intermediate.int_touchpoints t "
+        "join intermediate.int_identity__identifier_map m on m.identifier_type = 'loyalty_member' and m.identifier_value = 'M9000001' "
+        "where t.touchpoint_id = 'receipt:R9100001'"
+    ) == [(42, Decimal("42.00"), True)]
