@@ -221,6 +221,20 @@ def test_a_soft_deleted_row_leaves_raw(pos, small_world):
     assert count(pos.warehouse, "loyalty.members", f"member_id = '{member}'") == 0
     assert count(pos.warehouse, "loyalty.receipts", f"receipt_id = '{receipt}'") == 0
     assert_raw_matches_source(pos.warehouse, pos.url)
+    # a till that marks a row deleted without touching updated_at (outside any window): the key scan sees it
+    card = small_world.loyalty["cards"][2]["card_number"]
+    pos.sql(f"update cards set deleted_at = '2026-10-15 12:00:00' where card_number = '{card}'")
+    pos.load()
+    assert count(pos.warehouse, "loyalty.cards", f"card_number = '{card}'") == 0
+    assert_raw_matches_source(pos.warehouse, pos.url)
+
+
+def test_an_emptied_source_table_is_an_error_not_a_mass_delete(pos, small_world):
+    pos.load()
+    pos.sql("delete from points")
+    with pytest.raises(Exception, match="table 'points' is empty in the POS database"):
+        pos.load()
+    assert count(pos.warehouse, "loyalty.points") == len(small_world.loyalty["points"])
 
 
 # --- 2. incremental ----------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 import os
 import uuid
 
+import duckdb
 import pytest
 import sqlalchemy as sa
 
@@ -113,3 +114,20 @@ def test_loyalty_loads_from_postgres_exactly_and_incrementally(loyalty_schema, s
     sql("update receipts set total_amount = 13.75 where receipt_id = 'R9999999'")
     load()
     assert count(warehouse, "loyalty.receipts", "receipt_id = 'R9999999' and total_amount = 13.75") == 1
+
+    # a new column is accepted with the type the database declares, and keeps it when the database changes it
+    monkeypatch.delenv("SOURCES__LOYALTY__LAG_SECONDS")
+    sql("alter table cards add column visits integer", "update cards set visits = 3, updated_at = '2026-10-16' "
+        "where card_number = (select min(card_number) from cards)")
+    load()
+    sql("alter table cards alter column visits type varchar(8)",
+        "update cards set visits = '7', updated_at = '2026-10-17' where card_number = (select min(card_number) from cards)",
+        "update cards set visits = 'many', updated_at = '2026-10-17' where card_number = (select max(card_number) from cards)")
+    load()
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        kinds = dict(con.execute("select column_name, data_type from (describe loyalty.cards)").fetchall())
+        visits = con.execute("select visits from loyalty.cards where visits is not null").fetchall()
+        reasons = con.execute("select reason from loyalty.cards__quarantine").fetchall()
+    assert kinds["visits"] == "BIGINT" and not any("__v_" in c for c in kinds)
+    assert visits == [(7,)]
+    assert reasons == [("visits: expected bigint",)]

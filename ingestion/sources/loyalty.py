@@ -302,7 +302,7 @@ def _quarantine_item(table: str, rows: list[dict]):
 class _Reader:
     """One table of the POS database: reflected columns, dialect-aware UTC comparisons on the cursor."""
 
-    def __init__(self, engine: sa.engine.Engine, spec: Table, schema: str | None):
+    def __init__(self, engine: sa.engine.Engine, spec: Table, schema: str | None, known: dict[str, str] | None = None):
         self.engine, self.spec, self.schema = engine, spec, schema
         try:
             reflected = sa.Table(spec.name, sa.MetaData(), schema=schema, autoload_with=engine)
@@ -313,8 +313,12 @@ class _Reader:
         if missing:
             raise ValueError(f"loyalty source: table {spec.name!r} lacks the declared columns {missing}")
         declared = {c.name for c in spec.columns}
+        # a new column keeps the type it was first loaded with, whatever the database declares later
+        known = known or {}
         self.new_columns = tuple(
-            Col(name, _sql_type(col.type)) for name, col in source_columns.items() if name not in declared | {SOFT_DELETE}
+            Col(name, known.get(name) or _sql_type(col.type))
+            for name, col in source_columns.items()
+            if name not in declared | {SOFT_DELETE}
         )
         if self.new_columns:
             log.warning(
@@ -342,8 +346,12 @@ class _Reader:
                             type_=sa.DateTime(timezone=self.cursor_aware))
 
     def keys(self) -> pa.Array:
+        """The keys of the live rows (soft-deleted ones left out, whatever their ``updated_at``)."""
+        query = sa.select(sa.column(self.spec.key)).select_from(self.table)
+        if self.soft_delete:
+            query = query.where(sa.column(SOFT_DELETE).is_(None))
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(sa.column(self.spec.key)).select_from(self.table)).fetchall()
+            rows = conn.execute(query).fetchall()
         return pa.array([r[0] for r in rows], pa.string()) if rows else pa.array([], pa.string())
 
     def future_or_undated(self, horizon: datetime) -> list[tuple[str, str]]:
@@ -382,6 +390,26 @@ def _destination_keys(table: str, key: str) -> pa.Array | None:
     except DatabaseUndefinedRelation:
         return pa.array([], pa.string())
     return pa.array([str(r[0]) for r in rows], pa.string())
+
+
+_CONTRACT_TYPES = {"text": "text", "bigint": "bigint", "bool": "bool", "decimal": "decimal", "timestamp": "timestamp",
+                   "double": "double", "date": "date"}
+
+
+def _loaded_types(table: str) -> dict[str, str]:
+    """Contract types of the columns raw already has (from the pipeline's schema), by name."""
+    try:
+        columns = dlt.current.source_schema().tables.get(table, {}).get("columns", {})
+    except Exception:  # iterated outside a pipeline
+        return {}
+    types = {}
+    for name, column in columns.items():
+        kind = _CONTRACT_TYPES.get(column.get("data_type", ""))
+        if kind == "decimal" and column.get("scale", 2) != 2:
+            kind = "double"
+        if kind:
+            types[name] = kind
+    return types
 
 
 def _batch_table(
@@ -491,7 +519,7 @@ def _table_resource(
 
 def _read(spec: Table, engine, schema, chunk_size: int, lag: timedelta, tolerance: timedelta) -> Iterator[Any]:
     state = dlt.current.resource_state()
-    reader = _Reader(engine, spec, schema)
+    reader = _Reader(engine, spec, schema, _loaded_types(spec.name))
     now = datetime.now(timezone.utc)
     horizon = now + tolerance
     saved = state.get(CURSOR_STATE_KEY)
@@ -526,6 +554,11 @@ def _read(spec: Table, engine, schema, chunk_size: int, lag: timedelta, toleranc
 
     # 3. keys in the warehouse that the source no longer has: delete markers
     if warehouse_keys is not None and len(warehouse_keys):
+        if len(source_keys) == 0:
+            raise ValueError(
+                f"loyalty source: table {spec.name!r} is empty in the POS database but raw holds {len(warehouse_keys)} "
+                "rows; refusing to delete them all (is the source pointed at the right database?)"
+            )
         gone = pc.filter(warehouse_keys, pc.invert(pc.is_in(warehouse_keys, value_set=source_keys)))
         if read_keys and len(gone):
             gone = pc.filter(gone, pc.invert(pc.is_in(gone, value_set=pa.array(read_keys, pa.string()))))
