@@ -126,7 +126,7 @@ def test_loyalty_loads_from_postgres_exactly_and_incrementally(loyalty_schema, s
         "update cards set visits = 'many', updated_at = '2026-10-17' where card_number = (select max(card_number) from cards)")
     load()
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        kinds = dict(con.execute("select column_name, data_type from (describe loyalty.cards)").fetchall())
+        kinds = dict(con.execute("select column_name, column_type from (describe loyalty.cards)").fetchall())
         visits = con.execute("select visits from loyalty.cards where visits is not null").fetchall()
         reasons = con.execute("select reason from loyalty.cards__quarantine").fetchall()
     assert kinds["visits"] == "BIGINT" and not any("__v_" in c for c in kinds)

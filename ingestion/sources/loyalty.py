@@ -30,10 +30,8 @@ any other row; the dbt staging tests report them.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -45,6 +43,8 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from dlt.extract.items import DataItemWithMeta
 
+from ._contracts import Cursor, normalize_identifier, normalize_text, quarantine_item, quarantine_row
+
 log = logging.getLogger(__name__)
 
 DEFAULT_LAG_SECONDS = 6 * 3600
@@ -52,25 +52,6 @@ DEFAULT_FUTURE_TOLERANCE_SECONDS = 24 * 3600
 CURSOR = "updated_at"
 SOFT_DELETE = "deleted_at"
 DELETED = "_deleted"
-CURSOR_STATE_KEY = "jw_cursor"
-
-
-# --- text normalisation (same rules as ingestion/sources/_contracts.py) ---------------------------------------
-_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
-_ALL_SPACE = re.compile(rf"[\s{_INVISIBLE}]+")
-
-
-def normalize_text(value: str) -> str:
-    if not value.isascii():
-        value = unicodedata.normalize("NFKC", value)
-        return value.strip().strip(_INVISIBLE).strip()
-    return value.strip()
-
-
-def normalize_identifier(value: str) -> str:
-    if not value.isascii():
-        value = unicodedata.normalize("NFKC", value)
-    return _ALL_SPACE.sub("", value)
 
 
 # --- the contract ---------------------------------------------------------------------------------------------
@@ -153,16 +134,6 @@ TABLES: dict[str, Table] = {
     )
 }
 PRIMARY_KEYS = {name: t.key for name, t in TABLES.items()}
-
-QUARANTINE_COLUMNS = {
-    "quarantine_id": {"data_type": "text", "nullable": False},
-    "table_name": {"data_type": "text", "nullable": False},
-    "record_key": {"data_type": "text", "nullable": True},
-    "source_position": {"data_type": "text", "nullable": True},
-    "reason": {"data_type": "text", "nullable": False},
-    "quarantined_at": {"data_type": "timestamp", "timezone": True, "nullable": False},
-}
-
 
 # --- coercion of driver values (SQLite hands back text, PostgreSQL Python objects) ---------------------------
 class _Bad(ValueError):
@@ -255,47 +226,6 @@ def _sql_type(sql_type: sa.types.TypeEngine) -> str:
     if isinstance(sql_type, sa.Date):
         return "date"
     return "text"
-
-
-def quarantine_id(table: str, record_key: str | None, reason: str) -> str:
-    return hashlib.sha256(f"{table}\x1f{record_key}\x1f{reason}".encode()).hexdigest()[:32]
-
-
-def _quarantine_item(table: str, rows: list[dict]):
-    now = datetime.now(timezone.utc)
-    tbl = pa.Table.from_pylist(
-        [
-            {
-                "quarantine_id": quarantine_id(table, r["record_key"], r["reason"]),
-                "table_name": table,
-                "record_key": r["record_key"],
-                "source_position": r["source_position"],
-                "reason": r["reason"],
-                "quarantined_at": now,
-            }
-            for r in rows
-        ],
-        schema=pa.schema(
-            [
-                pa.field("quarantine_id", pa.string(), nullable=False),
-                pa.field("table_name", pa.string(), nullable=False),
-                pa.field("record_key", pa.string()),
-                pa.field("source_position", pa.string()),
-                pa.field("reason", pa.string(), nullable=False),
-                pa.field("quarantined_at", pa.timestamp("us", tz="UTC"), nullable=False),
-            ]
-        ),
-    )
-    return dlt.mark.with_hints(
-        tbl,
-        dlt.mark.make_hints(
-            table_name=f"{table}__quarantine",
-            write_disposition="merge",
-            primary_key="quarantine_id",
-            columns=QUARANTINE_COLUMNS,
-        ),
-        create_table_variant=True,
-    )
 
 
 # --- reading -------------------------------------------------------------------------------------------------
@@ -522,9 +452,8 @@ def _read(spec: Table, engine, schema, chunk_size: int, lag: timedelta, toleranc
     reader = _Reader(engine, spec, schema, _loaded_types(spec.name))
     now = datetime.now(timezone.utc)
     horizon = now + tolerance
-    saved = state.get(CURSOR_STATE_KEY)
-    last = to_utc(saved) if saved else None
-    start = last - lag if last else None
+    cursor = Cursor(lag=lag, state=state)
+    start = cursor.start if cursor.last_value else None
 
     # 1. the keys the source holds now, before any row is read (a row deleted during the run waits for the next)
     source_keys = reader.keys()
@@ -536,7 +465,7 @@ def _read(spec: Table, engine, schema, chunk_size: int, lag: timedelta, toleranc
         for key, reason in reader.future_or_undated(horizon)
     ]
     read_keys: list[str] = []
-    newest = last
+    newest = None
     buffered: list[pa.Table] = []
     for batch in reader.rows(start, horizon, chunk_size):
         table, batch_newest, keys = _batch_table(reader, batch, quarantine)
@@ -568,10 +497,11 @@ def _read(spec: Table, engine, schema, chunk_size: int, lag: timedelta, toleranc
 
     if quarantine:
         log.warning("loyalty.%s: %d rows quarantined", spec.name, len(quarantine))
-        yield _quarantine_item(spec.name, quarantine)
+        yield quarantine_item(
+            spec.name, [quarantine_row(spec.name, q["record_key"], q["source_position"], q["reason"], now) for q in quarantine]
+        )
 
-    if newest is not None and newest != last:
-        state[CURSOR_STATE_KEY] = newest.isoformat()
+    cursor.advance(newest)  # committed with the load: a failed run leaves it where it was
 
 
 @dlt.source(name="loyalty")
