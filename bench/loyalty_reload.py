@@ -1,6 +1,13 @@
 """Loyalty source at N people (default 20,000): first load, reload with no change, reload after deletes, and the
 key scans reconciliation adds (wall seconds). Run from the repo root: `python bench/loyalty_reload.py [people]`."""
-import sqlite3, tempfile, time, pathlib, sys
+import pathlib
+import sqlite3
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # this checkout's packages first
+
 from ingestion.demo_world import generate
 from ingestion.demo_world.writers import write_loyalty_db, sqlite_url
 from ingestion import pipelines
