@@ -55,6 +55,8 @@ DELETED = "_deleted"
 
 
 # --- the contract ---------------------------------------------------------------------------------------------
+# Declared here rather than with ``_contracts.Contract``: the POS schema is the contract (``Numeric(12, 2)`` stays
+# DECIMAL(12,2)), and the values come as database driver types (SQLite: naive text), not JSON records.
 @dataclass(frozen=True)
 class Col:
     name: str
@@ -76,7 +78,7 @@ class Col:
         }[self.type]
 
     def dlt_hint(self, key: bool) -> dict:
-        hint: dict[str, Any] = {"data_type": self.type if self.type != "double" else "double", "nullable": not key}
+        hint: dict[str, Any] = {"data_type": self.type, "nullable": not key}
         if self.type == "decimal":
             hint.update(precision=12, scale=2)
         if self.type == "timestamp":
@@ -89,9 +91,6 @@ class Table:
     name: str
     key: str
     columns: tuple[Col, ...]
-
-    def col(self, name: str) -> Col:
-        return next(c for c in self.columns if c.name == name)
 
 
 TABLES: dict[str, Table] = {
@@ -134,6 +133,7 @@ TABLES: dict[str, Table] = {
     )
 }
 PRIMARY_KEYS = {name: t.key for name, t in TABLES.items()}
+
 
 # --- coercion of driver values (SQLite hands back text, PostgreSQL Python objects) ---------------------------
 class _Bad(ValueError):
@@ -282,7 +282,7 @@ class _Reader:
             query = query.where(sa.column(SOFT_DELETE).is_(None))
         with self.engine.connect() as conn:
             rows = conn.execute(query).fetchall()
-        return pa.array([r[0] for r in rows], pa.string()) if rows else pa.array([], pa.string())
+        return pa.array([str(r[0]) for r in rows], pa.string())
 
     def future_or_undated(self, horizon: datetime) -> list[tuple[str, str]]:
         cursor = self._cursor_expr()
@@ -363,7 +363,8 @@ def _batch_table(
                 try:
                     coerced = _coerce(value, col)
                 except _Bad:
-                    bad.setdefault(j, []).append(f"{col.name}: expected {col.type}")
+                    if not deleted[j]:  # a soft-deleted row is deleted whatever it holds
+                        bad.setdefault(j, []).append(f"{col.name}: expected {col.type}")
                     values.append(None)
                     continue
             if coerced is None and required and not deleted[j]:
@@ -391,8 +392,9 @@ def _batch_table(
         mask = table.column(DELETED)
         table = pa.table(
             {
-                name: table.column(name) if name in (spec.key, DELETED) else pc.if_else(mask, pa.scalar(None, table.schema.field(name).type), table.column(name))
-                for name in table.column_names
+                f.name: table.column(f.name) if f.name in (spec.key, DELETED)
+                else pc.if_else(mask, pa.scalar(None, f.type), table.column(f.name))
+                for f in table.schema
             },
             schema=table.schema,
         )
