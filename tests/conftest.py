@@ -54,3 +54,13 @@ def loaded_rows(info) -> dict[str, int]:
     """Rows dlt normalised into data tables during the last run (its own bookkeeping left out)."""
     counts = info.pipeline.last_trace.last_normalize_info.row_counts
     return {table: n for table, n in counts.items() if not table.startswith("_dlt")}
+
+
+def snapshot(warehouse: Path, relation: str) -> list[tuple]:
+    """Every row of ``relation``, dlt's load ids left out, in a stable order."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        columns = [c for (c,) in con.execute(f"select column_name from (describe {relation})").fetchall()
+                   if not c.startswith("_dlt")]
+        return con.execute(f"select {', '.join(columns)} from {relation} order by all").fetchall()

@@ -8,7 +8,8 @@ from orchestration.lib.constants import WAREHOUSE_POOL
 RAW_ASSETS = [
     "esp/campaigns", "esp/events",
     "iot/devices", "iot/devices__quarantine", "iot/readings", "iot/readings__quarantine",
-    "loyalty/cards", "loyalty/members", "loyalty/points", "loyalty/receipts",
+    "loyalty/cards", "loyalty/cards__quarantine", "loyalty/members", "loyalty/members__quarantine",
+    "loyalty/points", "loyalty/points__quarantine", "loyalty/receipts", "loyalty/receipts__quarantine",
     "shop/abandoned_checkouts", "shop/abandoned_checkouts__lines", "shop/customers", "shop/events",
     "shop/orders", "shop/orders__lines",
     "social/interactions", "social/posts",
@@ -68,7 +69,9 @@ def test_staging_models_depend_on_the_dlt_assets_that_load_their_tables(graph):
 
 
 # Quarantine rows describe bad input, not people: they end in their own staging model.
-@pytest.mark.parametrize("raw", [r for r in RAW_ASSETS if not r.endswith("__quarantine")])
+    "iot/devices", "iot/devices__quarantine", "iot/readings", "iot/readings__quarantine",
+    "loyalty/cards", "loyalty/cards__quarantine", "loyalty/members", "loyalty/members__quarantine",
+    "loyalty/points", "loyalty/points__quarantine", "loyalty/receipts", "loyalty/receipts__quarantine",
 def test_every_source_table_reaches_customer_360(graph, raw):
     key = dg.AssetKey.from_user_string(raw)
     seen, frontier = set(), [key]
@@ -91,8 +94,11 @@ def test_every_warehouse_writer_is_in_the_single_writer_pool(defs):
 
 def test_dbt_tests_are_blocking_asset_checks(graph, defs):
     specs = [spec for a in defs.assets for spec in a.check_specs]
-    assert len(specs) == 77  # IoT: +value, +recorded_at not_null; quarantine: id unique+not_null, position not_null (was: pair unique)
-    assert all(spec.blocking for spec in specs)  # a failing test stops everything downstream
+    assert len(specs) == 74
+    # a failing test stops everything downstream; orphan reports (severity warn) do not
+    non_blocking = {spec.name for spec in specs if not spec.blocking}
+    assert non_blocking and all(name.startswith("relationships_stg_loyalty__") for name in non_blocking), non_blocking
+    assert len(non_blocking) == 4
     assert dg.AssetCheckKey(CUSTOMER_360, "unique_customer_360_person_key") in {s.key for s in specs}
 
 

@@ -59,6 +59,9 @@ class World:
     esp: dict[str, list[dict]] = field(default_factory=dict)
     social: dict[str, list[dict]] = field(default_factory=dict)
     loyalty: dict[str, list[dict]] = field(default_factory=dict)
+    # receipts (and their points) of tills that sync late: written after a first load (writers.sync_late_tills),
+    # dated a little before the newest receipt; not part of ``tables()`` until then
+    loyalty_late: dict[str, list[dict]] = field(default_factory=dict)
     iot: dict[str, list[dict]] = field(default_factory=dict)
     ground_truth: list[dict] = field(default_factory=list)
 
@@ -430,6 +433,48 @@ class _Gen:
                 }
             )
         self.world.loyalty = {"members": members, "cards": cards, "receipts": receipts, "points": points}
+        self._late_tills()
+
+    def _late_tills(self) -> None:
+        """Receipts a till kept offline: dated 5 minutes to 5 hours before the newest receipt, delivered later.
+
+        Own random stream, so the rest of the world does not change with it."""
+        rng = random.Random(f"late-tills-{self.world.seed}")
+        loyalty = self.world.loyalty
+        cards = [c for c in loyalty["cards"] if c["status"] == "active"]
+        if not loyalty["receipts"] or not cards:
+            self.world.loyalty_late = {"receipts": [], "points": []}
+            return
+        newest = max(r["updated_at"] for r in loyalty["receipts"])
+        receipts, points = [], []
+        for n in range(max(3, len(loyalty["receipts"]) // 200)):
+            bought = newest - timedelta(seconds=rng.randrange(5 * 60, 5 * 3600))
+            card = rng.choice(cards) if n % 4 else None  # now and then a shopper without a card
+            receipt_id = f"R{len(loyalty['receipts']) + n + 1:07d}"
+            total = round(rng.uniform(5, 300), 2)
+            receipts.append(
+                {
+                    "receipt_id": receipt_id,
+                    "card_number": card["card_number"] if card else None,
+                    "store_id": "store-08",
+                    "total_amount": total,
+                    "purchased_at": bought,
+                    "updated_at": bought,
+                }
+            )
+            if card:
+                points.append(
+                    {
+                        "points_txn_id": f"T{len(loyalty['points']) + len(points) + 1:07d}",
+                        "member_id": card["member_id"],
+                        "receipt_id": receipt_id,
+                        "points": int(total),
+                        "reason": "purchase",
+                        "created_at": bought,
+                        "updated_at": bought,
+                    }
+                )
+        self.world.loyalty_late = {"receipts": receipts, "points": points}
 
     def _iot(self, persons: list[dict]) -> None:
         rng = self.rng

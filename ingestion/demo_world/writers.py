@@ -40,6 +40,7 @@ LOYALTY_TABLES = {
         sa.Column("marketing_opt_in", sa.Boolean, nullable=False),
         sa.Column("joined_at", sa.DateTime, nullable=False),
         sa.Column("updated_at", sa.DateTime, nullable=False),
+        sa.Column("deleted_at", sa.DateTime),  # soft delete (the POS also hard-deletes)
     ),
     "cards": sa.Table(
         "cards", _metadata,
@@ -48,6 +49,7 @@ LOYALTY_TABLES = {
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("issued_at", sa.DateTime, nullable=False),
         sa.Column("updated_at", sa.DateTime, nullable=False),
+        sa.Column("deleted_at", sa.DateTime),  # soft delete (the POS also hard-deletes)
     ),
     "receipts": sa.Table(
         "receipts", _metadata,
@@ -57,6 +59,7 @@ LOYALTY_TABLES = {
         sa.Column("total_amount", sa.Numeric(12, 2), nullable=False),
         sa.Column("purchased_at", sa.DateTime, nullable=False),
         sa.Column("updated_at", sa.DateTime, nullable=False),
+        sa.Column("deleted_at", sa.DateTime),  # soft delete (the POS also hard-deletes)
     ),
     "points": sa.Table(
         "points", _metadata,
@@ -67,6 +70,7 @@ LOYALTY_TABLES = {
         sa.Column("reason", sa.String(32), nullable=False),
         sa.Column("created_at", sa.DateTime, nullable=False),
         sa.Column("updated_at", sa.DateTime, nullable=False),
+        sa.Column("deleted_at", sa.DateTime),  # soft delete (the POS also hard-deletes)
     ),
 }
 
@@ -99,6 +103,20 @@ def write_loyalty_db(world: World, url: str, schema: str | None = None) -> None:
                     conn.execute(LOYALTY_TABLES[name].insert(), rows)
     finally:
         engine.dispose()
+
+
+def sync_late_tills(world: World, url: str, schema: str | None = None) -> dict[str, int]:
+    """The late tills come online: insert ``world.loyalty_late`` into the POS database written before."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn = conn.execution_options(schema_translate_map={None: schema}) if schema else conn
+            for name in ("receipts", "points"):
+                if world.loyalty_late.get(name):
+                    conn.execute(LOYALTY_TABLES[name].insert(), world.loyalty_late[name])
+    finally:
+        engine.dispose()
+    return {name: len(rows) for name, rows in world.loyalty_late.items()}
 
 
 def write_iot_drop(world: World, folder: Path) -> None:

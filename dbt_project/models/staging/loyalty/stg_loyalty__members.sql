@@ -5,6 +5,6 @@ select
     first_name,
     last_name,
     marketing_opt_in,
-    {{ utc('joined_at') }} as joined_at,
-    {{ utc('updated_at') }} as updated_at
+    cast(joined_at as timestamptz) as joined_at,
+    cast(updated_at as timestamptz) as updated_at
 from {{ source('loyalty', 'members') }}

@@ -4,5 +4,5 @@ select
     receipt_id,
     points,
     reason,
-    {{ utc('created_at') }} as created_at
+    cast(created_at as timestamptz) as created_at
 from {{ source('loyalty', 'points') }}

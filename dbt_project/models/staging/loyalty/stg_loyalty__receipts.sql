@@ -3,5 +3,5 @@ select
     card_number,
     store_id,
     {{ money('total_amount') }} as total_amount,
-    {{ utc('purchased_at') }} as purchased_at
+    cast(purchased_at as timestamptz) as purchased_at
 from {{ source('loyalty', 'receipts') }}
