@@ -9,8 +9,9 @@ RAW_ASSETS = [
     "esp/campaigns", "esp/events",
     "iot/devices", "iot/readings", "iot/readings_quarantine",
     "loyalty/cards", "loyalty/members", "loyalty/points", "loyalty/receipts",
-    "shop/abandoned_checkouts", "shop/abandoned_checkouts__lines", "shop/customers", "shop/events",
-    "shop/orders", "shop/orders__lines",
+    "shop/abandoned_checkouts", "shop/abandoned_checkouts__lines", "shop/abandoned_checkouts__quarantine",
+    "shop/customers", "shop/customers__quarantine", "shop/events", "shop/events__quarantine",
+    "shop/orders", "shop/orders__lines", "shop/orders__quarantine",
     "social/interactions", "social/posts",
 ]  # fmt: skip
 MODEL_ASSETS = [
@@ -59,15 +60,13 @@ def test_every_asset_is_materializable(graph):
 
 def test_staging_models_depend_on_the_dlt_assets_that_load_their_tables(graph):
     assert graph.get(dg.AssetKey(["staging", "stg_shop__customers"])).parent_keys == {dg.AssetKey(["shop", "customers"])}
-    assert graph.get(dg.AssetKey(["staging", "stg_shop__order_lines"])).parent_keys == {
-        dg.AssetKey(["shop", "orders__lines"]),
-        dg.AssetKey(["staging", "stg_shop__orders"]),
-    }
+    # lines are staged on their own (an orphan is kept and reported by a warn test, never joined away)
+    assert graph.get(dg.AssetKey(["staging", "stg_shop__order_lines"])).parent_keys == {dg.AssetKey(["shop", "orders__lines"])}
     assert graph.get(dg.AssetKey(["iot", "readings_quarantine"])).parent_keys == {dg.AssetKey(["iot", "readings"])}
 
 
 # Quarantine rows describe bad input, not people: they end in their own staging model.
-@pytest.mark.parametrize("raw", [r for r in RAW_ASSETS if r != "iot/readings_quarantine"])
+@pytest.mark.parametrize("raw", [r for r in RAW_ASSETS if r != "iot/readings_quarantine" and not r.endswith("__quarantine")])
 def test_every_source_table_reaches_customer_360(graph, raw):
     key = dg.AssetKey.from_user_string(raw)
     seen, frontier = set(), [key]
@@ -90,8 +89,14 @@ def test_every_warehouse_writer_is_in_the_single_writer_pool(defs):
 
 def test_dbt_tests_are_blocking_asset_checks(graph, defs):
     specs = [spec for a in defs.assets for spec in a.check_specs]
-    assert len(specs) == 73
-    assert all(spec.blocking for spec in specs)  # a failing test stops everything downstream
+    assert len(specs) == 72  # shop: an order's customer may be empty (a guest checkout), no not_null on it
+    # a failing test stops everything downstream; orphans (warn severity) are reported, never blocking
+    warn_only = sorted(spec.name for spec in specs if not spec.blocking)
+    assert [name.split("__ref")[0] for name in warn_only] == [
+        "relationships_stg_shop__abandoned_checkout_lines_checkout_id__checkout_id",
+        "relationships_stg_shop__order_lines_order_id__order_id",
+        "relationships_stg_shop__orders_shop_customer_id__shop_customer_id",
+    ]
     assert dg.AssetCheckKey(CUSTOMER_360, "unique_customer_360_person_key") in {s.key for s in specs}
 
 
