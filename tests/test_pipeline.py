@@ -162,7 +162,8 @@ def shop_lag_window(world, lag=timedelta(hours=1)) -> dict[str, int]:
 
     orders, checkouts = recent(world.shop["orders"], "updated_at"), recent(world.shop["abandoned_checkouts"], "updated_at")
     counts = {
-        "shop/customers": len(recent(world.shop["customers"], "updated_at")),
+        # customers, and a delete marker per customer erased within the lag of the newest erasure event
+        "shop/customers": len(recent(world.shop["customers"], "updated_at")) + len(recent(world.shop["customer_events"], "created_at")),
         "shop/orders": len(orders),
         "shop/orders__lines": sum(len(o["line_items"]) for o in orders),
         "shop/abandoned_checkouts": len(checkouts),
