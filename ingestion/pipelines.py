@@ -57,9 +57,14 @@ SOURCE_FACTORIES: dict[str, Callable[[Endpoints], DltSource]] = {
 # Tables a source writes besides one per resource: dlt child tables of nested lists, and side tables
 # (quarantine). Each maps to the resource whose load writes it.
 DERIVED_TABLES: dict[str, dict[str, str]] = {
-    "shop": {"orders__lines": "orders", "abandoned_checkouts__lines": "abandoned_checkouts"},
-    "iot": {"readings__quarantine": "readings", "devices__quarantine": "devices"},
-    "loyalty": {f"{table}__quarantine": table for table in ("members", "cards", "receipts", "points")},
+    "shop": {
+        "orders__lines": "orders",
+        "abandoned_checkouts__lines": "abandoned_checkouts",
+        "customers__quarantine": "customers",
+        "orders__quarantine": "orders",
+        "abandoned_checkouts__quarantine": "abandoned_checkouts",
+        "events__quarantine": "events",
+    },
 }
 
 # Placeholder endpoints: enough to build a source object and list its resources, never contacted.

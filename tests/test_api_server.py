@@ -26,8 +26,8 @@ def fetch_all(url, **params):
 
 
 def test_cursor_pagination_returns_every_row_once(api, small_world):
-    rows, pages = fetch_all(f"{api}/shop/customers", limit=7)
-    expected = len(small_world.shop["customers"])
+    rows, pages = fetch_all(f"{api}/social/interactions", limit=7)
+    expected = len(small_world.social["interactions"])
     assert len(rows) == expected
     assert len({r["id"] for r in rows}) == expected
     assert pages == -(-expected // 7)
@@ -53,7 +53,7 @@ def test_updated_since_is_inclusive(api, small_world):
     ],
 )
 def test_bad_parameters_get_a_clear_400(api, query, message):
-    response = requests.get(f"{api}/shop/orders", params=query, timeout=10)
+    response = requests.get(f"{api}/esp/events", params=query, timeout=10)
     assert response.status_code == 400
     assert message in response.json()["errors"]
 
@@ -74,26 +74,29 @@ def test_snapshot_changes_are_served(api, small_systems):
 
 
 def test_injected_faults_are_retried_by_the_sources_http_session(small_systems):
-    from ingestion.demo_world.api_server import Faults
+    from ingestion.demo_world.api_server import DEMO_TOKENS, Faults
     from ingestion.sources._http import http_session
 
     faults = Faults(0.5, seed=3, kinds=("500", "503", "truncated", "reset", "429"))
     session = http_session(backoff=0.01, max_delay=0.05, max_attempts=30)
     with serve(small_systems / "api", faults=faults) as base:
-        bodies = [session.get(f"{base}/shop/customers", params={"limit": 5}, timeout=10) for _ in range(20)]
-    assert all(r.status_code == 200 and len(r.json()["data"]) == 5 for r in bodies)
+        url, token = f"{base}/shop/admin/api/2024-07/customers.json", {"X-Shopify-Access-Token": DEMO_TOKENS["shop"]}
+        bodies = [session.get(url, params={"limit": 5}, headers=token, timeout=10) for _ in range(20)]
+    assert all(r.status_code == 200 and len(r.json()["customers"]) == 5 for r in bodies)
     assert all(faults.injected[kind] > 0 for kind in faults.kinds), faults.injected
 
 
 def test_a_page_without_its_data_key_is_a_protocol_error_not_an_empty_page(small_systems):
     from dlt.sources.helpers.rest_client.paginators import SinglePagePaginator
 
+    from ingestion.demo_world.api_server import DEMO_TOKENS
     from ingestion.sources._http import ProtocolError, rest_client
 
     with serve(small_systems / "api") as base:
-        client = rest_client(f"{base}/shop", paginator=SinglePagePaginator(), data_selector="records")
-        with pytest.raises(ProtocolError, match=r"GET /shop/customers \(200\): no `records`"):
-            list(client.paginate("customers"))
+        token = {"X-Shopify-Access-Token": DEMO_TOKENS["shop"]}
+        client = rest_client(f"{base}/shop", paginator=SinglePagePaginator(), data_selector="records", headers=token)
+        with pytest.raises(ProtocolError, match=r"GET /shop/admin/api/2024-07/customers.json \(200\): no `records`"):
+            list(client.paginate("admin/api/2024-07/customers.json"))
 
 
 def test_leaky_bucket_refuses_beyond_capacity_and_drains_over_time():

@@ -10,8 +10,9 @@ RAW_ASSETS = [
     "iot/devices", "iot/devices__quarantine", "iot/readings", "iot/readings__quarantine",
     "loyalty/cards", "loyalty/cards__quarantine", "loyalty/members", "loyalty/members__quarantine",
     "loyalty/points", "loyalty/points__quarantine", "loyalty/receipts", "loyalty/receipts__quarantine",
-    "shop/abandoned_checkouts", "shop/abandoned_checkouts__lines", "shop/customers", "shop/events",
-    "shop/orders", "shop/orders__lines",
+    "shop/abandoned_checkouts", "shop/abandoned_checkouts__lines", "shop/abandoned_checkouts__quarantine",
+    "shop/customers", "shop/customers__quarantine", "shop/events", "shop/events__quarantine",
+    "shop/orders", "shop/orders__lines", "shop/orders__quarantine",
     "social/interactions", "social/posts",
 ]  # fmt: skip
 MODEL_ASSETS = [
@@ -60,18 +61,14 @@ def test_every_asset_is_materializable(graph):
 
 def test_staging_models_depend_on_the_dlt_assets_that_load_their_tables(graph):
     assert graph.get(dg.AssetKey(["staging", "stg_shop__customers"])).parent_keys == {dg.AssetKey(["shop", "customers"])}
-    assert graph.get(dg.AssetKey(["staging", "stg_shop__order_lines"])).parent_keys == {
-        dg.AssetKey(["shop", "orders__lines"]),
-        dg.AssetKey(["staging", "stg_shop__orders"]),
-    }
+    # lines are staged on their own (an orphan is kept and reported by a warn test, never joined away)
+    assert graph.get(dg.AssetKey(["staging", "stg_shop__order_lines"])).parent_keys == {dg.AssetKey(["shop", "orders__lines"])}
     assert graph.get(dg.AssetKey(["iot", "readings__quarantine"])).parent_keys == {dg.AssetKey(["iot", "readings"])}
     assert graph.get(dg.AssetKey(["iot", "devices__quarantine"])).parent_keys == {dg.AssetKey(["iot", "devices"])}
 
 
 # Quarantine rows describe bad input, not people: they end in their own staging model.
-    "iot/devices", "iot/devices__quarantine", "iot/readings", "iot/readings__quarantine",
-    "loyalty/cards", "loyalty/cards__quarantine", "loyalty/members", "loyalty/members__quarantine",
-    "loyalty/points", "loyalty/points__quarantine", "loyalty/receipts", "loyalty/receipts__quarantine",
+@pytest.mark.parametrize("raw", [r for r in RAW_ASSETS if not r.endswith("__quarantine")])
 def test_every_source_table_reaches_customer_360(graph, raw):
     key = dg.AssetKey.from_user_string(raw)
     seen, frontier = set(), [key]
@@ -94,11 +91,10 @@ def test_every_warehouse_writer_is_in_the_single_writer_pool(defs):
 
 def test_dbt_tests_are_blocking_asset_checks(graph, defs):
     specs = [spec for a in defs.assets for spec in a.check_specs]
-    assert len(specs) == 74
-    # a failing test stops everything downstream; orphan reports (severity warn) do not
-    non_blocking = {spec.name for spec in specs if not spec.blocking}
-    assert non_blocking and all(name.startswith("relationships_stg_loyalty__") for name in non_blocking), non_blocking
-    assert len(non_blocking) == 4
+    assert len(specs) == 0  # CHECK-COUNT: set after the merge
+    # a failing test stops everything downstream; orphan reports (warn severity) do not
+    warn_only = sorted(spec.name for spec in specs if not spec.blocking)
+    assert warn_only and all(name.startswith("relationships_") for name in warn_only), warn_only
     assert dg.AssetCheckKey(CUSTOMER_360, "unique_customer_360_person_key") in {s.key for s in specs}
 
 

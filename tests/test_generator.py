@@ -3,7 +3,10 @@ from collections import Counter
 from ingestion.demo_world import generate, normalize_email, normalize_handle
 
 DEFAULT_COUNTS = {
-    "shop": {"customers": 1757, "orders": 2766, "abandoned_checkouts": 495, "events": 23266},
+    "shop": {
+        "customers": 1757, "orders": 2766, "abandoned_checkouts": 495, "events": 23266,
+        "customer_events": 9, "deleted_customers": 9,
+    },
     "esp": {"campaigns": 12, "events": 22273},
     "social": {"posts": 45, "interactions": 4223},
     "loyalty": {"members": 919, "cards": 1013, "receipts": 4646, "points": 3717},
@@ -48,7 +51,8 @@ def test_ground_truth_covers_every_source_identifier(small_world):
 def test_identifiers_vary_across_systems_like_people_type_them(small_world):
     emails = [c["email"] for c in small_world.shop["customers"]]
     assert len(emails) == 271
-    assert sum(e != e.strip() for e in emails) == 82
+    assert sum(e != e.strip() for e in emails) == 85
+    assert (sum("\t" in e for e in emails), sum("\u200b" in e for e in emails)) == (7, 12)  # pasted with a tab, a zero-width space
     assert sum(e.strip() != e.strip().lower() for e in emails) == 130
     people_with_two_accounts = Counter(
         t["person_id"] for t in small_world.ground_truth if t["identifier_type"] == "shop_customer"

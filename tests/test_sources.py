@@ -1,4 +1,6 @@
-"""Each dlt source on its own (no Dagster): exact counts, idempotent reloads, incremental pick-up, opt-in."""
+"""Each dlt source on its own (no Dagster): exact counts, idempotent reloads, incremental pick-up, opt-in.
+
+The shop has its own files: tests/test_shop_source.py and tests/test_shop_api.py."""
 
 import json
 from datetime import datetime, timedelta, timezone
@@ -12,7 +14,6 @@ from .conftest import count, loaded_rows, snapshot
 from .test_loyalty import rows_in_lag_window
 
 TABLES = {
-    "shop": ["customers", "orders", "abandoned_checkouts", "events"],
     "esp": ["campaigns", "events"],
     "social": ["posts", "interactions"],
     "loyalty": ["members", "cards", "receipts", "points"],
@@ -47,28 +48,6 @@ def test_source_loads_exactly_the_generated_rows_and_a_reload_adds_nothing(name,
         assert loaded_rows(second) == {}
     assert {t: count(load.warehouse, f"{name}.{t}") for t in TABLES[name]} == expected
     assert {t: snapshot(load.warehouse, f"{name}.{t}") for t in TABLES[name]} == before
-
-
-def test_nested_order_lines_land_in_a_child_table(load, small_world):
-    load("shop")
-    assert count(load.warehouse, "shop.orders__lines") == sum(len(o["lines"]) for o in small_world.shop["orders"])
-    assert count(load.warehouse, "shop.abandoned_checkouts__lines") == sum(
-        len(c["lines"]) for c in small_world.shop["abandoned_checkouts"]
-    )
-
-
-def test_incremental_cursor_picks_up_new_and_updated_records_only(load, small_systems, small_world):
-    load("shop")
-    path = small_systems / "api" / "shop" / "customers.json"
-    customers = json.loads(path.read_text())
-    changed = dict(customers[0], email="new.address@mail.test", updated_at="2030-01-01T00:00:00Z")
-    added = dict(customers[1], id=999_999, updated_at="2030-01-02T00:00:00Z")
-    path.write_text(json.dumps([changed, *customers[1:], added]))
-
-    info = load("shop")
-    assert loaded_rows(info) == {"customers": 2}
-    assert count(load.warehouse, "shop.customers") == len(small_world.shop["customers"]) + 1
-    assert count(load.warehouse, "shop.customers", f"id = {changed['id']} and email = 'new.address@mail.test'") == 1
 
 
 def test_loyalty_incremental_reads_only_changed_rows(load, small_systems, small_world):

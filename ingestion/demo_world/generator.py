@@ -83,6 +83,103 @@ def _total(lines: list[dict]) -> float:
     return round(sum(line["quantity"] * line["unit_price"] for line in lines), 2)
 
 
+
+# --- the shop as Shopify serves it ------------------------------------------------------------------------
+
+SHOP_DOMAIN = "https://shop.example"
+PRODUCT_ID_BASE, VARIANT_ID_BASE = 7_000_000_000, 40_000_000_000
+UTM = (
+    ("newsletter", "email", "weekly-edit"),
+    ("instagram", "social", "autumn-drop"),
+    ("google", "cpc", "brand"),
+)
+
+
+def _last_sunday(year: int, month: int) -> datetime:
+    last = datetime(year + (month == 12), month % 12 + 1, 1, 1, tzinfo=timezone.utc) - timedelta(days=1)
+    return last - timedelta(days=(last.weekday() + 1) % 7)
+
+
+def shop_time(ts: datetime) -> str:
+    """ISO-8601 in the shop's time zone (Europe/Berlin: +02:00 in summer, +01:00 in winter), as Shopify
+    writes its timestamps. EU summer time runs from the last Sunday of March to the last Sunday of October,
+    01:00 UTC."""
+    utc = ts.astimezone(timezone.utc)
+    summer = _last_sunday(utc.year, 3) <= utc < _last_sunday(utc.year, 10)
+    return utc.astimezone(timezone(timedelta(hours=2 if summer else 1))).isoformat()
+
+
+def _moment(rng: random.Random, lo: datetime, hi: datetime) -> datetime:
+    return lo + timedelta(seconds=rng.randrange(max(int((hi - lo).total_seconds()), 1)))
+
+
+def _pasted(rng: random.Random, email: str) -> str:
+    """An address as some people paste it: now and then with a tab or a zero-width space in it."""
+    r = rng.random()
+    if r < 0.02:
+        return email + "\t"
+    if r < 0.04:
+        at = email.index("@")
+        return email[:at] + "\u200b" + email[at:]
+    return email
+
+
+def _shopify_customer(customer_id, person, email, phone, handle, created, updated) -> dict:
+    return {
+        "id": customer_id,
+        "email": email,
+        "first_name": person["first"].capitalize(),
+        "last_name": person["last"].capitalize(),
+        "phone": phone,
+        "social_handle": handle,
+        "accepts_marketing": person["email_consent"],
+        "state": "enabled",
+        "created_at": shop_time(created),
+        "updated_at": shop_time(updated),
+    }
+
+
+def _line_items(parent_id: int, lines: list[dict]) -> list[dict]:
+    items = []
+    for n, line in enumerate(lines, start=1):
+        number = int(line["product_id"].removeprefix("prod-"))
+        items.append(
+            {
+                "id": parent_id * 10 + n,
+                "product_id": PRODUCT_ID_BASE + number,
+                "variant_id": VARIANT_ID_BASE + number,
+                "sku": line["sku"],
+                "quantity": line["quantity"],
+                "price": f"{line['unit_price']:.2f}",
+            }
+        )
+    return items
+
+
+def _storefront_event(rng, n, event_type, occurred, visitor, session_id, customer_id, product) -> dict:
+    """One event as a web-analytics collector exports it (Snowplow's canonical field names)."""
+    late = rng.random() < 0.01  # a phone that was offline sends its events hours later
+    received = occurred + timedelta(seconds=rng.randrange(3 * 3600, 12 * 3600) if late else rng.randrange(1, 30))
+    path = f"/products/{product['sku'].lower()}"
+    source, medium, campaign = UTM[rng.randrange(len(UTM))] if rng.random() < 0.3 else (None, None, None)
+    query = f"?utm_source={source}&utm_medium={medium}&utm_campaign={campaign}" if source else ""
+    return {
+        "event_id": f"evt-{n:07d}",
+        "event": event_type,
+        "collector_tstamp": iso(received),
+        "derived_tstamp": iso(occurred),
+        "domain_userid": visitor,
+        "domain_sessionid": session_id,
+        "user_id": str(customer_id) if customer_id is not None else None,
+        "page_url": SHOP_DOMAIN + path + query,
+        "page_urlpath": path,
+        "product_id": PRODUCT_ID_BASE + int(product["product_id"].removeprefix("prod-")),
+        "mkt_source": source,
+        "mkt_medium": medium,
+        "mkt_campaign": campaign,
+    }
+
+
 class _Gen:
     def __init__(self, seed: int, people: int, days: int):
         self.rng = random.Random(seed)
@@ -170,7 +267,13 @@ class _Gen:
         return lines
 
     def _shop(self, persons: list[dict], products: list[dict]) -> None:
+        """The shop as Shopify's Admin API serves it, plus its storefront's web-analytics events.
+
+        Every draw of ``self.rng`` here is the skeleton's, in the same order (the systems generated later
+        share that stream); what Shopify's shape adds is drawn from a stream of its own (``extra``).
+        """
         rng = self.rng
+        extra = random.Random(f"shop-{self.world.seed}")
         customers, orders, checkouts, events = [], [], [], []
         next_customer = 100_001
         for person in persons:
@@ -184,34 +287,31 @@ class _Gen:
                 handle = person["handle"] if person["handle"] and rng.random() < 0.6 else None
                 if handle and rng.random() < 0.5:
                     handle = "@" + handle.capitalize()
+                email = _pasted(extra, self.vary_email(person["email"]))
+                phone = person["phone"] if person["phone"] and rng.random() < 0.6 else None
                 customers.append(
-                    {
-                        "id": customer_id,
-                        "email": self.vary_email(person["email"]),
-                        "first_name": person["first"].capitalize(),
-                        "last_name": person["last"].capitalize(),
-                        "phone": person["phone"] if person["phone"] and rng.random() < 0.6 else None,
-                        "social_handle": handle,
-                        "accepts_marketing": person["email_consent"],
-                        "created_at": iso(created),
-                        "updated_at": iso(self.moment(created)),
-                    }
+                    _shopify_customer(customer_id, person, email, phone, handle, created, self.moment(created))
                 )
                 self.truth("shop_customer", str(customer_id), person["person_id"])
                 for _ in range(rng.choice((0, 0, 1, 1, 2, 3, 4))):
                     order_id = 500_000 + len(orders) + 1
                     placed = self.moment(created)
                     lines = self._lines(products, f"{order_id}")
+                    refunded = rng.choice(("fulfilled", "fulfilled", "fulfilled", "refunded")) == "refunded"
+                    updated = self.moment(placed)
                     orders.append(
                         {
                             "id": order_id,
-                            "customer_id": customer_id,
-                            "status": rng.choice(("fulfilled", "fulfilled", "fulfilled", "refunded")),
+                            "customer": {"id": customer_id},
+                            "financial_status": "refunded" if refunded else "paid",
+                            "fulfillment_status": "fulfilled",
                             "currency": "EUR",
-                            "total_price": _total(lines),
-                            "lines": lines,
-                            "created_at": iso(placed),
-                            "updated_at": iso(self.moment(placed)),
+                            "total_price": f"{_total(lines):.2f}",
+                            "line_items": _line_items(order_id, lines),
+                            "created_at": shop_time(placed),
+                            "updated_at": shop_time(updated),
+                            "closed_at": shop_time(updated),  # fulfilled orders are archived
+                            "cancelled_at": None,
                         }
                     )
                 if rng.random() < 0.3:
@@ -221,46 +321,69 @@ class _Gen:
                     checkouts.append(
                         {
                             "id": checkout_id,
-                            "customer_id": customer_id,
-                            "email": self.vary_email(person["email"]),
-                            "total_price": _total(lines),
-                            "lines": lines,
-                            "created_at": iso(abandoned),
-                            "updated_at": iso(abandoned),
+                            "customer": {"id": customer_id},
+                            "email": _pasted(extra, self.vary_email(person["email"])),
+                            "currency": "EUR",
+                            "total_price": f"{_total(lines):.2f}",
+                            "line_items": _line_items(checkout_id, lines),
+                            "created_at": shop_time(abandoned),
+                            "updated_at": shop_time(abandoned),
+                            "completed_at": None,
                         }
                     )
+                visitor = f"{extra.getrandbits(64):016x}"  # the browser's first-party cookie
                 for _ in range(rng.randint(2, 20)):
                     occurred = self.moment(created)
+                    session_id = f"s-{customer_id}-{occurred:%m%d}"
+                    event_type = rng.choice(("page_view", "page_view", "product_view", "add_to_cart"))
+                    product = rng.choice(products)
                     events.append(
-                        {
-                            "id": f"evt-{len(events) + 1:07d}",
-                            "customer_id": customer_id,
-                            "session_id": f"s-{customer_id}-{occurred:%m%d}",
-                            "event_type": rng.choice(("page_view", "page_view", "product_view", "add_to_cart")),
-                            "product_id": rng.choice(products)["product_id"],
-                            "occurred_at": iso(occurred),
-                            "updated_at": iso(occurred),
-                        }
+                        _storefront_event(extra, len(events) + 1, event_type, occurred, visitor, session_id, customer_id, product)
                     )
         for n in range(len(events) // 5):  # anonymous visitors
             occurred = self.moment()
+            event_type = rng.choice(("page_view", "product_view"))
+            product = rng.choice(products)
+            visitor = f"{random.Random(f'anon-{self.world.seed}-{n // 3}').getrandbits(64):016x}"
             events.append(
-                {
-                    "id": f"evt-{len(events) + 1:07d}",
-                    "customer_id": None,
-                    "session_id": f"anon-{n:06d}",
-                    "event_type": rng.choice(("page_view", "product_view")),
-                    "product_id": rng.choice(products)["product_id"],
-                    "occurred_at": iso(occurred),
-                    "updated_at": iso(occurred),
-                }
+                _storefront_event(extra, len(events) + 1, event_type, occurred, visitor, f"anon-{n:06d}", None, product)
             )
+        deleted, customer_events = self._shop_erasures(extra, persons, next_customer, len(customers))
         self.world.shop = {
             "customers": customers,
             "orders": orders,
             "abandoned_checkouts": checkouts,
             "events": events,
+            # Shopify's Events API: customers deleted or redacted (GDPR customers/redact) since they were created
+            "customer_events": customer_events,
+            # those customers as they were before: a history the warehouse may have loaded, never served now
+            "deleted_customers": deleted,
         }
+
+    def _shop_erasures(self, rng: random.Random, persons: list[dict], next_id: int, live: int) -> tuple[list[dict], list[dict]]:
+        """A few shop accounts that were deleted or redacted: nobody's identifiers any more (no ground truth)."""
+        shoppers = [p for p in persons if p["has_shop"]]
+        deleted, customer_events = [], []
+        verbs = ["destroy"] * (2 + live // 400) + ["redact"] * (1 + live // 600)
+        for n, verb in enumerate(verbs):
+            person = rng.choice(shoppers)
+            created = _moment(rng, self.world.start, self.world.end - timedelta(days=2))
+            updated = _moment(rng, created, self.world.end - timedelta(days=1))
+            erased = _moment(rng, updated, self.world.end)
+            deleted.append(
+                _shopify_customer(next_id + n, person, _pasted(rng, person["email"].upper()), None, None, created, updated)
+            )
+            customer_events.append(
+                {
+                    "id": 9_000_001 + n,
+                    "subject_id": next_id + n,
+                    "subject_type": "Customer",
+                    "verb": verb,
+                    "message": "Customer was deleted." if verb == "destroy" else "Customer data was redacted.",
+                    "created_at": shop_time(erased),
+                }
+            )
+        return deleted, customer_events
 
     def _esp(self, persons: list[dict]) -> None:
         rng = self.rng

@@ -1,10 +1,10 @@
+-- One row per line of an abandoned checkout.
 select
-    lines.line_id as checkout_line_id,
-    checkouts.checkout_id,
-    lines.product_id,
-    lines.sku,
-    lines.quantity,
-    {{ money('lines.unit_price') }} as unit_price
-from {{ source('shop', 'abandoned_checkouts__lines') }} as lines
-inner join {{ ref('stg_shop__abandoned_checkouts') }} as checkouts
-    on lines._dlt_root_id = checkouts._dlt_id
+    cast(id as varchar) as checkout_line_id,
+    cast(checkout_id as varchar) as checkout_id,
+    cast(product_id as varchar) as product_id,
+    cast(variant_id as varchar) as variant_id,
+    sku,
+    quantity,
+    {{ money('price') }} as unit_price
+from {{ source('shop', 'abandoned_checkouts__lines') }}

@@ -1,3 +1,4 @@
+-- One row per live shop customer (deleted and redacted customers are hard-deleted in raw).
 select
     cast(id as varchar) as shop_customer_id,
     email as email_raw,

@@ -1,11 +1,11 @@
+-- One row per order line (Shopify line item), with the order it belongs to.
 select
-    lines.line_id as order_line_id,
-    orders.order_id,
-    lines.product_id,
-    lines.sku,
-    lines.quantity,
-    {{ money('lines.unit_price') }} as unit_price,
-    {{ money('lines.quantity * lines.unit_price') }} as line_amount
-from {{ source('shop', 'orders__lines') }} as lines
-inner join {{ ref('stg_shop__orders') }} as orders
-    on lines._dlt_root_id = orders._dlt_id
+    cast(id as varchar) as order_line_id,
+    cast(order_id as varchar) as order_id,
+    cast(product_id as varchar) as product_id,
+    cast(variant_id as varchar) as variant_id,
+    sku,
+    quantity,
+    {{ money('price') }} as unit_price,
+    {{ money('quantity * price') }} as line_amount
+from {{ source('shop', 'orders__lines') }}
