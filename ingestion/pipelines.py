@@ -59,6 +59,7 @@ SOURCE_FACTORIES: dict[str, Callable[[Endpoints], DltSource]] = {
 DERIVED_TABLES: dict[str, dict[str, str]] = {
     "shop": {"orders__lines": "orders", "abandoned_checkouts__lines": "abandoned_checkouts"},
     "iot": {"readings_quarantine": "readings"},
+    "esp": {f"{t}__quarantine": t for t in ("campaigns", "profiles", "events")},
 }
 
 # Placeholder endpoints: enough to build a source object and list its resources, never contacted.
