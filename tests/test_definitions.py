@@ -6,7 +6,8 @@ import pytest
 from orchestration.lib.constants import WAREHOUSE_POOL
 
 RAW_ASSETS = [
-    "esp/campaigns", "esp/events",
+    "esp/campaigns", "esp/campaigns__quarantine", "esp/events", "esp/events__quarantine", "esp/profiles",
+    "esp/profiles__quarantine",
     "iot/devices", "iot/readings", "iot/readings_quarantine",
     "loyalty/cards", "loyalty/members", "loyalty/points", "loyalty/receipts",
     "shop/abandoned_checkouts", "shop/abandoned_checkouts__lines", "shop/customers", "shop/events",
@@ -16,7 +17,7 @@ RAW_ASSETS = [
 MODEL_ASSETS = [
     "intermediate/int_identity__edges", "intermediate/int_identity__identifier_map", "intermediate/int_touchpoints",
     "marts/customer_360",
-    "staging/stg_esp__campaigns", "staging/stg_esp__events",
+    "staging/stg_esp__campaigns", "staging/stg_esp__events", "staging/stg_esp__profiles", "staging/stg_esp__quarantine",
     "staging/stg_iot__devices", "staging/stg_iot__readings", "staging/stg_iot__readings_quarantine",
     "staging/stg_loyalty__cards", "staging/stg_loyalty__members", "staging/stg_loyalty__points",
     "staging/stg_loyalty__receipts",
@@ -67,7 +68,7 @@ def test_staging_models_depend_on_the_dlt_assets_that_load_their_tables(graph):
 
 
 # Quarantine rows describe bad input, not people: they end in their own staging model.
-@pytest.mark.parametrize("raw", [r for r in RAW_ASSETS if r != "iot/readings_quarantine"])
+@pytest.mark.parametrize("raw", [r for r in RAW_ASSETS if not r.endswith("quarantine")])
 def test_every_source_table_reaches_customer_360(graph, raw):
     key = dg.AssetKey.from_user_string(raw)
     seen, frontier = set(), [key]
@@ -90,8 +91,16 @@ def test_every_warehouse_writer_is_in_the_single_writer_pool(defs):
 
 def test_dbt_tests_are_blocking_asset_checks(graph, defs):
     specs = [spec for a in defs.assets for spec in a.check_specs]
-    assert len(specs) == 73
-    assert all(spec.blocking for spec in specs)  # a failing test stops everything downstream
+    assert len(specs) == 79
+    # a failing test stops everything downstream, except warn-severity ones (orphans, reports): they only report
+    import json
+
+    from orchestration.lib.dbt import dbt_project
+
+    nodes = json.loads(dbt_project.manifest_path.read_text())["nodes"].values()
+    warn = {n["name"] for n in nodes if n["resource_type"] == "test" and n["config"]["severity"].lower() == "warn"}
+    assert {spec.name for spec in specs if not spec.blocking} == warn
+    assert "esp_events_without_an_email" in warn
     assert dg.AssetCheckKey(CUSTOMER_360, "unique_customer_360_person_key") in {s.key for s in specs}
 
 
