@@ -68,6 +68,8 @@ def test_datetime_filters_are_inclusive_or_strict_as_written(api, small_world):
     after, _, _ = walk(f"{api}/api/events", filter=f"greater-than(datetime,{text})", **{"page[size]": 500})
     assert len(at_or_after) == sum(s >= middle for s in stamps)
     assert len(after) == sum(s > middle for s in stamps) < len(at_or_after)  # ties at the boundary exist
+    newest_first, _, _ = walk(f"{api}/api/events", filter=f"greater-or-equal(datetime,{text})", sort="-datetime", **{"page[size]": 50})
+    assert [r["id"] for r in newest_first] == [r["id"] for r in reversed(at_or_after)]
     window, _, _ = walk(
         f"{api}/api/events", filter=f"and(greater-or-equal(datetime,{text}),less-than(datetime,{stamps[-1].isoformat()}))"
     )

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import hmac
+import itertools
 import json
 import math
 import re
@@ -144,6 +146,16 @@ def parse_filter(text: str, collection: Collection) -> list[tuple[str, str, obje
     return conditions
 
 
+def _holds(operator: str, actual, value) -> bool:
+    return {
+        "equals": actual == value,
+        "greater-or-equal": actual >= value,
+        "greater-than": actual > value,
+        "less-or-equal": actual <= value,
+        "less-than": actual < value,
+    }[operator]
+
+
 def _matches(row: dict, conditions: list[tuple[str, str, object]], snapshots: Snapshots) -> bool:
     for operator, field, value in conditions:
         if field == "messages.channel":  # the channel of the campaign's messages
@@ -172,13 +184,18 @@ def _matches(row: dict, conditions: list[tuple[str, str, object]], snapshots: Sn
     return True
 
 
+def _stamp(value: datetime) -> str:
+    """A UTC instant as fixed-width text: compares as the instant does."""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
 def _sort_key(cursor: str):
     def key(row: dict) -> tuple[str, str]:
-        raw = row.get("attributes", {}).get(cursor)
+        raw = (row.get("attributes") or {}).get(cursor)
         try:
-            stamp = parse_time(raw).isoformat() if raw else ""
-        except (TypeError, ValueError):
-            stamp = ""  # broken dates sort first; the source quarantines them
+            stamp = _stamp(parse_time(raw)) if raw else ""
+        except (TypeError, ValueError, AttributeError):
+            stamp = ""  # broken dates sort first and are always served: the client must judge them
         return stamp, str(row.get("id"))
 
     return key
@@ -207,6 +224,7 @@ class App:
         self.burst, self.per_second = burst, per_second
         self.max_page_size = max_page_size
         self._buckets: dict[str, LeakyBucket] = {}
+        self._keys: dict[str, tuple[list[dict], list[tuple[str, str]]]] = {}
         self._lock = threading.Lock()
         self.throttled = 0  # 429s answered (for tests)
 
@@ -272,20 +290,37 @@ class App:
                 raise BadRequest(f"'{field}' is not an additional field of {collection.kind}", f"additional-fields[{collection.kind}]")
 
         key = _sort_key(collection.cursor)
-        rows = self.snapshots.get(collection.snapshot, sort_key=key) or []
+        rows, keys = self._ordered(collection, key)
         after = _decode(query["page[cursor]"]) if query.get("page[cursor]") else None
-        ordered = reversed(rows) if descending else rows
+        # conditions on the cursor field are answered from the sorted keys; the others row by row
+        bounds = [c for c in conditions if c[1] == collection.cursor]
+        others = [c for c in conditions if c[1] != collection.cursor]
+        broken = bisect.bisect_left(keys, ("\x00", ""))  # rows whose cursor field is not a date: first
+        if descending:
+            indexes = (i for i in range(len(rows) - 1, -1, -1) if after is None or keys[i] < after)
+        else:
+            start = broken
+            for operator, _, value in bounds:
+                if operator == "greater-or-equal":
+                    start = max(start, bisect.bisect_left(keys, (_stamp(value), "")))
+                elif operator == "greater-than":
+                    start = max(start, bisect.bisect_right(keys, (_stamp(value), "\U0010ffff")))
+            if after is not None:
+                start = max(start, bisect.bisect_right(keys, after))
+            first = bisect.bisect_right(keys, after) if after is not None else 0
+            indexes = itertools.chain(range(min(first, broken), broken), range(start, len(rows)))
         data: list[dict] = []
         more = False
-        for row in ordered:
-            if after is not None and (key(row) <= after if not descending else key(row) >= after):
+        for index in indexes:
+            stamp = keys[index][0]
+            if stamp and not all(_holds(op, stamp, _stamp(v)) for op, _, v in bounds):
                 continue
-            if conditions and not _matches(row, conditions, self.snapshots):
+            if others and not _matches(rows[index], others, self.snapshots):
                 continue
             if len(data) == size:
                 more = True
                 break
-            data.append(row)
+            data.append(rows[index])
         self_url = f"{request.base_url}/api/{name}"
         params = {k: v for k, v in query.items() if k != "page[cursor]"}
         body = {
@@ -299,6 +334,16 @@ class App:
         if includes:
             body["included"] = self._included(data, collection, includes, request.base_url)
         return Response(200, body, dict(JSONAPI))
+
+    def _ordered(self, collection: Collection, key) -> tuple[list[dict], list[tuple[str, str]]]:
+        """The rows of a collection in (cursor field, id) order, and their keys (computed once per file version)."""
+        rows = self.snapshots.get(collection.snapshot, sort_key=key) or []
+        with self._lock:
+            cached = self._keys.get(collection.snapshot)
+            if cached is None or cached[0] is not rows:
+                cached = (rows, [key(row) for row in rows])
+                self._keys[collection.snapshot] = cached
+        return rows, cached[1]
 
     def _resource(self, row: dict, collection: Collection, additional: list[str], base_url: str, name: str) -> dict:
         attributes = row.get("attributes")
