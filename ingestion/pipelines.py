@@ -65,6 +65,9 @@ DERIVED_TABLES: dict[str, dict[str, str]] = {
         "abandoned_checkouts__quarantine": "abandoned_checkouts",
         "events__quarantine": "events",
     },
+    "esp": {f"{t}__quarantine": t for t in ("campaigns", "profiles", "events")},
+    "loyalty": {f"{table}__quarantine": table for table in ("members", "cards", "receipts", "points")},
+    "iot": {"readings__quarantine": "readings", "devices__quarantine": "devices"},
 }
 
 # Placeholder endpoints: enough to build a source object and list its resources, never contacted.

@@ -6,7 +6,8 @@ import pytest
 from orchestration.lib.constants import WAREHOUSE_POOL
 
 RAW_ASSETS = [
-    "esp/campaigns", "esp/events",
+    "esp/campaigns", "esp/campaigns__quarantine", "esp/events", "esp/events__quarantine", "esp/profiles",
+    "esp/profiles__quarantine",
     "iot/devices", "iot/devices__quarantine", "iot/readings", "iot/readings__quarantine",
     "loyalty/cards", "loyalty/cards__quarantine", "loyalty/members", "loyalty/members__quarantine",
     "loyalty/points", "loyalty/points__quarantine", "loyalty/receipts", "loyalty/receipts__quarantine",
@@ -18,7 +19,7 @@ RAW_ASSETS = [
 MODEL_ASSETS = [
     "intermediate/int_identity__edges", "intermediate/int_identity__identifier_map", "intermediate/int_touchpoints",
     "marts/customer_360",
-    "staging/stg_esp__campaigns", "staging/stg_esp__events",
+    "staging/stg_esp__campaigns", "staging/stg_esp__events", "staging/stg_esp__profiles", "staging/stg_esp__quarantine",
     "staging/stg_iot__devices", "staging/stg_iot__readings", "staging/stg_iot__readings_quarantine",
     "staging/stg_loyalty__cards", "staging/stg_loyalty__members", "staging/stg_loyalty__points",
     "staging/stg_loyalty__receipts",
@@ -92,9 +93,15 @@ def test_every_warehouse_writer_is_in_the_single_writer_pool(defs):
 def test_dbt_tests_are_blocking_asset_checks(graph, defs):
     specs = [spec for a in defs.assets for spec in a.check_specs]
     assert len(specs) == 0  # CHECK-COUNT: set after the merge
-    # a failing test stops everything downstream; orphan reports (warn severity) do not
-    warn_only = sorted(spec.name for spec in specs if not spec.blocking)
-    assert warn_only and all(name.startswith("relationships_") for name in warn_only), warn_only
+    # a failing test stops everything downstream, except warn-severity ones (orphans, reports): they only report
+    import json
+
+    from orchestration.lib.dbt import dbt_project
+
+    nodes = json.loads(dbt_project.manifest_path.read_text())["nodes"].values()
+    warn = {n["name"] for n in nodes if n["resource_type"] == "test" and n["config"]["severity"].lower() == "warn"}
+    assert {spec.name for spec in specs if not spec.blocking} == warn
+    assert "esp_events_without_an_email" in warn
     assert dg.AssetCheckKey(CUSTOMER_360, "unique_customer_360_person_key") in {s.key for s in specs}
 
 

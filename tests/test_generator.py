@@ -1,13 +1,14 @@
 from collections import Counter
 
 from ingestion.demo_world import generate, normalize_email, normalize_handle
+from ingestion.sources._contracts import normalize_identifier
 
 DEFAULT_COUNTS = {
     "shop": {
         "customers": 1757, "orders": 2766, "abandoned_checkouts": 495, "events": 23266,
         "customer_events": 9, "deleted_customers": 9,
     },
-    "esp": {"campaigns": 12, "events": 22273},
+    "esp": {"campaigns": 12, "campaign_messages": 12, "metrics": 4, "profiles": 1292, "events": 22273},
     "social": {"posts": 45, "interactions": 4223},
     "loyalty": {"members": 919, "cards": 1013, "receipts": 4646, "points": 3717},
     "iot": {"devices": 302, "readings": 50926},
@@ -40,7 +41,7 @@ def test_ground_truth_covers_every_source_identifier(small_world):
     truth = {(t["identifier_type"], t["identifier_value"]): t["person_id"] for t in small_world.ground_truth}
     w = small_world
     assert all(("shop_customer", str(c["id"])) in truth for c in w.shop["customers"])
-    assert all(("esp_contact", normalize_email(e["email"])) in truth for e in w.esp["events"])
+    assert all(("esp_contact", normalize_email(normalize_identifier(p["attributes"]["email"]))) in truth for p in w.esp["profiles"])
     assert all(("social_handle", normalize_handle(i["handle"])) in truth for i in w.social["interactions"])
     assert all(("loyalty_member", m["member_id"]) in truth for m in w.loyalty["members"])
     assert all(("loyalty_card", c["card_number"]) in truth for c in w.loyalty["cards"])

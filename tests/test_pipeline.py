@@ -52,7 +52,8 @@ def test_raw_assets_report_the_rows_they_loaded(demo_run):
     assert loaded["iot/readings"] == 30196
     assert loaded["iot/readings__quarantine"] == 3
     assert loaded["loyalty/receipts"] == 4646
-    assert len(loaded) == 17
+    assert (loaded["esp/profiles"], loaded["esp/events"]) == (1292, 22273)
+    assert len(loaded) == 18
 
 
 def test_every_check_runs_and_passes(demo_run):
@@ -112,7 +113,7 @@ def test_customer_360_totals_reconcile_with_the_sources(warehouse):
     assert row[2] == sum(1 for r in world.loyalty["receipts"] if r["card_number"])
     assert float(row[3]) == pytest.approx(pos, abs=0.01)
     assert row[4] == sum(p["points"] for p in world.loyalty["points"])
-    assert row[5] == sum(1 for e in world.esp["events"] if e["event_type"] == "send")
+    assert row[5] == sum(1 for e in world.esp["events"] if e["relationships"]["metric"]["data"]["id"] == "RcvEml")
 
 
 def test_consent_is_in_the_data(warehouse):
@@ -174,6 +175,21 @@ def shop_lag_window(world, lag=timedelta(hours=1)) -> dict[str, int]:
     return {k: v for k, v in counts.items() if v}
 
 
+def esp_lag_window(world) -> dict[str, int]:
+    from datetime import datetime, timedelta
+
+    def window(rows, field):
+        stamps = [datetime.fromisoformat(r["attributes"][field]) for r in rows]
+        return sum(s >= max(stamps) - timedelta(hours=1) for s in stamps)
+
+    esp = world.esp
+    return {
+        "esp/campaigns": window(esp["campaigns"], "updated_at"),
+        "esp/profiles": window(esp["profiles"], "updated"),
+        "esp/events": window(esp["events"], "datetime"),
+    }
+
+
 def test_a_second_run_changes_nothing(warehouse):
     from .conftest import snapshot
     from .test_loyalty import rows_in_lag_window
@@ -188,6 +204,7 @@ def test_a_second_run_changes_nothing(warehouse):
     # updates and ties at the cursor, merged on the keys)
     expected = {f"loyalty/{t}": n for t, n in rows_in_lag_window(generate().loyalty).items()}
     expected |= shop_lag_window(generate())
+    expected |= esp_lag_window(generate())
     assert loaded == expected
     after = count(warehouse, "marts.customer_360"), count(warehouse, "shop.events"), count(warehouse, "esp.events")
     assert after == before

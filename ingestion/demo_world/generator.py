@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -31,6 +32,21 @@ WORK_DOMAINS = ("corp.test", "office.test")
 CHANNELS = ("instagram", "facebook", "tiktok")
 STORES = tuple(f"store-{i:02d}" for i in range(1, 9))
 CATEGORIES = ("shoes", "jackets", "bags", "shirts", "accessories", "outdoor")
+
+
+# The ESP's metrics (Klaviyo's names) by the event type the warehouse calls them.
+ESP_METRICS = {
+    "send": ("RcvEml", "Received Email"),
+    "open": ("OpnEml", "Opened Email"),
+    "click": ("ClkEml", "Clicked Email"),
+    "unsubscribe": ("UnsEml", "Unsubscribed"),
+}
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def klaviyo_time(ts: datetime) -> str:
+    """UTC ISO-8601 with ``+00:00``: how Klaviyo writes a datetime."""
+    return ts.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
 def iso(ts: datetime) -> str:
@@ -386,27 +402,62 @@ class _Gen:
         return deleted, customer_events
 
     def _esp(self, persons: list[dict]) -> None:
+        """The ESP as Klaviyo keeps it: campaigns (each with its e-mail message), one profile per address
+        (the e-mail, consent), and events (metric + profile + campaign in ``$message``).
+
+        Rows are JSON:API resource objects without links, as ``GET /api/<collection>`` serves them. The
+        draws of ``self.rng`` are exactly the legacy world's (one address variant per send, then open,
+        click, unsubscribe, delays), so the other systems' worlds do not move; what is new (profile ids and
+        dates, addresses pasted with a tab or a zero-width space) comes from a generator of its own."""
         rng = self.rng
-        campaigns, events = [], []
+        own = random.Random(f"esp:{self.world.seed}")
+        campaigns, messages, events = [], [], []
+        profiles: dict[str, dict] = {}
         audience = [p for p in persons if p["email_consent"]]
         unsubscribed: set[str] = set()
         for week in range(self.world.days // 7):
             sent = self.world.start + timedelta(days=7 * week + 1, hours=9)
             campaign_id = f"cmp-{week + 1:03d}"
+            message_id = f"msg-{week + 1:03d}"
+            category = CATEGORIES[week % len(CATEGORIES)]
+            created = sent - timedelta(days=3)
             campaigns.append(
                 {
+                    "type": "campaign",
                     "id": campaign_id,
-                    "name": f"Weekly {CATEGORIES[week % len(CATEGORIES)]} edit #{week + 1}",
-                    "subject": f"New in {CATEGORIES[week % len(CATEGORIES)]}",
-                    "sent_at": iso(sent),
-                    "updated_at": iso(sent),
+                    "attributes": {
+                        "name": f"Weekly {category} edit #{week + 1}",
+                        "status": "Sent",
+                        "archived": False,
+                        "created_at": klaviyo_time(created),
+                        "scheduled_at": klaviyo_time(sent),
+                        "send_time": klaviyo_time(sent),
+                        "updated_at": klaviyo_time(sent),
+                    },
+                    "relationships": {"campaign-messages": {"data": [{"type": "campaign-message", "id": message_id}]}},
+                }
+            )
+            messages.append(
+                {
+                    "type": "campaign-message",
+                    "id": message_id,
+                    "attributes": {
+                        "label": f"Weekly {category} edit #{week + 1}",
+                        "channel": "email",
+                        "content": {"subject": f"New in {category}", "preview_text": "", "from_email": "news@journey.test"},
+                        "created_at": klaviyo_time(created),
+                        "updated_at": klaviyo_time(sent),
+                    },
+                    "relationships": {"campaign": {"data": {"type": "campaign", "id": campaign_id}}},
                 }
             )
             for position, person in enumerate(audience):
                 if person["person_id"] in unsubscribed:
                     continue
-                email = self.vary_email(person["email"])
-                self.truth("esp_contact", normalize_email(email), person["person_id"])
+                email = self.vary_email(person["email"])  # drawn for every send, as the legacy world did
+                profile = profiles.get(person["person_id"])
+                if profile is None:
+                    profile = profiles[person["person_id"]] = self._esp_profile(own, person, email, sent)
                 kinds = ["send"]
                 if rng.random() < 0.4:
                     kinds.append("open")
@@ -418,17 +469,82 @@ class _Gen:
                 delivered = sent + timedelta(seconds=position)  # the ESP sends in a steady stream
                 for offset, kind in enumerate(kinds):
                     at = delivered + timedelta(minutes=offset * rng.randint(5, 600))
+                    event_id = f"esp-{len(events) + 1:07d}"
                     events.append(
                         {
-                            "id": f"esp-{len(events) + 1:07d}",
-                            "campaign_id": campaign_id,
-                            "email": email,
-                            "event_type": kind,
-                            "occurred_at": iso(at),
-                            "updated_at": iso(at),
+                            "type": "event",
+                            "id": event_id,
+                            "attributes": {
+                                "timestamp": int(at.timestamp()),
+                                "datetime": klaviyo_time(at),
+                                "uuid": str(uuid.UUID(hashlib.md5(f"{self.world.seed}:{event_id}".encode()).hexdigest())),
+                                "event_properties": {
+                                    "$message": campaign_id,
+                                    "Campaign Name": campaigns[-1]["attributes"]["name"],
+                                    "Subject": f"New in {category}",
+                                },
+                            },
+                            "relationships": {
+                                "profile": {"data": {"type": "profile", "id": profile["id"]}},
+                                "metric": {"data": {"type": "metric", "id": ESP_METRICS[kind][0]}},
+                            },
                         }
                     )
-        self.world.esp = {"campaigns": campaigns, "events": events}
+                    if kind == "unsubscribe":
+                        consent = profile["attributes"]["subscriptions"]["email"]["marketing"]
+                        consent.update(consent="UNSUBSCRIBED", consent_timestamp=klaviyo_time(at), method="UNSUBSCRIBE_LINK")
+                        profile["attributes"]["updated"] = klaviyo_time(at)
+        metrics = [
+            {
+                "type": "metric",
+                "id": metric_id,
+                "attributes": {
+                    "name": name,
+                    "created": klaviyo_time(self.world.start - timedelta(days=400)),
+                    "updated": klaviyo_time(self.world.start - timedelta(days=400)),
+                    "integration": {"name": "Klaviyo", "category": "Internal"},
+                },
+            }
+            for metric_id, name in ESP_METRICS.values()
+        ]
+        self.world.esp = {
+            "campaigns": campaigns,
+            "campaign_messages": messages,
+            "metrics": metrics,
+            "profiles": list(profiles.values()),
+            "events": events,
+        }
+
+    def _esp_profile(self, own: random.Random, person: dict, email: str, first_send: datetime) -> dict:
+        """A Klaviyo profile: one per address, created before the first campaign it received."""
+        self.truth("esp_contact", normalize_email(email), person["person_id"])
+        pasted = own.random()
+        if pasted < 0.03:  # copied from somewhere with a tab, or with an invisible zero-width space inside
+            email = "\t" + email
+        elif pasted < 0.06:
+            cut = own.randrange(1, len(email))
+            email = email[:cut] + "\u200b" + email[cut:]
+        created = first_send - timedelta(days=own.randrange(1, 400), seconds=own.randrange(86_400))
+        digest = hashlib.sha256(f"{self.world.seed}:{person['person_id']}".encode()).digest()
+        profile_id = "01" + "".join(CROCKFORD[b % 32] for b in digest[:24])
+        return {
+            "type": "profile",
+            "id": profile_id,
+            "attributes": {
+                "email": email,
+                "created": klaviyo_time(created),
+                "updated": klaviyo_time(created),
+                "subscriptions": {
+                    "email": {
+                        "marketing": {
+                            "consent": "SUBSCRIBED",
+                            "consent_timestamp": klaviyo_time(created),
+                            "method": "FORM",
+                        }
+                    }
+                },
+            },
+        }
 
     def _social(self, persons: list[dict]) -> None:
         rng = self.rng

@@ -17,7 +17,7 @@ with record_keys as (
     from {{ ref('stg_shop__customers') }} where social_handle_normalized is not null
     union all
     select distinct 'esp_contact:' || email_normalized, 'email:' || email_normalized
-    from {{ ref('stg_esp__events') }}
+    from {{ ref('stg_esp__events') }} where email_normalized is not null
     union all
     select distinct 'social_handle:' || handle_normalized, 'handle:' || handle_normalized
     from {{ ref('stg_social__interactions') }}

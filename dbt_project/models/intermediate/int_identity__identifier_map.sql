@@ -30,7 +30,7 @@ components as (
 source_identifiers as (
     select 'shop_customer' as identifier_type, shop_customer_id as identifier_value from {{ ref('stg_shop__customers') }}
     union
-    select 'esp_contact', email_normalized from {{ ref('stg_esp__events') }}
+    select 'esp_contact', email_normalized from {{ ref('stg_esp__events') }} where email_normalized is not null
     union
     select 'social_handle', handle_normalized from {{ ref('stg_social__interactions') }}
     union

@@ -2,5 +2,7 @@ select
     id as campaign_id,
     name as campaign_name,
     subject,
-    {{ utc('sent_at') }} as sent_at
+    {{ utc('send_time') }} as sent_at,
+    status as campaign_status,
+    {{ utc('updated_at') }} as updated_at
 from {{ source('esp', 'campaigns') }}

@@ -1,0 +1,10 @@
+-- One ESP profile per address (Klaviyo keeps one per e-mail); the e-mail may be missing (a profile known by
+-- phone or id only, or an address removed): events link through the profile id and get its e-mail here.
+select
+    id as esp_profile_id,
+    {{ normalize_email('email') }} as email_normalized,
+    email_consent,
+    {{ utc('email_consent_at') }} as email_consent_at,
+    {{ utc('created') }} as created_at,
+    {{ utc('updated') }} as updated_at
+from {{ source('esp', 'profiles') }}
