@@ -59,6 +59,7 @@ SOURCE_FACTORIES: dict[str, Callable[[Endpoints], DltSource]] = {
 DERIVED_TABLES: dict[str, dict[str, str]] = {
     "shop": {"orders__lines": "orders", "abandoned_checkouts__lines": "abandoned_checkouts"},
     "iot": {"readings_quarantine": "readings"},
+    "social": {"posts__quarantine": "posts", "interactions__quarantine": "interactions"},
 }
 
 # Placeholder endpoints: enough to build a source object and list its resources, never contacted.

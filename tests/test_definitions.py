@@ -11,7 +11,7 @@ RAW_ASSETS = [
     "loyalty/cards", "loyalty/members", "loyalty/points", "loyalty/receipts",
     "shop/abandoned_checkouts", "shop/abandoned_checkouts__lines", "shop/customers", "shop/events",
     "shop/orders", "shop/orders__lines",
-    "social/interactions", "social/posts",
+    "social/interactions", "social/interactions__quarantine", "social/posts", "social/posts__quarantine",
 ]  # fmt: skip
 MODEL_ASSETS = [
     "intermediate/int_identity__edges", "intermediate/int_identity__identifier_map", "intermediate/int_touchpoints",

@@ -12,7 +12,6 @@ from .conftest import count, loaded_rows
 TABLES = {
     "shop": ["customers", "orders", "abandoned_checkouts", "events"],
     "esp": ["campaigns", "events"],
-    "social": ["posts", "interactions"],
     "loyalty": ["members", "cards", "receipts", "points"],
 }
 
