@@ -67,7 +67,7 @@ def test_staging_models_depend_on_the_dlt_assets_that_load_their_tables(graph):
 
 
 # Quarantine rows describe bad input, not people: they end in their own staging model.
-@pytest.mark.parametrize("raw", [r for r in RAW_ASSETS if r != "iot/readings_quarantine"])
+@pytest.mark.parametrize("raw", [r for r in RAW_ASSETS if not r.endswith("quarantine")])
 def test_every_source_table_reaches_customer_360(graph, raw):
     key = dg.AssetKey.from_user_string(raw)
     seen, frontier = set(), [key]
@@ -90,8 +90,11 @@ def test_every_warehouse_writer_is_in_the_single_writer_pool(defs):
 
 def test_dbt_tests_are_blocking_asset_checks(graph, defs):
     specs = [spec for a in defs.assets for spec in a.check_specs]
-    assert len(specs) == 73
-    assert all(spec.blocking for spec in specs)  # a failing test stops everything downstream
+    assert len(specs) == 75
+    # a failing test stops everything downstream; orphans (warn severity) are reported, never blocking
+    assert {spec.name for spec in specs if not spec.blocking} == {
+        "relationships_stg_social__interactions_post_id__post_id__ref_stg_social__posts_",
+    }
     assert dg.AssetCheckKey(CUSTOMER_360, "unique_customer_360_person_key") in {s.key for s in specs}
 
 
