@@ -68,6 +68,7 @@ DERIVED_TABLES: dict[str, dict[str, str]] = {
     "esp": {f"{t}__quarantine": t for t in ("campaigns", "profiles", "events")},
     "loyalty": {f"{table}__quarantine": table for table in ("members", "cards", "receipts", "points")},
     "iot": {"readings__quarantine": "readings", "devices__quarantine": "devices"},
+    "social": {"posts__quarantine": "posts", "interactions__quarantine": "interactions"},
 }
 
 # Placeholder endpoints: enough to build a source object and list its resources, never contacted.

@@ -56,15 +56,6 @@ def test_unknown_collection_is_404(api):
     assert requests.get(f"{api}/shop/refunds", timeout=10).status_code == 404
 
 
-def test_snapshot_changes_are_served(api, small_systems):
-    path = small_systems / "api" / "social" / "posts.json"
-    posts = json.loads(path.read_text())
-    posts.append({**posts[0], "id": "post-new", "updated_at": "2030-01-01T00:00:00Z"})
-    path.write_text(json.dumps(posts))
-    rows, _ = fetch_all(f"{api}/social/posts", updated_since="2030-01-01T00:00:00Z")
-    assert [r["id"] for r in rows] == ["post-new"]
-
-
 def test_injected_faults_are_retried_by_the_sources_http_session(small_systems):
     from ingestion.demo_world.api_server import DEMO_TOKENS, Faults
     from ingestion.sources._http import http_session

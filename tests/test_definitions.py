@@ -14,7 +14,7 @@ RAW_ASSETS = [
     "shop/abandoned_checkouts", "shop/abandoned_checkouts__lines", "shop/abandoned_checkouts__quarantine",
     "shop/customers", "shop/customers__quarantine", "shop/events", "shop/events__quarantine",
     "shop/orders", "shop/orders__lines", "shop/orders__quarantine",
-    "social/interactions", "social/posts",
+    "social/interactions", "social/interactions__quarantine", "social/posts", "social/posts__quarantine",
 ]  # fmt: skip
 MODEL_ASSETS = [
     "intermediate/int_identity__edges", "intermediate/int_identity__identifier_map", "intermediate/int_touchpoints",
@@ -102,6 +102,7 @@ def test_dbt_tests_are_blocking_asset_checks(graph, defs):
     warn = {n["name"] for n in nodes if n["resource_type"] == "test" and n["config"]["severity"].lower() == "warn"}
     assert {spec.name for spec in specs if not spec.blocking} == warn
     assert "esp_events_without_an_email" in warn
+    assert "relationships_stg_social__interactions_post_id__post_id__ref_stg_social__posts_" in warn
     assert dg.AssetCheckKey(CUSTOMER_360, "unique_customer_360_person_key") in {s.key for s in specs}
 
 

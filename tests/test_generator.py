@@ -9,7 +9,7 @@ DEFAULT_COUNTS = {
         "customer_events": 9, "deleted_customers": 9,
     },
     "esp": {"campaigns": 12, "campaign_messages": 12, "metrics": 4, "profiles": 1292, "events": 22273},
-    "social": {"posts": 45, "interactions": 4223},
+    "social": {"posts": 45, "comments": 631, "tags": 557, "reactions": 1851, "sharedposts": 589, "checkins": 595},
     "loyalty": {"members": 919, "cards": 1013, "receipts": 4646, "points": 3717},
     "iot": {"devices": 302, "readings": 50926},
 }
@@ -42,7 +42,8 @@ def test_ground_truth_covers_every_source_identifier(small_world):
     w = small_world
     assert all(("shop_customer", str(c["id"])) in truth for c in w.shop["customers"])
     assert all(("esp_contact", normalize_email(normalize_identifier(p["attributes"]["email"]))) in truth for p in w.esp["profiles"])
-    assert all(("social_handle", normalize_handle(i["handle"])) in truth for i in w.social["interactions"])
+    interactions = [i for edge, rows in w.social.items() if edge != "posts" for i in rows]
+    assert len(interactions) > 0 and all(("social_handle", normalize_handle(i["from"]["username"])) in truth for i in interactions)
     assert all(("loyalty_member", m["member_id"]) in truth for m in w.loyalty["members"])
     assert all(("loyalty_card", c["card_number"]) in truth for c in w.loyalty["cards"])
     opted_in = {d["device_id"] for d in w.iot["devices"] if d["opted_in"]}

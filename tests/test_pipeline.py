@@ -80,6 +80,23 @@ def test_identity_resolution_precision_and_recall(warehouse):
     assert round(score.recall, 4) == 0.7979
 
 
+def test_every_social_handle_reaches_its_person_and_comments_keep_their_text(warehouse):
+    """Handles arrive with "@", any case, spaces, tabs, zero-width and full-width characters: in staging each
+    one is its person's handle of the ground truth; comments and mentions keep what people wrote."""
+    world = generate()
+    truth = config.source_systems_dir() / "ground_truth.parquet"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        total, linked, texts = con.execute(
+            f"""
+            select count(*), count(t.person_id), count(s.text) filter (where s.interaction_type in ('comment', 'mention'))
+            from staging.stg_social__interactions s
+            left join read_parquet('{truth}') t on t.identifier_type = 'social_handle' and t.identifier_value = s.handle_normalized
+            """
+        ).fetchone()
+    assert total == linked == sum(len(rows) for edge, rows in world.social.items() if edge != "posts")
+    assert texts == len(world.social["comments"]) + len(world.social["tags"])
+
+
 def test_records_that_share_an_email_are_never_split(warehouse):
     """Shop accounts, ESP contacts and devices all carry the person's own address: every true pair among
     them must be resolved, however many records one person has (two accounts, a device, ...)."""
@@ -205,6 +222,7 @@ def test_a_second_run_changes_nothing(warehouse):
     expected = {f"loyalty/{t}": n for t, n in rows_in_lag_window(generate().loyalty).items()}
     expected |= shop_lag_window(generate())
     expected |= esp_lag_window(generate())
+    expected |= {"social/posts": 1, "social/interactions": 17}
     assert loaded == expected
     after = count(warehouse, "marts.customer_360"), count(warehouse, "shop.events"), count(warehouse, "esp.events")
     assert after == before

@@ -15,7 +15,6 @@ from .test_loyalty import rows_in_lag_window
 
 TABLES = {
     "esp": ["campaigns", "events"],
-    "social": ["posts", "interactions"],
     "loyalty": ["members", "cards", "receipts", "points"],
 }
 

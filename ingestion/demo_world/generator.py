@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -32,6 +34,53 @@ WORK_DOMAINS = ("corp.test", "office.test")
 CHANNELS = ("instagram", "facebook", "tiktok")
 STORES = tuple(f"store-{i:02d}" for i in range(1, 9))
 CATEGORIES = ("shoes", "jackets", "bags", "shirts", "accessories", "outdoor")
+# Social media (Graph API edges of our page): which edge serves each kind of interaction.
+SOCIAL_EDGES = {"comment": "comments", "mention": "tags", "like": "reactions", "share": "sharedposts", "check_in": "checkins"}
+GRAPH_TIME = "%Y-%m-%dT%H:%M:%S%z"
+# ASCII letters, digits and "_" -> their full-width forms (what a phone keyboard in CJK mode types).
+FULL_WIDTH = {c: c + 0xFEE0 for c in range(0x21, 0x7F)}
+POST_TEXTS = (
+    "Neue Herbstkollektion ist da! 🍂 Jetzt online und in allen Stores.",
+    "New drop: waterproof jackets for rainy city days.",
+    "Wochenend-Sale: 20 % auf alle Taschen.",
+    "Behind the scenes of our autumn shoot.",
+    "Welcher Sneaker ist euer Favorit? Schreibt's in die Kommentare!",
+    "Our outdoor line, tested in the Alps.",
+    "Heute eröffnet unser neuer Store – kommt vorbei!",
+    "Three ways to style the classic white shirt.",
+)
+COMMENT_TEXTS = (
+    "Wunderschön, die Jacke brauche ich!",
+    "Gibt es die auch in Blau?",
+    "Love this, just ordered one!",
+    "Leider nach zwei Wochen kaputt gegangen. Sehr enttäuscht.",
+    "Shipping took forever, still waiting for my order.",
+    "Super Qualität, trage sie jeden Tag.",
+    "What sizes do you have?",
+    "Der Kundenservice war richtig hilfreich, danke!",
+    "Way too expensive for what it is.",
+    "Mega schöne Farben 😍",
+    "Meh, the old version was better.",
+    "Passt perfekt, danke!",
+    "Worst customer service ever, nobody answers.",
+    "Ist das Material nachhaltig?",
+)
+MENTION_TEXTS = (
+    "Neue Schuhe von @journey, bin begeistert!",
+    "Shoutout to @journey for the fast delivery 🙌",
+    "@journey eure Hotline ist seit Tagen nicht erreichbar.",
+    "Rainy day outfit, jacket by @journey",
+    "Heute im Store gewesen, tolle Beratung @journey",
+    "@journey my order arrived damaged, please help",
+    "Wanderung mit der neuen Outdoor-Jacke von @journey ⛰️",
+    "Not impressed with @journey lately.",
+)
+SHARE_TEXTS = (
+    "Das muss ich haben!",
+    "Look what I found 👀",
+    "Für dich? 😄",
+    "Finally back in stock!",
+)
 
 
 # The ESP's metrics (Klaviyo's names) by the event type the warehouse calls them.
@@ -59,7 +108,16 @@ def normalize_email(value: str | None) -> str | None:
 
 
 def normalize_handle(value: str | None) -> str | None:
-    return value.strip().lstrip("@").lower() if value and value.strip() else None
+    """A social handle as the warehouse matches it: NFKC, no whitespace or zero-width characters, no "@", lower case."""
+    if value is None:
+        return None
+    value = re.sub(r"[\s\u200b\u200c\u200d\u2060\ufeff]+", "", unicodedata.normalize("NFKC", value)).lstrip("@").lower()
+    return value or None
+
+
+def graph_time(ts: datetime) -> str:
+    """The Graph API's wire format of a point in time: ``2026-09-01T10:00:00+0000``."""
+    return ts.astimezone(timezone.utc).strftime(GRAPH_TIME)
 
 
 @dataclass
@@ -547,20 +605,32 @@ class _Gen:
         }
 
     def _social(self, persons: list[dict]) -> None:
+        """Our page's posts and what people do with them, as the Graph API edges serve them.
+
+        The draws on ``self.rng`` are those of the original world (so every later system is unchanged); the
+        texts, edits and the ways people type their handle come from a generator of their own.
+        """
         rng = self.rng
+        extra = random.Random(f"social:{self.world.seed}")
         posts = []
+        legacy_published = {}  # the skeleton dated posts past the world's end; its draws stay, its dates go
         for n in range(1, 46):
-            published = self.world.start + timedelta(days=2 * n, hours=rng.randint(8, 20))
+            hours = rng.randint(8, 20)
+            legacy_published[f"post-{n:04d}"] = self.world.start + timedelta(days=2 * n, hours=hours)
+            offset = timedelta(days=(n - 1) * max(self.world.days - 1, 0) / 45, hours=hours)
+            published = self.world.start + timedelta(seconds=int(offset.total_seconds()))
             posts.append(
                 {
                     "id": f"post-{n:04d}",
                     "channel": rng.choice(CHANNELS),
                     "post_type": rng.choice(("image", "video", "story")),
-                    "published_at": iso(published),
-                    "updated_at": iso(published),
+                    "message": extra.choice(POST_TEXTS),
+                    "created_time": graph_time(published),
+                    "updated_time": graph_time(published),
                 }
             )
-        interactions = []
+        edges: dict[str, list[dict]] = {edge: [] for edge in SOCIAL_EDGES.values()}
+        n_interactions = 0
         for person in persons:
             if not person["handle"]:
                 continue
@@ -568,25 +638,60 @@ class _Gen:
             for _ in range(rng.randint(1, 8)):
                 kind = rng.choice(("like", "like", "like", "share", "comment", "mention", "check_in"))
                 post = rng.choice(posts) if kind in ("like", "share", "comment") else None
-                at = self.moment(datetime.strptime(post["published_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc) if post else None)
+                at = self.moment(legacy_published[post["id"]] if post else None)
+                if post:  # after the post, before the world's end
+                    published = datetime.strptime(post["created_time"], GRAPH_TIME)
+                    span = int((self.world.end - published).total_seconds())
+                    at = published + timedelta(seconds=extra.randrange(max(span, 1)))
                 handle = person["handle"]
                 if rng.random() < 0.5:
                     handle = "@" + handle
                 if rng.random() < 0.3:
                     handle = handle.upper()
-                interactions.append(
-                    {
-                        "id": f"int-{len(interactions) + 1:06d}",
-                        "post_id": post["id"] if post else None,
-                        "channel": post["channel"] if post else rng.choice(CHANNELS),
-                        "handle": handle,
-                        "interaction_type": kind,
-                        "store_id": rng.choice(STORES) if kind == "check_in" else None,
-                        "occurred_at": iso(at),
-                        "updated_at": iso(at),
-                    }
-                )
-        self.world.social = {"posts": posts, "interactions": interactions}
+                channel = post["channel"] if post else rng.choice(CHANNELS)
+                store_id = rng.choice(STORES) if kind == "check_in" else None
+                n_interactions += 1
+                row: dict = {"id": f"int-{n_interactions:06d}"}
+                if post:
+                    row["post_id"] = post["id"]
+                row["channel"] = channel
+                row["from"] = {"username": self._typed_handle(extra, handle)}
+                if kind == "like":
+                    row["type"] = "LIKE"
+                elif kind == "comment":
+                    row["message"] = extra.choice(COMMENT_TEXTS)
+                elif kind == "mention":
+                    row["message"] = extra.choice(MENTION_TEXTS)
+                elif kind == "share" and extra.random() < 0.4:
+                    row["message"] = extra.choice(SHARE_TEXTS)
+                elif kind == "check_in":
+                    row["place"] = {"id": store_id}
+                updated = at
+                if "message" in row and extra.random() < 0.1:  # edited a while later
+                    updated = min(at + timedelta(minutes=extra.randint(1, 600)), self.world.end)
+                row["created_time"] = graph_time(at)
+                row["updated_time"] = graph_time(updated)
+                edges[SOCIAL_EDGES[kind]].append(row)
+        self.world.social = {"posts": posts, **edges}
+
+    @staticmethod
+    def _typed_handle(rng: random.Random, handle: str) -> str:
+        """A handle as people paste it: stray spaces and tabs, a zero-width space, full-width characters."""
+        r = rng.random()
+        if r < 0.08:
+            handle = handle.replace("_", "_\u200b", 1)
+        elif r < 0.14:
+            handle = handle.translate(FULL_WIDTH)
+        elif r < 0.2:
+            handle = "\u200b" + handle
+        r = rng.random()
+        if r < 0.08:
+            handle = " " + handle
+        elif r < 0.14:
+            handle = handle + "\t"
+        elif r < 0.18:
+            handle = "\t" + handle + " "
+        return handle
 
     def _loyalty(self, persons: list[dict]) -> None:
         rng = self.rng

@@ -1,3 +1,6 @@
+-- Comments, mentions, likes, shares and check-ins of the Graph API edges (one raw table, typed by dlt).
+-- The handle arrives NFKC-normalised without any whitespace or zero-width character; here it loses its "@"
+-- and its case. `text` is what the person wrote (comments, mentions, some shares), for sentiment later.
 select
     id as interaction_id,
     post_id,
@@ -5,5 +8,8 @@ select
     {{ normalize_handle('handle') }} as handle_normalized,
     interaction_type,
     store_id,
-    {{ utc('occurred_at') }} as occurred_at
+    {{ utc('created_time') }} as occurred_at,
+    message as text,
+    reaction_type,
+    {{ utc('updated_time') }} as updated_at
 from {{ source('social', 'interactions') }}

@@ -2,5 +2,7 @@ select
     id as post_id,
     channel,
     post_type,
-    {{ utc('published_at') }} as published_at
+    {{ utc('created_time') }} as published_at,
+    message as text,
+    {{ utc('updated_time') }} as updated_at
 from {{ source('social', 'posts') }}
