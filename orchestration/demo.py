@@ -41,11 +41,8 @@ def layer_counts(warehouse) -> dict[str, dict[str, int]]:
 
 
 def quarantine_table_label(table: str) -> str | None:
-    """``orders`` for ``orders__quarantine`` (and IoT's legacy ``readings_quarantine``); None for other tables."""
-    for suffix in ("__quarantine", "_quarantine"):
-        if table.endswith(suffix):
-            return table[: -len(suffix)]
-    return None
+    """``orders`` for ``orders__quarantine``; None for other tables."""
+    return table.removesuffix("__quarantine") if table.endswith("__quarantine") else None
 
 
 def quarantine_counts(counts: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:

@@ -1,59 +1,20 @@
-"""The local stand-in API speaks the protocol the shop/ESP/social sources rely on."""
+"""What the demo HTTP server gives every system: the fault switch, strict pages, the leaky bucket.
 
-import json
+Each system's protocol has its own tests: tests/test_shop_api.py, tests/test_esp_api.py, tests/test_social_api.py."""
 
 import pytest
-import requests
 
-from ingestion.demo_world.api_server import serve
+from ingestion.demo_world.api_server import DEMO_TOKENS, serve
 
-
-@pytest.fixture()
-def api(small_systems):
-    with serve(small_systems / "api") as base_url:
-        yield base_url
+CUSTOMERS = "/shop/admin/api/2024-07/customers.json"
+TOKEN = {"X-Shopify-Access-Token": DEMO_TOKENS["shop"]}
 
 
-def fetch_all(url, **params):
-    rows, pages, cursor = [], 0, None
-    while True:
-        body = requests.get(url, params={**params, **({"cursor": cursor} if cursor else {})}, timeout=10).json()
-        rows.extend(body["data"])
-        pages += 1
-        cursor = body["next_cursor"]
-        if not cursor:
-            return rows, pages
+def test_unknown_system_is_404(small_systems):
+    import requests
 
-
-def test_cursor_pagination_returns_every_row_once(api, small_world):
-    rows, pages = fetch_all(f"{api}/social/interactions", limit=7)
-    expected = len(small_world.social["interactions"])
-    assert len(rows) == expected
-    assert len({r["id"] for r in rows}) == expected
-    assert pages == -(-expected // 7)
-    assert [(r["updated_at"], str(r["id"])) for r in rows] == sorted((r["updated_at"], str(r["id"])) for r in rows)
-
-
-@pytest.mark.parametrize(
-    "query, message",
-    [
-        ({"limit": 0}, "limit must be between 1 and 1000"),
-        ({"limit": "ten"}, "invalid literal"),
-        ({"updated_since": "yesterday"}, "Invalid isoformat"),
-        ({"updated_since": "2026-09-01T00:00:00"}, "needs a time zone"),
-        ({"cursor": "not-a-cursor"}, "bad request"),
-    ],
-)
-def test_bad_parameters_get_a_clear_400(api, query, message):
-    response = requests.get(f"{api}/esp/events", params=query, timeout=10)
-    assert response.status_code == 400
-    assert message in response.json()["errors"]
-
-
-def test_unknown_collection_is_404(api):
-    response = requests.get(f"{api}/shop/../loyalty", timeout=10)
-    assert response.status_code == 404
-    assert requests.get(f"{api}/shop/refunds", timeout=10).status_code == 404
+    with serve(small_systems / "api") as base:
+        assert requests.get(f"{base}/nowhere/customers", timeout=10).status_code == 404
 
 
 def test_injected_faults_are_retried_by_the_sources_http_session(small_systems):

@@ -14,7 +14,7 @@ from orchestration.lib.warehouse_lock import retry_on_lock_conflict, wait_until_
 
 
 def is_quarantine_table(table: str) -> bool:
-    return table.endswith("__quarantine") or table == "readings_quarantine"  # the latter: IoT's legacy name
+    return table.endswith("__quarantine")
 
 
 def quarantine_totals(pipeline, tables: list[str]) -> dict[str, int]:
