@@ -2,8 +2,9 @@
 
     python bench/ingestion_speed.py [--people 20000] [--days 90] [--repeat 3] [--sources shop,esp,social]
 
-For every API source, the demo world is generated once and served locally; then, ``--repeat`` times each, into a
-fresh DuckDB file:
+For every API source, the demo world is generated once and served by a separate process on loopback (as a real
+system would be: the server does not compete with the pipeline for this process); then, ``--repeat`` times
+each, into a fresh DuckDB file:
 
 - **dlt**: ``ingestion.pipelines.load`` (extract over HTTP with pagination, contract checks, Arrow batches, normalize,
   load with merge), as ``journey run`` does it;
@@ -18,11 +19,57 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
+import socket
+import sys
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's packages, wherever it runs from
+
+SYSTEMS = ("shop", "esp", "social")
+
+
+def _serve(api_root: str, port: int) -> None:
+    from ingestion.demo_world.api_server import serve
+
+    with serve(Path(api_root), port=port):
+        threading.Event().wait()
+
+
+@contextmanager
+def served_elsewhere(api_root: Path):
+    """The demo APIs in a process of their own; the sources find them through JW_<SYSTEM>_API_URL / _TOKEN."""
+    from ingestion.demo_world.api_server import DEMO_TOKENS
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(str(api_root), port), daemon=True)
+    server.start()
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    saved = dict(os.environ)
+    for system in SYSTEMS:
+        os.environ[f"JW_{system.upper()}_API_URL"] = f"http://127.0.0.1:{port}/{system}"
+        os.environ[f"JW_{system.upper()}_API_TOKEN"] = DEMO_TOKENS[system]
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        server.terminate()
+        server.join()
 
 
 def native_load(files: list[Path], database: Path) -> int:
@@ -72,7 +119,7 @@ def main() -> None:
     print(f"world: {args.people:,} people, {args.days} days ({time.perf_counter() - started:.1f} s to generate)")
 
     results = []
-    with pipelines.source_endpoints(root / "source_systems") as endpoints:
+    with served_elsewhere(root / "source_systems" / "api"), pipelines.source_endpoints(root / "source_systems") as endpoints:
         for name in args.sources.split(","):
             files = sorted((root / "source_systems" / "api" / name).glob("*.json"))
             dlt_times, native_times = [], []

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import requests
 from dlt.common import jsonpath
@@ -26,27 +26,32 @@ class ProtocolError(RuntimeError):
 
 
 def _cut_short(response: requests.Response | None, exception: BaseException | None) -> bool:
-    """Retry a 2xx whose JSON body is incomplete (the connection dropped mid-body)."""
+    """Retry a 2xx JSON body that stops short of its closing bracket (the connection dropped mid-body and
+    the server sent no length to catch it; a short body against its Content-Length already raises)."""
     if response is None or not response.ok or exception is not None:
         return False
     if "json" not in response.headers.get("Content-Type", ""):
         return False
-    try:
-        response.json()
-    except ValueError:
-        return True
-    return False
+    return not response.content.rstrip().endswith((b"}", b"]"))
 
 
-def http_session(*, max_attempts: int = 8, backoff: float = 0.5, max_delay: float = 20, timeout: float = 60) -> requests.Session:
-    """A requests session that retries transient faults (see the module docstring)."""
+def http_session(
+    *,
+    max_attempts: int = 8,
+    backoff: float = 0.5,
+    max_delay: float = 20,
+    timeout: float = 60,
+    retry_if: Sequence[Callable[[requests.Response | None, BaseException | None], bool]] = (),
+) -> requests.Session:
+    """A requests session that retries transient faults (see the module docstring), and whatever else one of
+    ``retry_if`` says is transient (a system's own throttling answers, say)."""
     return Client(
         request_timeout=timeout,
         raise_for_status=False,
         request_max_attempts=max_attempts,
         request_backoff_factor=backoff,
         request_max_retry_delay=max_delay,
-        retry_condition=_cut_short,
+        retry_condition=[_cut_short, *retry_if],
         respect_retry_after_header=True,
     ).session
 

@@ -28,7 +28,6 @@ from typing import Any, Iterator
 import dlt
 import requests
 import requests.auth
-from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 
 from ._contracts import (
@@ -42,7 +41,7 @@ from ._contracts import (
     conform,
     seconds,
 )
-from ._http import ProtocolError, _cut_short, _where, batched, rest_client
+from ._http import ProtocolError, _where, batched, http_session, rest_client
 
 GRAPH_VERSION = "v19.0"
 PAGE_SIZE = 100  # Graph's largest page on these edges
@@ -128,15 +127,13 @@ def throttled(response: requests.Response | None, exception: BaseException | Non
 
 def graph_session() -> requests.Session:
     """``_http.http_session`` plus Graph's throttling answers as transient faults."""
-    return Client(
-        request_timeout=RETRY["timeout"],
-        raise_for_status=False,
-        request_max_attempts=int(RETRY["max_attempts"]),
-        request_backoff_factor=RETRY["backoff"],
-        request_max_retry_delay=RETRY["max_delay"],
-        retry_condition=[_cut_short, throttled],
-        respect_retry_after_header=True,
-    ).session
+    return http_session(
+        max_attempts=int(RETRY["max_attempts"]),
+        backoff=RETRY["backoff"],
+        max_delay=RETRY["max_delay"],
+        timeout=RETRY["timeout"],
+        retry_if=[throttled],
+    )
 
 
 class GraphCursorPaginator(JSONResponseCursorPaginator):
