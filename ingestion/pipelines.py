@@ -2,7 +2,9 @@
 
 Endpoints come from the environment when the real systems exist:
 
-- ``JW_API_BASE_URL``: base URL of the shop, ESP and social APIs (``<base>/shop/...``, ``<base>/esp/...``);
+- ``JW_SHOP_API_URL``, ``JW_ESP_API_URL``, ``JW_SOCIAL_API_URL``: base URL of each HTTP API, with its token in
+  ``JW_SHOP_API_TOKEN``, ``JW_ESP_API_TOKEN``, ``JW_SOCIAL_API_TOKEN`` (or dlt secrets:
+  ``SOURCES__SHOP__ACCESS_TOKEN`` ...);
 - ``JW_LOYALTY_DB_URL`` (+ ``JW_LOYALTY_DB_SCHEMA``): SQLAlchemy URL of the loyalty/POS database;
 - ``JW_IOT_BUCKET_URL``: folder or bucket URL of the IoT drop.
 
@@ -13,9 +15,9 @@ from __future__ import annotations
 
 import os
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 import dlt
 from dlt.extract.source import DltSource
@@ -24,18 +26,30 @@ from . import config
 from .sources import esp_source, iot_source, loyalty_source, shop_source, social_source
 
 
+API_SOURCES = ("shop", "esp", "social")
+
+
 @dataclass(frozen=True)
 class Endpoints:
-    api_base_url: str
+    shop_api_url: str
+    esp_api_url: str
+    social_api_url: str
     loyalty_url: str
     loyalty_schema: str | None
     iot_bucket_url: str
+    # access token per API source; None: the source takes it from dlt secrets (SOURCES__<SOURCE>__ACCESS_TOKEN)
+    tokens: Mapping[str, str | None] = field(default_factory=dict)
+
+    def api(self, name: str) -> dict:
+        """Keyword arguments of API source ``name``: its base URL and, when known here, its token."""
+        token = self.tokens.get(name)
+        return {"base_url": getattr(self, f"{name}_api_url"), **({"access_token": token} if token else {})}
 
 
 SOURCE_FACTORIES: dict[str, Callable[[Endpoints], DltSource]] = {
-    "shop": lambda ep: shop_source(base_url=ep.api_base_url),
-    "esp": lambda ep: esp_source(base_url=ep.api_base_url),
-    "social": lambda ep: social_source(base_url=ep.api_base_url),
+    "shop": lambda ep: shop_source(**ep.api("shop")),
+    "esp": lambda ep: esp_source(**ep.api("esp")),
+    "social": lambda ep: social_source(**ep.api("social")),
     "loyalty": lambda ep: loyalty_source(credentials=ep.loyalty_url, schema=ep.loyalty_schema),
     "iot": lambda ep: iot_source(bucket_url=ep.iot_bucket_url),
 }
@@ -48,7 +62,13 @@ DERIVED_TABLES: dict[str, dict[str, str]] = {
 }
 
 # Placeholder endpoints: enough to build a source object and list its resources, never contacted.
-OFFLINE = Endpoints("http://127.0.0.1:9", "sqlite:///:memory:", None, "file:///nonexistent")
+OFFLINE = Endpoints(
+    *(f"http://127.0.0.1:9/{name}" for name in API_SOURCES),
+    "sqlite:///:memory:",
+    None,
+    "file:///nonexistent",
+    tokens={name: "offline" for name in API_SOURCES},
+)
 
 
 def build_source(name: str, endpoints: Endpoints = OFFLINE) -> DltSource:
@@ -57,24 +77,35 @@ def build_source(name: str, endpoints: Endpoints = OFFLINE) -> DltSource:
 
 
 @contextmanager
-def source_endpoints(source_systems: Path | None = None) -> Iterator[Endpoints]:
-    """Where the sources are for the duration of the block; serves the demo APIs when no real URL is set."""
+def source_endpoints(source_systems: Path | None = None, *, faults: float = 0.0) -> Iterator[Endpoints]:
+    """Where the sources are for the duration of the block.
+
+    An API whose ``JW_<SOURCE>_API_URL`` is not set is served from the demo world (with ``faults``, the share
+    of requests the demo servers fail, for tests), and so are the loyalty DB and the IoT drop.
+    """
     root = Path(source_systems or config.source_systems_dir())
     with ExitStack() as stack:
-        api = os.environ.get("JW_API_BASE_URL")
-        if not api:
+        urls = {name: os.environ.get(f"JW_{name.upper()}_API_URL") for name in API_SOURCES}
+        tokens = {name: os.environ.get(f"JW_{name.upper()}_API_TOKEN") for name in API_SOURCES}
+        demo = [name for name, url in urls.items() if not url]
+        if demo:
             if not (root / "api").is_dir():
                 raise FileNotFoundError(
-                    f"no source systems at {root}: set JW_API_BASE_URL etc. or run `python -m ingestion.demo_world`"
+                    f"no source systems at {root}: set JW_SHOP_API_URL etc. or run `journey world generate`"
                 )
-            from .demo_world.api_server import serve
+            from .demo_world.api_server import DEMO_TOKENS, serve
 
-            api = stack.enter_context(serve(root / "api"))
+            base = stack.enter_context(serve(root / "api", faults=faults, systems=tuple(demo)))
+            urls.update({name: f"{base}/{name}" for name in demo})
+            tokens.update({name: DEMO_TOKENS[name] for name in demo})
         yield Endpoints(
-            api_base_url=api,
+            shop_api_url=urls["shop"],
+            esp_api_url=urls["esp"],
+            social_api_url=urls["social"],
             loyalty_url=os.environ.get("JW_LOYALTY_DB_URL") or f"sqlite:///{root / 'loyalty.sqlite'}",
             loyalty_schema=os.environ.get("JW_LOYALTY_DB_SCHEMA") or None,
             iot_bucket_url=os.environ.get("JW_IOT_BUCKET_URL") or (root / "iot_drop").as_uri(),
+            tokens=tokens,
         )
 
 

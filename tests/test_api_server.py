@@ -55,7 +55,7 @@ def test_updated_since_is_inclusive(api, small_world):
 def test_bad_parameters_get_a_clear_400(api, query, message):
     response = requests.get(f"{api}/shop/orders", params=query, timeout=10)
     assert response.status_code == 400
-    assert message in response.json()["error"]
+    assert message in response.json()["errors"]
 
 
 def test_unknown_collection_is_404(api):
@@ -71,3 +71,37 @@ def test_snapshot_changes_are_served(api, small_systems):
     path.write_text(json.dumps(posts))
     rows, _ = fetch_all(f"{api}/social/posts", updated_since="2030-01-01T00:00:00Z")
     assert [r["id"] for r in rows] == ["post-new"]
+
+
+def test_injected_faults_are_retried_by_the_sources_http_session(small_systems):
+    from ingestion.demo_world.api_server import Faults
+    from ingestion.sources._http import http_session
+
+    faults = Faults(0.5, seed=3, kinds=("500", "503", "truncated", "reset", "429"))
+    session = http_session(backoff=0.01, max_delay=0.05, max_attempts=30)
+    with serve(small_systems / "api", faults=faults) as base:
+        bodies = [session.get(f"{base}/shop/customers", params={"limit": 5}, timeout=10) for _ in range(20)]
+    assert all(r.status_code == 200 and len(r.json()["data"]) == 5 for r in bodies)
+    assert all(faults.injected[kind] > 0 for kind in faults.kinds), faults.injected
+
+
+def test_a_page_without_its_data_key_is_a_protocol_error_not_an_empty_page(small_systems):
+    from dlt.sources.helpers.rest_client.paginators import SinglePagePaginator
+
+    from ingestion.sources._http import ProtocolError, rest_client
+
+    with serve(small_systems / "api") as base:
+        client = rest_client(f"{base}/shop", paginator=SinglePagePaginator(), data_selector="records")
+        with pytest.raises(ProtocolError, match=r"GET /shop/customers \(200\): no `records`"):
+            list(client.paginate("customers"))
+
+
+def test_leaky_bucket_refuses_beyond_capacity_and_drains_over_time():
+    import time
+
+    from ingestion.demo_world.api_server import LeakyBucket
+
+    bucket = LeakyBucket(capacity=3, leak_rate=20)
+    assert [bucket.take()[0] for _ in range(4)] == [True, True, True, False]
+    time.sleep(0.1)
+    assert bucket.take()[0]

@@ -33,7 +33,8 @@ def loyalty_schema(small_world):
 def test_loyalty_loads_from_postgres_exactly_and_incrementally(loyalty_schema, small_world, tmp_path, monkeypatch):
     monkeypatch.setenv("JW_LOYALTY_DB_URL", POSTGRES_URL)
     monkeypatch.setenv("JW_LOYALTY_DB_SCHEMA", loyalty_schema)
-    monkeypatch.setenv("JW_API_BASE_URL", "http://127.0.0.1:9")  # not used by this source
+    for name in ("SHOP", "ESP", "SOCIAL"):  # not used by this source
+        monkeypatch.setenv(f"JW_{name}_API_URL", "http://127.0.0.1:9")
     warehouse = tmp_path / "warehouse.duckdb"
 
     def load():

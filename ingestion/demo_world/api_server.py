@@ -1,40 +1,84 @@
-"""A small local stand-in for the shop, ESP and social HTTP APIs, serving the demo world's snapshots.
+"""The demo world's HTTP source systems: one server, each system mounted under its own prefix.
 
-Protocol (the same for every collection, ``GET /<system>/<collection>``):
+- ``/shop/...``: the shop (Shopify Admin REST protocol), :mod:`ingestion.demo_world.apis.shop`;
+- ``/esp/...``: the e-mail service provider (Klaviyo-style JSON:API), :mod:`ingestion.demo_world.apis.esp`;
+- ``/social/...``: social media (Meta Graph API style), :mod:`ingestion.demo_world.apis.social`.
 
-- ``updated_since`` (ISO-8601, optional): only records with ``updated_at >= updated_since``;
-- ``limit`` (1..1000, default 250) and ``cursor`` (opaque, from the previous page);
-- response ``{"data": [...], "next_cursor": "..." | null}``, records ordered by ``(updated_at, id)``.
+Each system is an *app*: an object with ``handle(request) -> Response`` built from the API snapshots folder
+(``<api root>/<system>/``). This module owns what all of them share: routing, snapshots re-read when their
+file changes, access tokens, a leaky-bucket rate limit, and a fault switch (``faults`` = the share of requests
+that get a 429, a 500 or 503, a slow answer, a truncated body or a reset connection), so sources can be
+tested against the failures real systems have.
 
-Bad parameters get a 400 with a JSON ``error``; unknown paths a 404. Snapshots are re-read when their
-file changes, so tests can append records and watch the incremental cursor pick them up.
+No request is logged: query strings and bodies may carry customer data.
 """
 
 from __future__ import annotations
 
-import base64
+import importlib
 import json
+import random
+import socket
+import struct
 import threading
+import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator, Protocol
 from urllib.parse import parse_qs, urlparse
 
-MAX_LIMIT = 1000
+SYSTEMS = ("shop", "esp", "social")
+FAULT_KINDS = ("429", "500", "503", "slow", "truncated", "reset")
+SLOW_SECONDS = 1.5
+
+# Demo access tokens: what the demo servers accept unless told otherwise, and what the sources send when no
+# token is configured for them. Real systems get theirs from dlt secrets or the environment.
+DEMO_TOKENS = {"shop": "demo-shop-token", "esp": "demo-esp-key", "social": "demo-social-token"}
 
 
-class _Snapshots:
+@dataclass
+class Request:
+    method: str
+    path: str  # below the system's prefix, e.g. "/admin/api/2024-07/customers.json"
+    query: dict[str, str]  # last value of each parameter
+    headers: dict[str, str]  # lower-case names
+    base_url: str  # scheme://host:port/<system>, for absolute links in responses
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any = None  # JSON-serialisable, or bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def payload(self) -> bytes:
+        if isinstance(self.body, bytes):
+            return self.body
+        return json.dumps(self.body, separators=(",", ":"), default=str).encode()
+
+
+def error(status: int, message: str, **headers: str) -> Response:
+    return Response(status, {"errors": message}, dict(headers))
+
+
+class App(Protocol):
+    def handle(self, request: Request) -> Response: ...
+
+
+class Snapshots:
+    """The rows of ``<root>/<name>.json``, re-read when the file changes, sorted by ``sort_key``."""
+
     def __init__(self, root: Path):
         self.root = root
-        self._cache: dict[Path, tuple[float, list[dict]]] = {}
+        self._cache: dict[Path, tuple[int, list[dict]]] = {}
         self._lock = threading.Lock()
 
-    def get(self, system: str, collection: str) -> list[dict] | None:
-        if not (system.isidentifier() and collection.isidentifier()):
+    def get(self, name: str, sort_key: Callable[[dict], Any] | None = None) -> list[dict] | None:
+        if not name.replace("_", "").isalnum():
             return None
-        path = self.root / system / f"{collection}.json"
+        path = self.root / f"{name}.json"
         if not path.is_file():
             return None
         mtime = path.stat().st_mtime_ns
@@ -42,87 +86,150 @@ class _Snapshots:
             cached = self._cache.get(path)
             if cached is None or cached[0] != mtime:
                 rows = json.loads(path.read_text())
-                rows.sort(key=lambda r: (r["updated_at"], str(r["id"])))
+                if sort_key:
+                    rows.sort(key=sort_key)
                 cached = (mtime, rows)
                 self._cache[path] = cached
             return cached[1]
 
 
-def _encode_cursor(row: dict) -> str:
-    return base64.urlsafe_b64encode(json.dumps([row["updated_at"], str(row["id"])]).encode()).decode()
+class LeakyBucket:
+    """Shopify's REST limit: a bucket of ``capacity`` requests that leaks ``leak_rate`` per second."""
+
+    def __init__(self, capacity: int, leak_rate: float):
+        self.capacity, self.leak_rate = capacity, leak_rate
+        self._level, self._at = 0.0, time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> tuple[bool, int]:
+        """(allowed, level after): one request into the bucket, or not when it is full."""
+        with self._lock:
+            now = time.monotonic()
+            self._level = max(0.0, self._level - (now - self._at) * self.leak_rate)
+            self._at = now
+            if self._level + 1 > self.capacity:
+                return False, int(self._level)
+            self._level += 1
+            return True, int(self._level)
 
 
-def _decode_cursor(value: str) -> tuple[str, str]:
-    updated_at, row_id = json.loads(base64.urlsafe_b64decode(value.encode()))
-    return str(updated_at), str(row_id)
+class Faults:
+    """Decides, per request, whether and how it fails (deterministic for a seed)."""
+
+    def __init__(self, rate: float = 0.0, seed: int | None = 0, kinds: tuple[str, ...] = FAULT_KINDS):
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"fault rate must be between 0 and 1, got {rate}")
+        unknown = set(kinds) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
+        self.rate, self.kinds = rate, kinds
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self.injected: dict[str, int] = {kind: 0 for kind in kinds}
+
+    def draw(self) -> str | None:
+        if not self.rate:
+            return None
+        with self._lock:
+            if self._rng.random() >= self.rate:
+                return None
+            kind = self._rng.choice(self.kinds)
+            self.injected[kind] += 1
+            return kind
 
 
-def _parse_iso(value: str) -> str:
-    """Validate and canonicalise to the snapshots' ``YYYY-MM-DDTHH:MM:SSZ`` form (UTC)."""
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise ValueError("updated_since needs a time zone")
-    return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def load_app(system: str, api_root: Path, **options: Any) -> App:
+    """The app of ``system`` (``ingestion.demo_world.apis.<system>.App``) over ``<api_root>/<system>``."""
+    module = importlib.import_module(f"ingestion.demo_world.apis.{system}")
+    return module.App(Path(api_root) / system, **options.get(system, {}))
 
 
-def page(rows: list[dict], updated_since: str | None, cursor: str | None, limit: int) -> dict:
-    """One page of ``rows`` (already ordered by ``(updated_at, id)``)."""
-    if cursor:
-        after = _decode_cursor(cursor)
-        selected = (r for r in rows if (r["updated_at"], str(r["id"])) > after)
-    elif updated_since:
-        selected = (r for r in rows if r["updated_at"] >= updated_since)
-    else:
-        selected = iter(rows)
-    data = []
-    for row in selected:
-        data.append(row)
-        if len(data) == limit:
-            break
-    more = len(data) == limit and (data[-1]["updated_at"], str(data[-1]["id"])) < (rows[-1]["updated_at"], str(rows[-1]["id"]))
-    return {"data": data, "next_cursor": _encode_cursor(data[-1]) if more else None}
-
-
-def _handler(snapshots: _Snapshots):
+def _handler(apps: dict[str, App], faults: Faults):
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
         def log_message(self, *args) -> None:  # no request logs: query strings may carry customer data
             pass
 
-        def _reply(self, status: int, body: dict) -> None:
-            payload = json.dumps(body, separators=(",", ":")).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+        def _send(self, response: Response, truncate: bool = False) -> None:
+            payload = response.payload()
+            self.send_response(response.status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(payload)))
+            for name, value in response.headers.items():
+                self.send_header(name, value)
             self.end_headers()
+            if truncate:
+                self.wfile.write(payload[: len(payload) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
             self.wfile.write(payload)
 
-        def do_GET(self) -> None:
+        def _reset(self) -> None:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+
+        def _dispatch(self, method: str) -> None:
             url = urlparse(self.path)
-            parts = [p for p in url.path.split("/") if p]
-            rows = snapshots.get(*parts) if len(parts) == 2 else None
-            if rows is None:
-                return self._reply(404, {"error": f"no collection at {url.path}"})
-            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+            system, _, rest = url.path.lstrip("/").partition("/")
+            app = apps.get(system)
+            if app is None:
+                return self._send(error(404, f"no system at /{system}"))
+            fault = faults.draw()
+            if fault == "reset":
+                return self._reset()
+            if fault in ("429", "500", "503"):
+                headers = {"Retry-After": "1"} if fault == "429" else {}
+                return self._send(error(int(fault), "injected fault", **headers))
+            if fault == "slow":
+                time.sleep(SLOW_SECONDS)
+            host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
+            request = Request(
+                method=method,
+                path="/" + rest,
+                query={k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()},
+                headers={k.lower(): v for k, v in self.headers.items()},
+                base_url=f"http://{host}/{system}",
+            )
             try:
-                limit = int(query.get("limit", 250))
-                if not 1 <= limit <= MAX_LIMIT:
-                    raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
-                since = _parse_iso(query["updated_since"]) if query.get("updated_since") else None
-                cursor = query.get("cursor")
-                if cursor:
-                    _decode_cursor(cursor)
-            except (ValueError, TypeError, json.JSONDecodeError) as exc:
-                return self._reply(400, {"error": f"bad request: {exc}"})
-            self._reply(200, page(rows, since, cursor, limit) if rows else {"data": [], "next_cursor": None})
+                response = app.handle(request)
+            except Exception as exc:  # a bug in a demo app: answer 500 without echoing the request
+                response = error(500, f"internal error: {type(exc).__name__}")
+            self._send(response, truncate=fault == "truncated")
+
+        def do_GET(self) -> None:
+            self._dispatch("GET")
 
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
 @contextmanager
-def serve(api_root: Path, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Serve ``api_root`` over HTTP for the duration of the block; yields the base URL."""
-    server = ThreadingHTTPServer((host, port), _handler(_Snapshots(Path(api_root))))
-    thread = threading.Thread(target=server.serve_forever, name="demo-api", daemon=True)
+def serve(
+    api_root: Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    faults: float | Faults = 0.0,
+    systems: tuple[str, ...] = SYSTEMS,
+    options: dict[str, dict] | None = None,
+) -> Iterator[str]:
+    """Serve the demo systems below ``api_root`` for the duration of the block; yields the base URL.
+
+    ``faults``: a rate (0..1) or a :class:`Faults`; ``options``: per-system keyword arguments for its app
+    (tokens, rate limits, page sizes).
+    """
+    apps = {system: load_app(system, api_root, **(options or {})) for system in systems}
+    fault_switch = faults if isinstance(faults, Faults) else Faults(float(faults))
+    server = _Server((host, port), _handler(apps, fault_switch))
+    thread = threading.Thread(target=server.serve_forever, name="demo-apis", daemon=True)
     thread.start()
     try:
         yield f"http://{host}:{server.server_address[1]}"

@@ -11,9 +11,9 @@ from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginat
 EPOCH = "1970-01-01T00:00:00Z"
 
 
-def api_client(base_url: str, system: str) -> RESTClient:
+def api_client(base_url: str) -> RESTClient:
     return RESTClient(
-        base_url=f"{base_url.rstrip('/')}/{system}",
+        base_url=base_url.rstrip("/"),
         paginator=JSONResponseCursorPaginator(cursor_path="next_cursor", cursor_param="cursor"),
         data_selector="data",
     )

@@ -8,6 +8,6 @@ COLLECTIONS = ("campaigns", "events")
 
 
 @dlt.source(name="esp")
-def esp_source(base_url: str = dlt.config.value, page_size: int = 1000):
-    client = api_client(base_url, "esp")
+def esp_source(base_url: str = dlt.config.value, access_token: str | None = None, page_size: int = 1000):
+    client = api_client(base_url)
     return [api_collection(client, name, page_size=page_size) for name in COLLECTIONS]

@@ -8,6 +8,6 @@ COLLECTIONS = ("posts", "interactions")
 
 
 @dlt.source(name="social")
-def social_source(base_url: str = dlt.config.value, page_size: int = 500):
-    client = api_client(base_url, "social")
+def social_source(base_url: str = dlt.config.value, access_token: str | None = None, page_size: int = 500):
+    client = api_client(base_url)
     return [api_collection(client, name, page_size=page_size) for name in COLLECTIONS]

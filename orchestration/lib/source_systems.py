@@ -12,7 +12,7 @@ from ingestion.pipelines import Endpoints, source_endpoints
 
 
 class SourceSystemsResource(dg.ConfigurableResource):
-    """``source_systems_dir`` defaults to ``$JW_DATA_DIR/source_systems``; JW_API_BASE_URL,
+    """``source_systems_dir`` defaults to ``$JW_DATA_DIR/source_systems``; JW_SHOP_API_URL (etc.),
     JW_LOYALTY_DB_URL and JW_IOT_BUCKET_URL point at real systems instead."""
 
     source_systems_dir: Optional[str] = None
