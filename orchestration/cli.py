@@ -74,6 +74,7 @@ def world_generate(seed: int, people: int, days: int) -> None:
 def world_serve(host: str, port: int, faults: float) -> None:
     """Serve the demo shop, ESP and social APIs on one port (under /shop, /esp, /social) until Ctrl-C."""
     from ingestion import config
+    from ingestion.demo_world import api_server
     from ingestion.demo_world.api_server import serve
 
     api_root = config.source_systems_dir() / "api"
@@ -89,8 +90,11 @@ def world_serve(host: str, port: int, faults: float) -> None:
     with server as base:
         click.echo(f"serving the demo source systems on {base}" + (f" with faults at rate {faults}" if faults else ""))
         click.echo("point the sources at them:")
+        tokens = getattr(api_server, "DEMO_TOKENS", {})  # the demo servers' own tokens, not secrets
         for system in ("shop", "esp", "social"):
             click.echo(f"  export JW_{system.upper()}_API_URL={base}/{system}")
+            if system in tokens:
+                click.echo(f"  export JW_{system.upper()}_API_TOKEN={tokens[system]}")
         click.echo("Ctrl-C to stop.", nl=True)
         try:
             while True:
