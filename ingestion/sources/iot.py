@@ -38,9 +38,10 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 import dlt
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.sources.filesystem import filesystem
@@ -122,10 +123,9 @@ def purge_item(rows: list[dict]):
 # --------------------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):
     position: str  # "<relative path>:<line number>"
-    row: Any = None  # the decoded JSON value
+    row: Any = None  # the decoded JSON object
     reason: str | None = None  # why it could not be decoded
 
 
@@ -140,21 +140,23 @@ def _lines(item) -> Iterator[Line]:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     for number, raw in enumerate(data.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        position = f"{path}:{number}"
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            yield Line(position, reason="not valid UTF-8")
+        if not raw or raw.isspace():
             continue
         try:
-            row = json.loads(text)
-        except ValueError:
-            yield Line(position, reason="not valid JSON")
+            row = orjson.loads(raw)  # validates UTF-8 too
+        except orjson.JSONDecodeError:
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                yield Line(f"{path}:{number}", reason="not valid UTF-8")
+            else:
+                yield Line(f"{path}:{number}", reason="not valid JSON")
             continue
         # (conform would add "<column>: missing" for every column of a non-object: one reason is enough)
-        yield Line(position, row=row) if isinstance(row, dict) else Line(position, reason="not a JSON object")
+        if type(row) is dict:
+            yield Line(f"{path}:{number}", row)
+        else:
+            yield Line(f"{path}:{number}", reason="not a JSON object")
 
 
 def _files(bucket_url: str, glob: str) -> list:
