@@ -305,6 +305,9 @@ def iot_source(
         for offset in range(0, len(purge), batch_rows):
             yield purge_item(purge[offset : offset + batch_rows])
 
+        known = pa.array(list(consent), pa.string())
+        refused = pa.array([d for d, ok in consent.items() if not ok], pa.string())
+        holding = {d: set(ids) for d, ids in held.items()}
         seen: set[str] = set()
         records: list[Any] = []
         positions: list[str] = []
@@ -312,24 +315,20 @@ def iot_source(
 
         def accepted() -> Iterator[pa.Table]:
             batch = conform(records, READINGS_CONTRACT, position=positions, now=now, future_tolerance=None)
-            quarantine.extend(batch.quarantine)
-            keep = []
-            for index, (reading_id, device_id) in enumerate(
-                zip(batch.table["reading_id"].to_pylist(), batch.table["device_id"].to_pylist())
-            ):
-                opted_in = consent.get(device_id)
-                if opted_in is False or reading_id in seen:
-                    continue  # never lands / a redelivery already read in this run
-                if opted_in is None:
-                    held.setdefault(device_id, [])
-                    if reading_id not in held[device_id]:
-                        held[device_id].append(reading_id)
-                seen.add(reading_id)
-                keep.append(index)
             records.clear()
             positions.clear()
-            if keep:
-                yield batch.table.take(pa.array(keep, pa.int64()))
+            quarantine.extend(batch.quarantine)
+            table = batch.table.filter(pc.invert(pc.is_in(batch.table["device_id"], value_set=refused)))  # never lands
+            ids = table["reading_id"].to_pylist()
+            fresh = [i not in seen for i in ids]  # a redelivery already read in this run: once is enough
+            seen.update(ids)
+            if not all(fresh):
+                table = table.filter(pa.array(fresh, pa.bool_()))
+            unknown = table.filter(pc.invert(pc.is_in(table["device_id"], value_set=known)))
+            for device_id, reading_id in zip(unknown["device_id"].to_pylist(), unknown["reading_id"].to_pylist()):
+                holding.setdefault(device_id, set()).add(reading_id)
+            if table.num_rows:
+                yield table
 
         for item in _files(bucket_url, READINGS_GLOB):
             if not cursor.wants(item):
@@ -351,6 +350,8 @@ def iot_source(
         if quarantine:
             yield quarantine_item("readings", quarantine)
         cursor.commit()
+        held.clear()
+        held.update({d: sorted(ids) for d, ids in holding.items()})
         if held:
             log.warning(
                 "iot: %d readings of %d devices not in the registry yet are held in raw (staging hides them)",
