@@ -28,7 +28,10 @@ State (dlt resource state, committed with a successful load only):
   quarantined and never becomes a device's newest row.
 - ``readings``: a file cursor on the files' modification time (UTC) with a lag window (``files_lag_s``) and the
   fingerprints (mtime, size) of the files inside the window, so that a file renamed into place late by a concurrent
-  writer is still read, and a file is read once unless it changes.
+  writer is still read, and a file is read once unless it changes. Writers must put complete files in place with a
+  rename (the bridge does); a file copied in with a modification time older than the lag window is not read.
+- ``readings`` also keeps the ids of held readings per unknown device (to delete them should the device arrive not
+  opted in); a device that never arrives keeps its ids there.
 """
 
 from __future__ import annotations
