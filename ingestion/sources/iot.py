@@ -28,7 +28,10 @@ State (dlt resource state, committed with a successful load only):
   quarantined and never becomes a device's newest row.
 - ``readings``: a file cursor on the files' modification time (UTC) with a lag window (``files_lag_s``) and the
   fingerprints (mtime, size) of the files inside the window, so that a file renamed into place late by a concurrent
-  writer is still read, and a file is read once unless it changes.
+  writer is still read, and a file is read once unless it changes. Writers must put complete files in place with a
+  rename (the bridge does); a file copied in with a modification time older than the lag window is not read.
+- ``readings`` also keeps the ids of held readings per unknown device (to delete them should the device arrive not
+  opted in); a device that never arrives keeps its ids there.
 """
 
 from __future__ import annotations
@@ -38,9 +41,10 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 import dlt
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.sources.filesystem import filesystem
@@ -122,10 +126,9 @@ def purge_item(rows: list[dict]):
 # --------------------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):
     position: str  # "<relative path>:<line number>"
-    row: Any = None  # the decoded JSON value
+    row: Any = None  # the decoded JSON object
     reason: str | None = None  # why it could not be decoded
 
 
@@ -140,21 +143,23 @@ def _lines(item) -> Iterator[Line]:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     for number, raw in enumerate(data.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        position = f"{path}:{number}"
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            yield Line(position, reason="not valid UTF-8")
+        if not raw or raw.isspace():
             continue
         try:
-            row = json.loads(text)
-        except ValueError:
-            yield Line(position, reason="not valid JSON")
+            row = orjson.loads(raw)  # validates UTF-8 too
+        except orjson.JSONDecodeError:
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                yield Line(f"{path}:{number}", reason="not valid UTF-8")
+            else:
+                yield Line(f"{path}:{number}", reason="not valid JSON")
             continue
         # (conform would add "<column>: missing" for every column of a non-object: one reason is enough)
-        yield Line(position, row=row) if isinstance(row, dict) else Line(position, reason="not a JSON object")
+        if type(row) is dict:
+            yield Line(f"{path}:{number}", row)
+        else:
+            yield Line(f"{path}:{number}", reason="not a JSON object")
 
 
 def _files(bucket_url: str, glob: str) -> list:
@@ -303,6 +308,9 @@ def iot_source(
         for offset in range(0, len(purge), batch_rows):
             yield purge_item(purge[offset : offset + batch_rows])
 
+        known = pa.array(list(consent), pa.string())
+        refused = pa.array([d for d, ok in consent.items() if not ok], pa.string())
+        holding = {d: set(ids) for d, ids in held.items()}
         seen: set[str] = set()
         records: list[Any] = []
         positions: list[str] = []
@@ -310,24 +318,20 @@ def iot_source(
 
         def accepted() -> Iterator[pa.Table]:
             batch = conform(records, READINGS_CONTRACT, position=positions, now=now, future_tolerance=None)
-            quarantine.extend(batch.quarantine)
-            keep = []
-            for index, (reading_id, device_id) in enumerate(
-                zip(batch.table["reading_id"].to_pylist(), batch.table["device_id"].to_pylist())
-            ):
-                opted_in = consent.get(device_id)
-                if opted_in is False or reading_id in seen:
-                    continue  # never lands / a redelivery already read in this run
-                if opted_in is None:
-                    held.setdefault(device_id, [])
-                    if reading_id not in held[device_id]:
-                        held[device_id].append(reading_id)
-                seen.add(reading_id)
-                keep.append(index)
             records.clear()
             positions.clear()
-            if keep:
-                yield batch.table.take(pa.array(keep, pa.int64()))
+            quarantine.extend(batch.quarantine)
+            table = batch.table.filter(pc.invert(pc.is_in(batch.table["device_id"], value_set=refused)))  # never lands
+            ids = table["reading_id"].to_pylist()
+            fresh = [i not in seen for i in ids]  # a redelivery already read in this run: once is enough
+            seen.update(ids)
+            if not all(fresh):
+                table = table.filter(pa.array(fresh, pa.bool_()))
+            unknown = table.filter(pc.invert(pc.is_in(table["device_id"], value_set=known)))
+            for device_id, reading_id in zip(unknown["device_id"].to_pylist(), unknown["reading_id"].to_pylist()):
+                holding.setdefault(device_id, set()).add(reading_id)
+            if table.num_rows:
+                yield table
 
         for item in _files(bucket_url, READINGS_GLOB):
             if not cursor.wants(item):
@@ -349,6 +353,8 @@ def iot_source(
         if quarantine:
             yield quarantine_item("readings", quarantine)
         cursor.commit()
+        held.clear()
+        held.update({d: sorted(ids) for d, ids in holding.items()})
         if held:
             log.warning(
                 "iot: %d readings of %d devices not in the registry yet are held in raw (staging hides them)",
