@@ -280,8 +280,14 @@ class _Reader:
         query = sa.select(sa.column(self.spec.key)).select_from(self.table)
         if self.soft_delete:
             query = query.where(sa.column(SOFT_DELETE).is_(None))
+        sql = str(query.compile(dialect=self.engine.dialect))  # no parameters
         with self.engine.connect() as conn:
-            rows = conn.execute(query).fetchall()
+            cursor = conn.connection.dbapi_connection.cursor()  # plain DB-API tuples: 100k keys in a blink
+            try:
+                cursor.execute(sql)
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
         return pa.array([str(r[0]) for r in rows], pa.string())
 
     def future_or_undated(self, horizon: datetime) -> list[tuple[str, str]]:
@@ -305,21 +311,28 @@ class _Reader:
                 yield batch
 
 
-def _destination_keys(table: str, key: str) -> pa.Array | None:
-    """The keys of ``table`` already in the warehouse (None outside a pipeline run)."""
+def _destination_keys(cache: dict) -> dict[str, pa.Array] | None:
+    """The keys of every loyalty table already in the warehouse, read once per run through the running
+    pipeline's destination client (None outside a pipeline run)."""
+    if "keys" in cache:
+        return cache["keys"]
     try:
         pipeline = dlt.current.pipeline()
     except Exception:  # iterated without a pipeline: nothing to reconcile against
         return None
     from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-    try:
-        with pipeline.sql_client() as client:
-            qualified = client.make_qualified_table_name(table)
-            rows = client.execute_sql(f"select {client.escape_column_name(key)} from {qualified}") or []
-    except DatabaseUndefinedRelation:
-        return pa.array([], pa.string())
-    return pa.array([str(r[0]) for r in rows], pa.string())
+    keys: dict[str, pa.Array] = {}
+    with pipeline.sql_client() as client:
+        for spec in TABLES.values():
+            sql = f"select {client.escape_column_name(spec.key)} from {client.make_qualified_table_name(spec.name)}"
+            try:
+                rows = client.execute_sql(sql) or []
+            except DatabaseUndefinedRelation:
+                rows = []
+            keys[spec.name] = pa.array([str(r[0]) for r in rows], pa.string())
+    cache["keys"] = keys
+    return keys
 
 
 _CONTRACT_TYPES = {"text": "text", "bigint": "bigint", "bool": "bool", "decimal": "decimal", "timestamp": "timestamp",
@@ -429,6 +442,7 @@ def _table_resource(
     chunk_size: int,
     lag: timedelta,
     tolerance: timedelta,
+    cache: dict,
 ):
     hints = {c.name: c.dlt_hint(c.name == spec.key) for c in spec.columns}
     hints[DELETED] = {"data_type": "bool", "nullable": True, "hard_delete": True}
@@ -441,7 +455,7 @@ def _table_resource(
     def read_table() -> Iterator[Any]:
         engine = engine_factory()
         try:
-            for item in _read(spec, engine, schema, chunk_size, lag, tolerance):
+            for item in _read(spec, engine, schema, chunk_size, lag, tolerance, cache):
                 yield item if isinstance(item, DataItemWithMeta) else dlt.mark.with_hints(item, data_hints, create_table_variant=True)
         finally:
             engine.dispose()
@@ -449,7 +463,9 @@ def _table_resource(
     return read_table
 
 
-def _read(spec: Table, engine, schema, chunk_size: int, lag: timedelta, tolerance: timedelta) -> Iterator[Any]:
+def _read(
+    spec: Table, engine, schema, chunk_size: int, lag: timedelta, tolerance: timedelta, cache: dict
+) -> Iterator[Any]:
     state = dlt.current.resource_state()
     reader = _Reader(engine, spec, schema, _loaded_types(spec.name))
     now = datetime.now(timezone.utc)
@@ -459,7 +475,11 @@ def _read(spec: Table, engine, schema, chunk_size: int, lag: timedelta, toleranc
 
     # 1. the keys the source holds now, before any row is read (a row deleted during the run waits for the next)
     source_keys = reader.keys()
-    warehouse_keys = _destination_keys(spec.name, spec.key)
+    known = _destination_keys(cache)
+    warehouse_keys = None if known is None else known.pop(spec.name, None)
+    if warehouse_keys is None and known is not None:  # a source object used for a second run: read again
+        cache.pop("keys", None)
+        warehouse_keys = _destination_keys(cache).pop(spec.name)
 
     # 2. rows changed since the cursor, less the lag window; future-dated rows are left for quarantine
     quarantine: list[dict] = [
@@ -521,5 +541,6 @@ def loyalty_source(
     def engine_factory() -> sa.engine.Engine:
         return sa.create_engine(credentials) if isinstance(credentials, str) else sa.create_engine(str(credentials))
 
+    cache: dict = {}  # per source object, so per run: the warehouse's keys, read once
     for spec in TABLES.values():
-        yield _table_resource(spec, engine_factory, schema, chunk_size, lag, tolerance)
+        yield _table_resource(spec, engine_factory, schema, chunk_size, lag, tolerance, cache)
