@@ -7,7 +7,9 @@ table's primary key. What each run does, per table:
 1. **Key scan** (the primary key column only): the keys the source holds now. Real POS databases delete rows
    outright, so every key that is in the warehouse but no longer in the source is sent again as a delete
    marker (``_deleted = true``, dlt's ``hard_delete`` hint): the row leaves raw, and every model built on it.
-   A source that soft-deletes (a ``deleted_at`` column, as the demo POS has) is honoured the same way.
+   A source that soft-deletes (a ``deleted_at`` column, as the demo POS has) is honoured the same way. The
+   warehouse's keys are read once per run through the running pipeline's destination client. A source table
+   that is empty while raw has rows is an error (a wrong database), never a mass delete.
 2. **Incremental read** on ``updated_at``, compared as a UTC timestamp (the POS stores UTC in naive
    ``DateTime`` columns; raw holds ``timestamptz``). Each run starts ``lag_seconds`` before the last cursor
    (config ``sources.loyalty.lag_seconds``, env ``SOURCES__LOYALTY__LAG_SECONDS``, default 6 hours), so a
@@ -20,7 +22,8 @@ table's primary key. What each run does, per table:
    reason only) on every run until it is no longer in the future, and then loads like any other row.
 4. **Contract**: declared columns and types (:data:`TABLES`); a value that does not fit its declared type
    sends its row to quarantine (reason: column and expected type, never the value). A column the contract
-   does not know is loaded with the type the database declares and reported in the log. E-mails and phones
+   does not know is loaded with the type the database declares and reported in the log; it keeps the type it
+   was first loaded with (values that no longer fit are quarantined, never a variant column). E-mails and phones
    are normalised as identifiers (Unicode NFKC, every whitespace and zero-width character removed), names
    as text (NFKC, trimmed).
 
