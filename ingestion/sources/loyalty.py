@@ -7,7 +7,9 @@ table's primary key. What each run does, per table:
 1. **Key scan** (the primary key column only): the keys the source holds now. Real POS databases delete rows
    outright, so every key that is in the warehouse but no longer in the source is sent again as a delete
    marker (``_deleted = true``, dlt's ``hard_delete`` hint): the row leaves raw, and every model built on it.
-   A source that soft-deletes (a ``deleted_at`` column, as the demo POS has) is honoured the same way.
+   A source that soft-deletes (a ``deleted_at`` column, as the demo POS has) is honoured the same way. The
+   warehouse's keys are read once per run through the running pipeline's destination client. A source table
+   that is empty while raw has rows is an error (a wrong database), never a mass delete.
 2. **Incremental read** on ``updated_at``, compared as a UTC timestamp (the POS stores UTC in naive
    ``DateTime`` columns; raw holds ``timestamptz``). Each run starts ``lag_seconds`` before the last cursor
    (config ``sources.loyalty.lag_seconds``, env ``SOURCES__LOYALTY__LAG_SECONDS``, default 6 hours), so a
@@ -20,7 +22,8 @@ table's primary key. What each run does, per table:
    reason only) on every run until it is no longer in the future, and then loads like any other row.
 4. **Contract**: declared columns and types (:data:`TABLES`); a value that does not fit its declared type
    sends its row to quarantine (reason: column and expected type, never the value). A column the contract
-   does not know is loaded with the type the database declares and reported in the log. E-mails and phones
+   does not know is loaded with the type the database declares and reported in the log; it keeps the type it
+   was first loaded with (values that no longer fit are quarantined, never a variant column). E-mails and phones
    are normalised as identifiers (Unicode NFKC, every whitespace and zero-width character removed), names
    as text (NFKC, trimmed).
 
@@ -280,8 +283,14 @@ class _Reader:
         query = sa.select(sa.column(self.spec.key)).select_from(self.table)
         if self.soft_delete:
             query = query.where(sa.column(SOFT_DELETE).is_(None))
+        sql = str(query.compile(dialect=self.engine.dialect))  # no parameters
         with self.engine.connect() as conn:
-            rows = conn.execute(query).fetchall()
+            cursor = conn.connection.dbapi_connection.cursor()  # plain DB-API tuples: 100k keys in a blink
+            try:
+                cursor.execute(sql)
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
         return pa.array([str(r[0]) for r in rows], pa.string())
 
     def future_or_undated(self, horizon: datetime) -> list[tuple[str, str]]:
@@ -305,21 +314,28 @@ class _Reader:
                 yield batch
 
 
-def _destination_keys(table: str, key: str) -> pa.Array | None:
-    """The keys of ``table`` already in the warehouse (None outside a pipeline run)."""
+def _destination_keys(cache: dict) -> dict[str, pa.Array] | None:
+    """The keys of every loyalty table already in the warehouse, read once per run through the running
+    pipeline's destination client (None outside a pipeline run)."""
+    if "keys" in cache:
+        return cache["keys"]
     try:
         pipeline = dlt.current.pipeline()
     except Exception:  # iterated without a pipeline: nothing to reconcile against
         return None
     from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-    try:
-        with pipeline.sql_client() as client:
-            qualified = client.make_qualified_table_name(table)
-            rows = client.execute_sql(f"select {client.escape_column_name(key)} from {qualified}") or []
-    except DatabaseUndefinedRelation:
-        return pa.array([], pa.string())
-    return pa.array([str(r[0]) for r in rows], pa.string())
+    keys: dict[str, pa.Array] = {}
+    with pipeline.sql_client() as client:
+        for spec in TABLES.values():
+            sql = f"select {client.escape_column_name(spec.key)} from {client.make_qualified_table_name(spec.name)}"
+            try:
+                rows = client.execute_sql(sql) or []
+            except DatabaseUndefinedRelation:
+                rows = []
+            keys[spec.name] = pa.array([str(r[0]) for r in rows], pa.string())
+    cache["keys"] = keys
+    return keys
 
 
 _CONTRACT_TYPES = {"text": "text", "bigint": "bigint", "bool": "bool", "decimal": "decimal", "timestamp": "timestamp",
@@ -429,6 +445,7 @@ def _table_resource(
     chunk_size: int,
     lag: timedelta,
     tolerance: timedelta,
+    cache: dict,
 ):
     hints = {c.name: c.dlt_hint(c.name == spec.key) for c in spec.columns}
     hints[DELETED] = {"data_type": "bool", "nullable": True, "hard_delete": True}
@@ -441,7 +458,7 @@ def _table_resource(
     def read_table() -> Iterator[Any]:
         engine = engine_factory()
         try:
-            for item in _read(spec, engine, schema, chunk_size, lag, tolerance):
+            for item in _read(spec, engine, schema, chunk_size, lag, tolerance, cache):
                 yield item if isinstance(item, DataItemWithMeta) else dlt.mark.with_hints(item, data_hints, create_table_variant=True)
         finally:
             engine.dispose()
@@ -449,7 +466,9 @@ def _table_resource(
     return read_table
 
 
-def _read(spec: Table, engine, schema, chunk_size: int, lag: timedelta, tolerance: timedelta) -> Iterator[Any]:
+def _read(
+    spec: Table, engine, schema, chunk_size: int, lag: timedelta, tolerance: timedelta, cache: dict
+) -> Iterator[Any]:
     state = dlt.current.resource_state()
     reader = _Reader(engine, spec, schema, _loaded_types(spec.name))
     now = datetime.now(timezone.utc)
@@ -459,7 +478,11 @@ def _read(spec: Table, engine, schema, chunk_size: int, lag: timedelta, toleranc
 
     # 1. the keys the source holds now, before any row is read (a row deleted during the run waits for the next)
     source_keys = reader.keys()
-    warehouse_keys = _destination_keys(spec.name, spec.key)
+    known = _destination_keys(cache)
+    warehouse_keys = None if known is None else known.pop(spec.name, None)
+    if warehouse_keys is None and known is not None:  # a source object used for a second run: read again
+        cache.pop("keys", None)
+        warehouse_keys = _destination_keys(cache).pop(spec.name)
 
     # 2. rows changed since the cursor, less the lag window; future-dated rows are left for quarantine
     quarantine: list[dict] = [
@@ -521,5 +544,6 @@ def loyalty_source(
     def engine_factory() -> sa.engine.Engine:
         return sa.create_engine(credentials) if isinstance(credentials, str) else sa.create_engine(str(credentials))
 
+    cache: dict = {}  # per source object, so per run: the warehouse's keys, read once
     for spec in TABLES.values():
-        yield _table_resource(spec, engine_factory, schema, chunk_size, lag, tolerance)
+        yield _table_resource(spec, engine_factory, schema, chunk_size, lag, tolerance, cache)
