@@ -19,8 +19,9 @@ export lives (default: ``base_url``, as in the demo world).
   quarantined and never move a cursor.
 - Deletes: the Events API (``events.json?filter=Customer&verb=destroy`` and ``verb=redact`` for customers
   erased on a GDPR ``customers/redact`` request) gives the ids; they reach ``customers`` as rows whose
-  ``deleted_at`` is set, which dlt's ``hard_delete`` hint turns into deletes. ``dedup_sort`` on
-  ``updated_at`` lets the newest row of a key (upsert or delete) win within a load.
+  ``deleted_at`` is set, which dlt's ``hard_delete`` hint turns into deletes (a marker for a customer never
+  loaded deletes nothing). A customer erased and still in this run's pages is left out of them, so its marker
+  is the only row of its key in the load.
 - Line items are nested in their order (``line_items``) and land in ``orders__lines`` /
   ``abandoned_checkouts__lines`` keyed (``order_id`` | ``checkout_id``, ``id``), replaced per parent on merge;
   they arrive and are quarantined only with their parent, so no line is ever loaded without its order.
@@ -31,7 +32,7 @@ export lives (default: ``base_url``, as in the demo world).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Callable, Iterator
 
 import dlt
@@ -247,10 +248,10 @@ def shop_source(
     @dlt.resource(**_resource_hints(CUSTOMERS))
     def customers():
         erased, quarantined = erasures()
-        keep = pa.array(list(erased), pa.int64())
+        erased_ids = pa.array(list(erased), pa.int64())
         for item in incremental(CUSTOMERS, "customers", "customers"):
             if isinstance(item, pa.Table) and erased:  # an account erased since: its delete marker wins
-                item = item.filter(pc.invert(pc.is_in(item["id"], keep)))
+                item = item.filter(pc.invert(pc.is_in(item["id"], erased_ids)))
             yield item
         if erased:
             yield dlt.mark.with_hints(
