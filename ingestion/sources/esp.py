@@ -112,7 +112,21 @@ class JsonApiClient(StrictRESTClient):
             raise ProtocolError(f"{_where(response)}: no `links` in the response")
         included = document.get("included") or []
         response.included = included if isinstance(included, list) else []  # type: ignore[attr-defined]
+        response.document = document  # type: ignore[attr-defined]  # parsed once: the paginator reads links here
         return document["data"]
+
+
+class LinksNextPaginator(JSONLinkPaginator):
+    """``links.next`` of a JSON:API page, read from the document :class:`JsonApiClient` already parsed."""
+
+    def __init__(self) -> None:
+        super().__init__(next_url_path="links.next")
+
+    def update_state(self, response: requests.Response, data: list[Any] | None = None) -> None:
+        document = getattr(response, "document", None)
+        if document is None:
+            return super().update_state(response, data)
+        self._next_reference = (document.get("links") or {}).get("next")
 
 
 def _utc(value: datetime) -> str:
@@ -194,7 +208,7 @@ def esp_source(
     client = JsonApiClient(
         base_url=base_url.rstrip("/"),
         headers={"Authorization": f"Klaviyo-API-Key {access_token}", "revision": revision, "accept": "application/vnd.api+json"},
-        paginator=JSONLinkPaginator(next_url_path="links.next"),
+        paginator=LinksNextPaginator(),
         data_selector="data",
         session=http_session(),
     )

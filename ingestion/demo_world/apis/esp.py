@@ -12,7 +12,9 @@
   ``created_at`` and the required ``messages.channel`` for campaigns). A malformed filter is a 400 with a
   JSON:API ``errors`` array naming the parameter, never a silently ignored one;
 - ``sort=<field>`` or ``-<field>`` on the cursor field; rows are walked in (field, id) order, so a page
-  boundary never splits or repeats rows that share a timestamp;
+  boundary never splits or repeats rows that share a timestamp. A row whose own cursor field is not a date
+  (a broken record edited into a snapshot) is served first on every walk, whatever the filter: the client
+  must see it to quarantine it;
 - ``include=metric,profile`` (events), ``include=campaign-messages`` (campaigns): the related resources in
   ``included``; ``additional-fields[profile]=subscriptions``: the consent of a profile;
 - a per-key rate limit (a leaky bucket: ``burst`` requests, refilled at ``per_second``; generous by default):
