@@ -413,3 +413,12 @@ def test_a_load_through_injected_faults_equals_a_clean_load(small_systems, tmp_p
         sql = f"select * from social.{table} order by id"
         assert faulty.query(sql) == clean.query(sql)
     assert faulty.interactions() == expected_interactions(world_edges(small_world))
+
+
+def test_an_interaction_on_a_post_not_loaded_is_kept(social, small_world):
+    """Orphans are kept (staging reports them with a warn-severity relationships test), never dropped."""
+    comment = dict(small_world.social["comments"][0], id="int-orphan", post_id="post-9999")
+    social.add("comments", comment)
+    social.load()
+    assert social.query("select post_id from social.interactions where id = 'int-orphan'") == [("post-9999",)]
+    assert social.query("select count(*) from social.interactions") == [(567 + 1,)]
