@@ -134,3 +134,10 @@ def test_cursor_starts_a_lag_window_before_its_position_and_only_moves_forward()
     again = Cursor(initial=datetime(2020, 1, 1, tzinfo=timezone.utc), lag=timedelta(hours=1), state=state)
     assert again.last_value == datetime(2026, 9, 1, 12, tzinfo=timezone.utc)
     assert again.start == datetime(2026, 9, 1, 11, tzinfo=timezone.utc)
+
+
+def test_a_record_that_is_not_an_object_is_quarantined_with_that_one_reason():
+    batch = conform([order(1), ["not", "an", "object"], "text"], ORDERS, position="p", now=NOW)
+    assert batch.table.column("id").to_pylist() == [1]
+    assert [q["reason"] for q in batch.quarantine] == ["not a JSON object", "not a JSON object"]
+    assert [q["source_position"] for q in batch.quarantine] == ["p#1", "p#2"]

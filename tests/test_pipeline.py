@@ -32,8 +32,21 @@ def test_the_whole_graph_materializes(demo_run):
     assert demo_run.success
     assert "JW_WAREHOUSE_PATH" not in os.environ  # set for dbt only, never left behind in the process
     materialized = {e.asset_key.to_user_string() for e in demo_run.get_asset_materialization_events()}
-    assert len(materialized) == 39  # iot/devices__quarantine is an asset (empty in the demo world)
+    # every asset but the quarantine tables (dlt writes those only when something was quarantined)
+    assert materialized >= {k for k in all_assets() if not k.endswith("__quarantine")}
     assert "marts/customer_360" in materialized
+
+
+def all_assets() -> set[str]:
+    from orchestration.definitions import defs
+
+    return {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+
+
+def all_checks() -> int:
+    from orchestration.definitions import defs
+
+    return sum(len(list(a.check_specs)) for a in defs.assets)
 
 
 def rows_loaded(run) -> dict[str, int]:
@@ -58,7 +71,7 @@ def test_raw_assets_report_the_rows_they_loaded(demo_run):
 
 def test_every_check_runs_and_passes(demo_run):
     checks = [e.asset_check_evaluation_data for e in demo_run.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    assert len(checks) == 77
+    assert len(checks) == all_checks()
     assert [c.check_name for c in checks if not c.passed] == []
 
 
@@ -167,7 +180,8 @@ def test_no_pii_in_the_run_event_log(demo_run):
     with dg.DagsterInstance.get() as instance:
         events = instance.all_logs(demo_run.run_id)
     scanned = [e.dagster_event.event_type_value for e in events if e.dagster_event]
-    assert scanned.count("ASSET_MATERIALIZATION") == 39 and scanned.count("ASSET_CHECK_EVALUATION") == 77
+    assert scanned.count("ASSET_MATERIALIZATION") == len(demo_run.get_asset_materialization_events())
+    assert scanned.count("ASSET_CHECK_EVALUATION") == all_checks()
     leaks = [e.dagster_event.event_type_value for e in events if pii.search(serialize_value(e))]
     assert leaks == []
 

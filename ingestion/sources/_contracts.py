@@ -424,7 +424,6 @@ def conform(
     dicts = records
     if not all(type(r) is dict for r in records):
         dicts = [r if isinstance(r, dict) else {} for r in records]
-        errors.update({i: ["not a JSON object"] for i, r in enumerate(records) if not isinstance(r, dict)})
 
     arrays = _columns(dicts, contract, errors)
     if future_tolerance is not None and contract.cursor:
@@ -444,6 +443,9 @@ def conform(
         schema=contract.arrow_schema(extra),
     )
 
+    for index, record in enumerate(records):  # a record that is no object has that one reason, not a list
+        if not isinstance(record, dict):
+            errors[index] = ["not a JSON object"]
     good = [i for i in range(len(records)) if i not in errors]
     winners = _newest_per_key(table, contract, good)
     table = table.take(pa.array(winners, pa.int64()))
