@@ -1,6 +1,6 @@
 """Each dlt source on its own (no Dagster): exact counts, idempotent reloads, incremental pick-up, opt-in.
 
-The shop has its own files: tests/test_shop_source.py and tests/test_shop_api.py."""
+The HTTP sources have their own files: tests/test_<shop|esp|social>_source.py and _api.py."""
 
 import json
 from datetime import datetime, timedelta, timezone
@@ -14,7 +14,6 @@ from .conftest import count, loaded_rows, snapshot
 from .test_loyalty import rows_in_lag_window
 
 TABLES = {
-    "esp": ["campaigns", "events"],
     "loyalty": ["members", "cards", "receipts", "points"],
 }
 
