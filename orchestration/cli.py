@@ -87,6 +87,9 @@ def world_serve(host: str, port: int, faults: float) -> None:
         server = serve(api_root, **options)
     except TypeError as error:  # a server without the fault switch
         raise click.ClickException(f"this demo server cannot inject faults ({error})") from error
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it as cleanly as Ctrl-C
     with server as base:
         click.echo(f"serving the demo source systems on {base}" + (f" with faults at rate {faults}" if faults else ""))
         click.echo("point the sources at them:")

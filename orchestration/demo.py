@@ -96,12 +96,20 @@ class RunReport:
     failed_steps: list[str]
     checks: int
     checks_passed: int
+    errors: dict[str, str] = field(default_factory=dict)  # failed step -> first line of its error
     failed_checks: list[str] = field(default_factory=list)  # blocking (severity ERROR)
     warnings: list[str] = field(default_factory=list)  # failed non-blocking checks (severity WARN)
 
     @property
     def ok(self) -> bool:
         return self.success and not self.failed_checks
+
+
+def _first_line(error) -> str:
+    """The innermost error's first line, class included (what went wrong, not the framework's wrapping)."""
+    while error.cause is not None:
+        error = error.cause
+    return (error.message.strip().splitlines() or [error.cls_name])[0][:200]
 
 
 def report(result) -> RunReport:
@@ -112,6 +120,11 @@ def report(result) -> RunReport:
     return RunReport(
         success=result.success,
         failed_steps=[e.step_key for e in result.all_events if e.is_step_failure],
+        errors={
+            e.step_key: _first_line(e.step_failure_data.error)
+            for e in result.all_events
+            if e.is_step_failure and e.step_failure_data and e.step_failure_data.error
+        },
         checks=len(evaluations),
         checks_passed=len(evaluations) - len(failed),
         failed_checks=[f"{c.asset_key.to_user_string()}:{c.check_name}" for c in failed if c.severity != AssetCheckSeverity.WARN],
@@ -129,6 +142,8 @@ def run_and_summarize(log_name: str = "run") -> RunReport:
     summary = report(result)
     if not summary.success:
         print(f"pipeline FAILED in steps: {', '.join(summary.failed_steps) or '(none: see the log)'}")
+        for message in dict.fromkeys(summary.errors.values()):  # each distinct error once
+            print(f"  {message}")
 
     warehouse = config.warehouse_path()
     counts = layer_counts(warehouse)
