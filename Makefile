@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export JW_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(JW_DATA_DIR)/dagster_home
 
-.PHONY: install demo test ui lock clean
+.PHONY: install demo test bench ui lock clean
 
 install: $(STAMP)
 
@@ -22,6 +22,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+bench: $(STAMP)   # ingestion speed against DuckDB's own, at 20,000 people (minutes; BENCH_ARGS="--people 2000" for a quick look)
+	$(BIN)/python bench/ingestion_speed.py $(BENCH_ARGS)
 
 ui: $(STAMP)
 	$(BIN)/python -m orchestration.instance

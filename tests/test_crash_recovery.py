@@ -1,9 +1,10 @@
 """A run that dies leaves nothing that blocks the next, as a user meets it: `journey run` as a process.
 
-Each test runs `python -m orchestration.cli run` on the small world in its own data folder, watches it from
+The test runs `python -m orchestration.cli run` on the small world in its own data folder, watches it from
 outside (dlt's pipeline working folder, the process table: no hooks in the product), kills its whole process
-group with SIGKILL at one stage, then starts a plain `journey run`: it must finish on its own (a hang is a
-failure, by timeout) with the same `marts.customer_360` as a clean run, and leave no pool slot held.
+group with SIGKILL at one stage, then the next run at the next stage (extract, normalize, load, dbt), and finally
+starts a plain `journey run`: it must finish on its own (a hang is a failure, by timeout) with the same
+`marts.customer_360` as a clean run, and leave no pool slot held.
 """
 
 from __future__ import annotations
@@ -166,17 +167,20 @@ def test_two_runs_started_at_once_on_a_fresh_folder_both_finish(clean_marts):
     assert "person_key" in columns and len(rows) > 100
 
 
-@pytest.mark.parametrize("stage", list(STAGES))
-def test_a_run_killed_at_each_stage_leaves_nothing_that_blocks_the_next(stage, tmp_path, small_world, clean_marts):
+def test_a_run_killed_at_each_stage_leaves_nothing_that_blocks_the_next(tmp_path, small_world, clean_marts):
+    """Killed at extract, then (the next run) at normalize, at load, at dbt: each next run first frees what the
+    dead one held, and a plain last run finishes with the clean marts. One data folder, crashes in a row."""
     data = world_in(tmp_path, small_world)
-    kill_at(stage, data, start_run(data))
-    held, statuses = held_slots_and_runs(data)
-    assert statuses == {"STARTED": 1}  # the killed run, as the instance last heard of it
-    assert held == 1  # it died holding the warehouse pool's slot: the next run must free it, not wait for it
+    for killed, stage in enumerate(STAGES, start=1):
+        kill_at(stage, data, start_run(data))
+        held, statuses = held_slots_and_runs(data)
+        # the run just killed, as the instance last heard of it; the ones before it were marked failed
+        assert statuses == {"STARTED": 1, **({"FAILURE": killed - 1} if killed > 1 else {})}, stage
+        assert held == 1, stage  # it died holding the warehouse pool's slot: the next run must free it, not wait
 
     finish(start_run(data))  # a plain re-run, on its own
 
     assert customer_360(data) == clean_marts
     held, statuses = held_slots_and_runs(data)
     assert held == 0
-    assert statuses == {"FAILURE": 1, "SUCCESS": 1}  # the dead run is marked failed, not left "started"
+    assert statuses == {"FAILURE": len(STAGES), "SUCCESS": 1}  # dead runs are marked failed, not left "started"
