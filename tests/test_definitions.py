@@ -103,7 +103,7 @@ def test_dbt_tests_are_blocking_asset_checks(graph, defs):
     ]  # fmt: skip
     assert len(specs) == len(model_tests)  # every dbt test of a model is a check (source tests run in dbt alone)
     # a failing test stops everything downstream, except warn-severity ones (orphans, reports): they only report
-    warn = {n["name"] for n in nodes if n["resource_type"] == "test" and n["config"]["severity"].lower() == "warn"}
+    warn = {n["name"] for n in model_tests if n["config"]["severity"].lower() == "warn"}
     assert {spec.name for spec in specs if not spec.blocking} == warn
     assert "esp_events_without_an_email" in warn
     assert "relationships_stg_social__interactions_post_id__post_id__ref_stg_social__posts_" in warn
