@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 from dagster_dbt import DbtProject
+from filelock import FileLock
 
 from ingestion.config import REPO_ROOT, warehouse_path
 
@@ -29,15 +30,20 @@ def _newest_source_mtime() -> float:
 
 
 def ensure_manifest() -> Path:
-    """``dbt parse`` when the manifest is missing or older than any file of the project. Opens no database."""
+    """``dbt parse`` when the manifest is missing or older than any file of the project. Opens no database.
+
+    Under a file lock: processes that load the definitions at once (two runs, test workers) parse once, in turn.
+    """
     manifest = dbt_project.manifest_path
-    if not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime():
-        subprocess.run(
-            [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
-            check=True,
-            cwd=DBT_PROJECT_DIR,
-            env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
-        )
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(manifest.parent / ".manifest.lock"):
+        if not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime():
+            subprocess.run(
+                [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
+                check=True,
+                cwd=DBT_PROJECT_DIR,
+                env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+            )
     return manifest
 
 
