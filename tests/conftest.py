@@ -10,6 +10,7 @@ import pytest
 _DATA_DIR = Path(tempfile.mkdtemp(prefix="jw-test-"))
 os.environ["JW_DATA_DIR"] = str(_DATA_DIR)
 os.environ["DAGSTER_HOME"] = str(_DATA_DIR / "dagster_home")
+(_DATA_DIR / "dagster_home").mkdir()  # Dagster wants it to exist, whichever test touches it first
 for var in ("JW_WAREHOUSE_PATH", "JW_SHOP_API_URL", "JW_ESP_API_URL", "JW_SOCIAL_API_URL", "JW_LOYALTY_DB_URL", "JW_LOYALTY_DB_SCHEMA", "JW_IOT_BUCKET_URL"):
     os.environ.pop(var, None)
 os.environ["RUNTIME__LOG_LEVEL"] = "WARNING"

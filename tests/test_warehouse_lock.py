@@ -135,10 +135,11 @@ def test_a_reader_holding_the_warehouse_is_retried_not_failed(fresh_data, monkey
 
 def test_a_reader_holding_the_warehouse_makes_the_run_wait(fresh_data):
     """With the default wait, the writer waits for the reader before it starts: no retry needed."""
+    from orchestration.defs.ingestion import ingest_esp
     from orchestration.demo import run_pipeline
 
     with reader_holding(fresh_data, until_logged="waiting for it") as released:
-        result = run_pipeline()
+        result = run_pipeline(asset_selection=list(ingest_esp.keys))
     assert released.is_set()
     assert result.success and events(result, "STEP_FAILURE") == [] and events(result, "STEP_UP_FOR_RETRY") == []
     assert logged("waiting for it")  # it did wait for the reader (before the first writer: ingest_esp)
