@@ -13,11 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
-import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+
+from ..sources._contracts import normalize_identifier
 
 END = datetime(2026, 9, 30, tzinfo=timezone.utc)
 
@@ -111,7 +111,7 @@ def normalize_handle(value: str | None) -> str | None:
     """A social handle as the warehouse matches it: NFKC, no whitespace or zero-width characters, no "@", lower case."""
     if value is None:
         return None
-    value = re.sub(r"[\s\u200b\u200c\u200d\u2060\ufeff]+", "", unicodedata.normalize("NFKC", value)).lstrip("@").lower()
+    value = normalize_identifier(value).lstrip("@").lower()
     return value or None
 
 

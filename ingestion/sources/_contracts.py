@@ -44,7 +44,6 @@ BATCH_ROWS = 10_000
 
 # Whitespace Python's str.split() knows, plus the invisible characters people paste with an address.
 _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
-_STRIP = None  # str.strip() default: all Unicode whitespace
 _ALL_SPACE = re.compile(rf"[\s{_INVISIBLE}]+")
 
 
