@@ -164,7 +164,7 @@ def clean_marts(tmp_path_factory, small_world):
 
 def test_two_runs_started_at_once_on_a_fresh_folder_both_finish(clean_marts):
     columns, rows = clean_marts
-    assert "person_key" in columns and len(rows) > 100
+    assert "person_id" in columns and len(rows) > 100
 
 
 def test_a_run_killed_at_each_stage_leaves_nothing_that_blocks_the_next(tmp_path, small_world, clean_marts):

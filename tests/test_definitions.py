@@ -107,7 +107,7 @@ def test_dbt_tests_are_blocking_asset_checks(graph, defs):
     assert {spec.name for spec in specs if not spec.blocking} == warn
     assert "esp_events_without_an_email" in warn
     assert "relationships_stg_social__interactions_post_id__post_id__ref_stg_social__posts_" in warn
-    assert dg.AssetCheckKey(CUSTOMER_360, "unique_customer_360_person_key") in {s.key for s in specs}
+    assert dg.AssetCheckKey(CUSTOMER_360, "unique_customer_360_person_id") in {s.key for s in specs}
 
 
 def test_instance_config_limits_the_pool_to_one(tmp_path, monkeypatch):

@@ -76,7 +76,7 @@ def test_a_bad_esp_record_is_quarantined_or_reported_and_customer_360_is_still_b
             f"""
             with person as (select person_id from read_parquet('{truth}')
                             where identifier_type = 'esp_contact' and identifier_value in ({",".join("?" * len(pasted))})),
-            mine as (select t.person_id, m.person_key from read_parquet('{truth}') t
+            mine as (select t.person_id, m.person_id as person_key from read_parquet('{truth}') t
                      join intermediate.int_identity__identifier_map m using (identifier_type, identifier_value)
                      where t.person_id in (select person_id from person)
                        and t.identifier_type in ('shop_customer', 'esp_contact', 'iot_device'))

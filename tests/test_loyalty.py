@@ -461,7 +461,7 @@ def test_deletes_leave_every_model_and_orphans_are_kept_reported_and_flow_on(sma
     load("loyalty")
     assert set(dbt_build().values()) == {"pass"}
     assert query(
-        "select t.points, t.revenue, t.person_key = m.person_key from intermediate.int_touchpoints t "
+        "select t.points, t.revenue, t.person_id = m.person_id from intermediate.int_touchpoints t "
         "join intermediate.int_identity__identifier_map m on m.identifier_type = 'loyalty_member' and m.identifier_value = 'M9000001' "
         "where t.touchpoint_id = 'receipt:R9100001'"
     ) == [(42, Decimal("42.00"), True)]

@@ -118,7 +118,7 @@ def test_records_that_share_an_email_are_never_split(warehouse):
         split = con.execute(
             f"""
             with j as (
-                select t.*, m.person_key
+                select t.*, m.person_id as person_key
                 from read_parquet('{truth}') t
                 join intermediate.int_identity__identifier_map m using (identifier_type, identifier_value)
                 where t.identifier_type in ('shop_customer', 'esp_contact', 'iot_device')
@@ -152,22 +152,22 @@ def test_consent_is_in_the_data(warehouse):
     assert count(warehouse, "iot.readings", f"device_id in ({','.join(repr(d) for d in opted_out)})") == 0
     assert count(warehouse, "marts.customer_360", "iot_opt_in") == 179
     assert count(warehouse, "marts.customer_360", "email_marketing_consent") == 1092
-    consenting = "(select person_key from marts.customer_360 where email_marketing_consent) as c"
+    consenting = "(select person_id from marts.customer_360 where email_marketing_consent) as c"
     members = "intermediate.int_identity__identifier_map"
     unsubscribed = (
-        f"select m.person_key from {members} m join staging.stg_esp__events e "
+        f"select m.person_id from {members} m join staging.stg_esp__events e "
         "on m.identifier_type = 'esp_contact' and m.identifier_value = e.email_normalized where e.event_type = 'unsubscribe'"
     )
     opted_in = (
-        f"select m.person_key from {members} m join staging.stg_shop__customers c "
+        f"select m.person_id from {members} m join staging.stg_shop__customers c "
         "on m.identifier_type = 'shop_customer' and m.identifier_value = c.shop_customer_id where c.accepts_marketing "
-        f"union select m.person_key from {members} m join staging.stg_loyalty__members l "
+        f"union select m.person_id from {members} m join staging.stg_loyalty__members l "
         "on m.identifier_type = 'loyalty_member' and m.identifier_value = l.loyalty_member_id where l.marketing_opt_in"
     )
-    assert count(warehouse, consenting, f"person_key in ({unsubscribed})") == 0
-    assert count(warehouse, consenting, f"person_key not in ({opted_in})") == 0
+    assert count(warehouse, consenting, f"person_id in ({unsubscribed})") == 0
+    assert count(warehouse, consenting, f"person_id not in ({opted_in})") == 0
     # person keys are hashes: no e-mail address or other identifier leaks through them
-    assert count(warehouse, "marts.customer_360", "person_key like '%@%' or length(person_key) <> 23") == 0
+    assert count(warehouse, "marts.customer_360", "person_id like '%@%' or length(person_id) <> 23") == 0
 
 
 def test_no_pii_in_the_run_event_log(demo_run):

@@ -15,7 +15,7 @@ import duckdb
 PAIRS_SQL = """
 with truth as (select * from read_parquet(?)),
 joined as (
-    select t.identifier_type, t.identifier_value, t.person_id, m.person_key
+    select t.identifier_type, t.identifier_value, t.person_id, m.person_id as person_key
     from truth t
     left join intermediate.int_identity__identifier_map m using (identifier_type, identifier_value)
 ),

@@ -1,5 +1,5 @@
 -- Deterministic identity resolution: connected components of the identity graph. Every source identifier
--- gets the person_key of its component; the key is a hash of the component's smallest node, so it is
+-- gets the person_id of its component; the key is a hash of the component's smallest node, so it is
 -- stable across runs and carries no e-mail address or other PII.
 with recursive
 
@@ -44,7 +44,7 @@ source_identifiers as (
 select
     source_identifiers.identifier_type,
     source_identifiers.identifier_value,
-    'person_' || substr(md5(coalesce(components.component_root, source_identifiers.identifier_type || ':' || source_identifiers.identifier_value)), 1, 16) as person_key
+    'person_' || substr(md5(coalesce(components.component_root, source_identifiers.identifier_type || ':' || source_identifiers.identifier_value)), 1, 16) as person_id
 from source_identifiers
 left join components
     on components.node = source_identifiers.identifier_type || ':' || source_identifiers.identifier_value

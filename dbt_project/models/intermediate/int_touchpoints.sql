@@ -58,7 +58,7 @@ touchpoints as (
 
 select
     touchpoints.touchpoint_id,
-    identities.person_key,
+    identities.person_id,
     touchpoints.channel,
     touchpoints.touchpoint_type,
     touchpoints.occurred_at,

@@ -6,7 +6,7 @@ with identities as (
 
 identifier_counts as (
     select
-        person_key,
+        person_id,
         sum(case when identifier_type = 'shop_customer' then 1 else 0 end) as shop_customer_ids,
         sum(case when identifier_type = 'esp_contact' then 1 else 0 end) as email_addresses_at_esp,
         sum(case when identifier_type = 'social_handle' then 1 else 0 end) as social_handles,
@@ -17,12 +17,12 @@ identifier_counts as (
         min(case when identifier_type = 'loyalty_member' then identifier_value end) as primary_loyalty_member_id,
         min(case when identifier_type = 'social_handle' then identifier_value end) as primary_social_handle
     from identities
-    group by person_key
+    group by person_id
 ),
 
 shop_profile as (
     select
-        identities.person_key,
+        identities.person_id,
         min(customers.email_normalized) as shop_email,
         min(customers.first_name) as shop_first_name,
         min(customers.last_name) as shop_last_name,
@@ -31,12 +31,12 @@ shop_profile as (
     from identities
     inner join {{ ref('stg_shop__customers') }} as customers
         on identities.identifier_type = 'shop_customer' and identities.identifier_value = customers.shop_customer_id
-    group by identities.person_key
+    group by identities.person_id
 ),
 
 loyalty_profile as (
     select
-        identities.person_key,
+        identities.person_id,
         min(members.email_normalized) as loyalty_email,
         min(members.first_name) as loyalty_first_name,
         min(members.last_name) as loyalty_last_name,
@@ -45,23 +45,23 @@ loyalty_profile as (
     from identities
     inner join {{ ref('stg_loyalty__members') }} as members
         on identities.identifier_type = 'loyalty_member' and identities.identifier_value = members.loyalty_member_id
-    group by identities.person_key
+    group by identities.person_id
 ),
 
 esp_profile as (
     select
-        identities.person_key,
+        identities.person_id,
         min(identities.identifier_value) as esp_email,
         max(case when events.event_type = 'unsubscribe' then 1 else 0 end) as unsubscribed
     from identities
     inner join {{ ref('stg_esp__events') }} as events
         on identities.identifier_type = 'esp_contact' and identities.identifier_value = events.email_normalized
-    group by identities.person_key
+    group by identities.person_id
 ),
 
 activity as (
     select
-        person_key,
+        person_id,
         min(occurred_at) as first_seen_at,
         max(occurred_at) as last_seen_at,
         sum(case when touchpoint_type = 'order' then 1 else 0 end) as online_orders,
@@ -81,11 +81,11 @@ activity as (
         sum(case when channel = 'social' then 1 else 0 end) as social_interactions,
         sum(case when channel = 'iot' then 1 else 0 end) as iot_readings
     from {{ ref('int_touchpoints') }}
-    group by person_key
+    group by person_id
 )
 
 select
-    ids.person_key,
+    ids.person_id,
     coalesce(shop_profile.shop_email, esp_profile.esp_email, loyalty_profile.loyalty_email) as email,
     coalesce(shop_profile.shop_first_name, loyalty_profile.loyalty_first_name) as first_name,
     coalesce(shop_profile.shop_last_name, loyalty_profile.loyalty_last_name) as last_name,
@@ -126,8 +126,8 @@ select
         and coalesce(esp_profile.unsubscribed, 0) = 0 as email_marketing_consent,
     coalesce(loyalty_profile.loyalty_marketing_opt_in, 0) = 1 as loyalty_marketing_consent,
     ids.iot_devices > 0 as iot_opt_in
-from identifier_counts as ids  -- one row per person_key
-left join shop_profile on ids.person_key = shop_profile.person_key
-left join loyalty_profile on ids.person_key = loyalty_profile.person_key
-left join esp_profile on ids.person_key = esp_profile.person_key
-left join activity on ids.person_key = activity.person_key
+from identifier_counts as ids  -- one row per person_id
+left join shop_profile on ids.person_id = shop_profile.person_id
+left join loyalty_profile on ids.person_id = loyalty_profile.person_id
+left join esp_profile on ids.person_id = esp_profile.person_id
+left join activity on ids.person_id = activity.person_id
