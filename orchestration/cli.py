@@ -107,7 +107,8 @@ def world_serve(host: str, port: int, faults: float) -> None:
 
 
 @cli.command("run")
-def run() -> None:
+@click.option("--full-refresh", is_flag=True, help="Rebuild dbt's incremental models (journey sessions) from scratch.")
+def run(full_refresh: bool) -> None:
     """Run the whole graph once (every source, every model, every check), as a scheduler would.
 
     Exits 0 only if every step ran and every blocking check passed.
@@ -115,7 +116,7 @@ def run() -> None:
     started = time.monotonic()
     from orchestration.demo import run_and_summarize
 
-    summary = run_and_summarize("run")
+    summary = run_and_summarize("run", full_refresh=full_refresh)
     click.echo(f"wall time: {time.monotonic() - started:.1f} s")
     raise SystemExit(0 if summary.ok else 1)
 

@@ -72,8 +72,36 @@ def quarantine_lines(quarantined: dict[str, dict[str, int]]) -> list[str]:
     return out
 
 
-def run_pipeline(asset_selection=None):
+JOURNEYS_SQL = """
+select
+    (select count(*) from marts.journey_sessions),
+    (select count(*) from marts.journey_sessions where person_id is not null),
+    (select count(*) from marts.journey_sessions where converted),
+    (select count(*) from marts.touchpoints where is_conversion),
+    (select coalesce(sum(revenue), 0) from marts.touchpoints where is_conversion),
+    (select count(*) from marts.touchpoints where person_id is null)
+"""
+
+
+def journey_lines(warehouse) -> list[str]:
+    """Sessions and conversions as ``journey demo`` prints them (nothing if the journey marts are not built)."""
+    import duckdb
+
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            sessions, known, converting, conversions, revenue, anonymous = con.execute(JOURNEYS_SQL).fetchone()
+    except duckdb.CatalogException:
+        return []
+    return [
+        f"  journeys:    {sessions:,} sessions ({known:,} of known people, {converting:,} converting); "
+        f"{conversions:,} conversions worth {revenue:,.2f}; {anonymous:,} touchpoints still anonymous"
+    ]
+
+
+def run_pipeline(asset_selection=None, full_refresh: bool = False):
     """Materialize every asset (or ``asset_selection``) and run their checks in-process on the shared instance.
+
+    ``full_refresh`` rebuilds dbt's incremental models from scratch instead of their lookback window.
 
     The run is tagged with this process (so a later run can tell it died) and starts only after the runs of
     processes that are gone were marked failed and their warehouse pool slots freed.
@@ -84,9 +112,11 @@ def run_pipeline(asset_selection=None):
         from orchestration.definitions import defs
 
         job = defs.resolve_implicit_global_asset_job_def()
-        quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+        run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+        if full_refresh:
+            run_config["ops"] = {"journey_dbt_models": {"config": {"full_refresh": True}}}
         return job.execute_in_process(
-            run_config=quiet, instance=instance, asset_selection=asset_selection, raise_on_error=False, tags=run_tags()
+            run_config=run_config, instance=instance, asset_selection=asset_selection, raise_on_error=False, tags=run_tags()
         )
 
 
@@ -132,12 +162,12 @@ def report(result) -> RunReport:
     )
 
 
-def run_and_summarize(log_name: str = "run") -> RunReport:
+def run_and_summarize(log_name: str = "run", full_refresh: bool = False) -> RunReport:
     """Run the whole graph (its log to ``<data dir>/logs/<log_name>.log``) and print the summary."""
     log_path = config.data_dir() / "logs" / f"{log_name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        result = run_pipeline()
+        result = run_pipeline(full_refresh=full_refresh)
     print(f"pipeline log: {log_path}")
     summary = report(result)
     if not summary.success:
@@ -157,7 +187,7 @@ def run_and_summarize(log_name: str = "run") -> RunReport:
         elif layer == "marts":
             detail = " · ".join(f"{t.split('.', 1)[1]} {n:,}" for t, n in tables.items())
         print(f"  {layer:<13}{len(tables):>3} tables {sum(tables.values()):>9,} rows   {detail}".rstrip())
-    for line in quarantine_lines(quarantine_counts(counts)):
+    for line in quarantine_lines(quarantine_counts(counts)) + journey_lines(warehouse):
         print(line)
     line = f"\nchecks: {summary.checks_passed} of {summary.checks} passed"
     if summary.warnings:

@@ -270,3 +270,21 @@ def test_a_failing_check_blocks_everything_downstream(warehouse):
         with duckdb.connect(str(warehouse)) as con:
             con.execute("delete from shop.customers where state = 'injected'")
         assert count(warehouse, "shop.customers") == 1757
+
+
+def test_every_mart_reports_its_row_count_and_a_preview_without_personal_data(demo_run, warehouse):
+    from orchestration.lib.dbt import dbt_project
+    from orchestration.lib.mart_metadata import pii_columns
+
+    hidden = pii_columns(dbt_project.manifest_path)
+    marts = {
+        e.asset_key.path[1]: e.materialization.metadata
+        for e in demo_run.get_asset_materialization_events()
+        if e.asset_key.path[0] == "marts"
+    }
+    assert "customer_360" in marts and hidden["customer_360"]
+    for table, metadata in marts.items():
+        assert metadata["dagster/row_count"].value == count(warehouse, f"marts.{table}"), table
+        shown = {c.name for c in metadata["preview"].schema.columns}
+        assert shown and not shown & hidden[table], table
+        assert all("@" not in str(v) for r in metadata["preview"].records for v in r.data.values()), table

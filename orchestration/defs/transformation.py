@@ -6,8 +6,15 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from ingestion.config import warehouse_path
 from orchestration.lib.constants import WAREHOUSE_POOL
 from orchestration.lib.dbt import dbt_environment, dbt_project, ensure_manifest
+from orchestration.lib.mart_metadata import with_mart_metadata
 from orchestration.lib.translators import WarehouseDbtTranslator
 from orchestration.lib.warehouse_lock import retry_on_lock_conflict, wait_until_writable
+
+
+class DbtBuildConfig(dg.Config):
+    """``full_refresh``: rebuild incremental models (journey sessions) from scratch, not just their lookback window."""
+
+    full_refresh: bool = False
 
 
 @dbt_assets(
@@ -16,7 +23,9 @@ from orchestration.lib.warehouse_lock import retry_on_lock_conflict, wait_until_
     dagster_dbt_translator=WarehouseDbtTranslator(),
     pool=WAREHOUSE_POOL,
 )
-def journey_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def journey_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
     wait_until_writable(warehouse_path(), log=context.log)
+    args = ["build", *(["--full-refresh"] if config.full_refresh else [])]
     with retry_on_lock_conflict(context), dbt_environment():
-        yield from dbt.cli(["build"], context=context).stream()
+        events = dbt.cli(args, context=context).stream()
+        yield from with_mart_metadata(events, context, warehouse_path(), dbt_project.manifest_path)

@@ -1,0 +1,101 @@
+"""Row count and a preview for every mart, attached to its materialization in Dagster.
+
+Read after dbt has finished (DuckDB has one writer: a read-only connection while dbt builds would wait or
+fail), through one short read-only connection. Columns whose dbt ``meta`` says ``pii: true`` never reach the
+preview: e-mails and names stay out of the event log.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import dagster as dg
+
+MART_SCHEMA = "marts"
+PREVIEW_ROWS = 5
+
+
+def pii_columns(manifest_path: Path) -> dict[str, set[str]]:
+    """Model name -> its columns documented with ``meta: {pii: true}`` (column meta or config meta)."""
+    manifest = json.loads(Path(manifest_path).read_text())
+    out: dict[str, set[str]] = {}
+    for node in manifest["nodes"].values():
+        if node.get("resource_type") != "model":
+            continue
+        pii = {
+            name
+            for name, column in node.get("columns", {}).items()
+            if (column.get("meta") or {}).get("pii") or ((column.get("config") or {}).get("meta") or {}).get("pii")
+        }
+        out[node["name"]] = pii
+    return out
+
+
+def _cell(value) -> str | int | float | bool | None:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)
+
+
+def mart_metadata(con, table: str, hidden: set[str]) -> dict[str, dg.MetadataValue]:
+    """``dagster/row_count`` and a ``preview`` table of the first rows (by the first column) without ``hidden``."""
+    described = con.execute(f"describe {MART_SCHEMA}.{table}").fetchall()
+    columns = [(name, dtype) for name, dtype, *_ in described if name not in hidden]
+    rows = con.execute(f"select count(*) from {MART_SCHEMA}.{table}").fetchone()[0]
+    metadata: dict[str, dg.MetadataValue] = {"dagster/row_count": dg.MetadataValue.int(int(rows))}
+    if columns:
+        names = ", ".join(f'"{name}"' for name, _ in columns)
+        preview = con.execute(f"select {names} from {MART_SCHEMA}.{table} order by 1 limit {PREVIEW_ROWS}").fetchall()
+        schema = dg.TableSchema(columns=[dg.TableColumn(name=name, type=str(dtype)) for name, dtype in columns])
+        records = [dg.TableRecord({name: _cell(v) for (name, _), v in zip(columns, row)}) for row in preview]
+        metadata["preview"] = dg.MetadataValue.table(records=records, schema=schema)
+    if hidden:
+        metadata["preview_hides"] = dg.MetadataValue.text(", ".join(sorted(hidden)) + " (personal data)")
+    return metadata
+
+
+def with_mart_metadata(
+    events: Iterable, context: dg.AssetExecutionContext, warehouse: Path, manifest_path: Path
+) -> Iterator:
+    """Pass dbt's events on; materializations of marts get their row count and preview once dbt is done.
+
+    Other events go through at once. Mart outputs are held back until the stream ends (or fails: what
+    materialized is still reported), because the warehouse is readable only when dbt has let go of it.
+    """
+    import duckdb
+
+    held = []
+
+    def released():
+        if not held:
+            return
+        hidden = pii_columns(manifest_path)
+        try:
+            con = duckdb.connect(str(warehouse), read_only=True)
+        except duckdb.Error as error:  # a writer elsewhere holds it: report without the metadata
+            context.log.warning(f"mart row counts unavailable: {type(error).__name__}")
+            yield from (event for event, _ in held)
+            return
+        with con:
+            for event, table in held:
+                yield event.with_metadata({**event.metadata, **mart_metadata(con, table, hidden.get(table, set()))})
+
+    try:
+        for event in events:
+            key = context.asset_key_for_output(event.output_name) if isinstance(event, dg.Output) else None
+            if key is not None and len(key.path) == 2 and key.path[0] == MART_SCHEMA:
+                held.append((event, key.path[1]))
+            else:
+                yield event
+    except Exception:
+        yield from released()  # what did materialize is still reported
+        raise
+    yield from released()
