@@ -174,7 +174,7 @@ def flatten_profile(record: Any) -> Any:
         return record
     # names and postcode/city (identity matching), the address and the consent; not the rest of the location or
     # custom properties
-    flat = _scalars(record, skip=("organization", "title", "image", "locale", "anonymous_id", "last_event_date"))
+    flat = _scalars(record, skip=("organization", "title", "image", "locale", "anonymous_id", "last_event_date", "location"))
     attributes = record.get("attributes") if isinstance(record.get("attributes"), dict) else {}
     location = attributes.get("location")
     if isinstance(location, dict):

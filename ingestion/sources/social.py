@@ -186,7 +186,8 @@ def as_interaction(record: Any, interaction_type: str) -> Any:
     row = {k: v for k, v in record.items() if k not in ("from", "place", "type")}
     row["interaction_type"] = interaction_type
     row["handle"] = _sub(record, "from", "username")
-    row["display_name"] = _sub(record, "from", "name")
+    author = record.get("from")
+    row["display_name"] = author.get("name") if isinstance(author, dict) else None  # a broken `from`: see handle
     row["store_id"] = _sub(record, "place", "id")
     row["reaction_type"] = record.get("type")
     return row
