@@ -49,8 +49,12 @@ esp as (
 ),
 
 social_names as (
-    -- one record per handle: the display name it shows most often ("Anna Schmidt", "Anna S.", "anna", ...)
-    select handle_normalized, display_name
+    -- one record per handle: the display name it shows most often ("Anna Schmidt", "Anna S.", "anna", ...),
+    -- and its first interaction (a reference to the handle that is not the handle itself)
+    select
+        handle_normalized,
+        display_name,
+        min(min(interaction_id)) over (partition by handle_normalized) as first_interaction_id
     from {{ ref('stg_social__interactions') }}
     group by handle_normalized, display_name
     qualify row_number() over (partition by handle_normalized order by count(*) desc, display_name) = 1
@@ -60,7 +64,7 @@ social as (
     select
         'social_handle:' || handle_normalized,
         'social_handle',
-        handle_normalized,
+        first_interaction_id,
         split_part(trim(display_name), ' ', 1),
         -- a second word that is an initial ("S.") is no last name
         case when length(regexp_replace(split_part(trim(display_name), ' ', 2), '[^[:alpha:]]', '', 'g')) > 1
