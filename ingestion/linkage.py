@@ -60,6 +60,12 @@ def settings():
                         "regexp_replace(token_l, '[0-9]', '', 'g') = regexp_replace(token_r, '[0-9]', '', 'g')",
                         "Same letters, other digits",
                     ).configure(m_probability=1e-6, fix_m_probability=True),  # set: EM takes namesakes for one
+                    # a.schmidt1985@work and anna.schmidt1985@home: other letters, the same number
+                    cll.CustomLevel(
+                        "regexp_extract(token_l, '[0-9]+$') = regexp_extract(token_r, '[0-9]+$') "
+                        "and regexp_extract(token_l, '[0-9]+$') <> ''",
+                        "Other letters, same number",
+                    ),
                     cll.ElseLevel(),
                 ],
                 "token",

@@ -39,8 +39,9 @@ class LinkScore:
         return self.correct / self.true_pairs if self.true_pairs else 1.0
 
 
-def build_records(source_systems: Path, workdir: Path) -> Path:
-    """Load the matched sources of ``source_systems`` into a warehouse in ``workdir``; dbt builds the records there."""
+def build_records(source_systems: Path, workdir: Path, select: str = "+int_identity__match_records") -> Path:
+    """Load the matched sources of ``source_systems`` into a warehouse in ``workdir``; dbt builds the records there
+    (and whatever else ``select`` names that these sources feed: ``+identity_review`` scores them too)."""
     from ingestion import pipelines
 
     from .lib.dbt import DBT_EXECUTABLE, DBT_PROJECT_DIR
@@ -50,7 +51,7 @@ def build_records(source_systems: Path, workdir: Path) -> Path:
         for name in MATCHED_SOURCES:
             pipelines.load(name, endpoints, warehouse, workdir / "dlt")
     subprocess.run(
-        [DBT_EXECUTABLE, "run", "--quiet", "--select", "+int_identity__match_records",
+        [DBT_EXECUTABLE, "run", "--quiet", "--select", select,
          "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
          "--target-path", str(workdir / "dbt_target"), "--log-path", str(workdir / "dbt_logs")],
         check=True,

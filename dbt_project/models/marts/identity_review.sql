@@ -12,7 +12,7 @@ records as (
 )
 
 select
-    md5(links.node_a || '|' || links.node_b) as review_pair_id,
+    a.record_type || ':' || a.record_key || '|' || b.record_type || ':' || b.record_key as review_pair_id,
     a.record_type as record_type_a,
     a.record_key as record_id_a,
     b.record_type as record_type_b,
