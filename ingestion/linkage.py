@@ -24,12 +24,12 @@ import pandas as pd
 
 from .config import REPO_ROOT
 
-log = logging.getLogger(__name__)
-
 MODEL_PATH = REPO_ROOT / "dbt_project" / "identity" / "splink_model.json"
 # What a record brings to the comparisons (int_identity__match_records' columns, node first).
 RECORD_COLUMNS = ("node", "first_name", "last_name", "postcode", "city", "birth_year", "phone_last6", "token")
-COMPARED = RECORD_COLUMNS[1:]
+# The comparisons (each gives a ``gamma_<name>`` level in the scored pairs).
+COMPARISONS = ("first_name", "last_name", "postcode_city", "birth_year", "phone_last6", "token")
+U_PAIRS = 5e6  # random pairs that estimate u
 # The key of the model JSON under which the training's own facts are kept (Splink's settings are the rest).
 TRAINING_KEY = "journey_training"
 
@@ -47,9 +47,28 @@ def settings():
             # a typo is one edit away (Laura/Clara are two: a household, not a typo); then close in Jaro-Winkler
             cl.CustomComparison(_name_levels(cll, "first_name"), "first_name"),
             cl.CustomComparison(_name_levels(cll, "last_name"), "last_name"),
-            cl.ExactMatch("postcode"),
-            cl.ExactMatch("city"),
-            cl.ExactMatch("birth_year"),  # only the POS asks for it: tells members of one household apart
+            # one comparison, not two: the same postcode is the same city, and counting both would count it twice
+            cl.CustomComparison(
+                [
+                    cll.CustomLevel(
+                        "(postcode_l is null or postcode_r is null) and (city_l is null or city_r is null)", "Null"
+                    ).configure(is_null_level=True),
+                    cll.ExactMatchLevel("postcode"),
+                    cll.ExactMatchLevel("city"),
+                    cll.ElseLevel(),
+                ],
+                "postcode_city",
+            ),
+            # only the POS asks for it, once per person: no pair of one person's records shows it twice, so EM cannot
+            # learn its m; set (a year typed right 19 times in 20). It tells members of one household apart.
+            cl.CustomComparison(
+                [
+                    cll.NullLevel("birth_year"),
+                    cll.ExactMatchLevel("birth_year").configure(m_probability=0.95, fix_m_probability=True),
+                    cll.ElseLevel().configure(m_probability=0.05, fix_m_probability=True),
+                ],
+                "birth_year",
+            ),
             cl.ExactMatch("phone_last6"),
             cl.CustomComparison(
                 [
@@ -117,13 +136,36 @@ def train(records: Any, seed: int = 42) -> dict:
     linker.training.estimate_probability_two_random_records_match(
         [block_on("token", "first_name"), block_on("phone_last6", "first_name")], recall=0.6
     )
-    linker.training.estimate_u_using_random_sampling(max_pairs=5e6, seed=seed)
+    linker.training.estimate_u_using_random_sampling(max_pairs=U_PAIRS, seed=seed)
     # m: each pass fixes the columns it blocks on and learns the others
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("token"))
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("first_name", "last_name"))
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("phone_last6"))
-    model = linker.misc.save_model_to_json()
+    model = _without_matches_in_u(linker.misc.save_model_to_json(), max_pairs=U_PAIRS)
     model[TRAINING_KEY] = {"records": len(frame), "seed": seed}
+    return model
+
+
+def _without_matches_in_u(model: dict, max_pairs: float) -> dict:
+    """u probabilities with the true matches taken out.
+
+    Random sampling estimates u from random pairs, and some of those are one person: a share of about the prior
+    (the probability that two random records match). For a level that non-matches almost never reach (an equal
+    e-mail token), those few matches are most of what the sample saw, and u comes out as if namesakes shared
+    their addresses. So u' = (u - prior * m) / (1 - prior), at least what ``max_pairs`` samples can resolve, and
+    the levels of a comparison sum to 1 again.
+    """
+    prior = model["probability_two_random_records_match"]
+    floor = 1 / max_pairs
+    for comparison in model["comparisons"]:
+        levels = [level for level in comparison["comparison_levels"] if not level.get("is_null_level")]
+        if not all(level.get("u_probability") is not None and level.get("m_probability") is not None for level in levels):
+            continue
+        for level in levels:
+            level["u_probability"] = max((level["u_probability"] - prior * level["m_probability"]) / (1 - prior), floor)
+        total = sum(level["u_probability"] for level in levels)
+        for level in levels:
+            level["u_probability"] /= total
     return model
 
 
@@ -155,11 +197,12 @@ def predict(records: Any, model: dict | Path = MODEL_PATH, threshold: float = 0.
     from splink.backends.duckdb import DuckDBAPI
 
     frame = _records(records)
-    gammas = [f"gamma_{c}" for c in COMPARED]
+    gammas = [f"gamma_{c}" for c in COMPARISONS]
     columns = ["node_a", "node_b", "match_probability", "match_weight", *gammas]
     if len(frame) < 2:
         return pd.DataFrame({c: pd.Series(dtype="object" if c.startswith("node") else "float64") for c in columns})
     model = load(model) if isinstance(model, (str, Path)) else model
+    logging.getLogger("splink").setLevel(logging.WARNING)  # not its timings in every dbt run
     linker = Linker(DuckDBAPI().register(frame), _scoring_settings(model, len(frame)))
     pairs = linker.inference.predict(threshold_match_probability=threshold).as_pandas_dataframe()
     swap = pairs["node_l"] > pairs["node_r"]

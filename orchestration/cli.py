@@ -163,20 +163,11 @@ def identity_train(seed: int, people: int, days: int, output: str | None) -> Non
     from pathlib import Path
 
     from ingestion.linkage import MODEL_PATH
-    from orchestration.identity import train_on_demo_world
+    from orchestration.identity import link_threshold, train_on_demo_world
 
     started = time.monotonic()
-    train_on_demo_world(seed, people, days, Path(output) if output else MODEL_PATH, threshold=_link_threshold(), echo=click.echo)
+    train_on_demo_world(seed, people, days, Path(output) if output else MODEL_PATH, threshold=link_threshold(), echo=click.echo)
     click.echo(f"wall time: {time.monotonic() - started:.1f} s")
-
-
-def _link_threshold() -> float:
-    """``identity_link_threshold`` of dbt_project.yml."""
-    import yaml
-
-    from orchestration.lib.dbt import DBT_PROJECT_DIR
-
-    return float(yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["identity_link_threshold"])
 
 
 @cli.command("iot-bridge")

@@ -61,6 +61,15 @@ def build_records(source_systems: Path, workdir: Path, select: str = "+int_ident
     return warehouse
 
 
+def link_threshold() -> float:
+    """``identity_link_threshold`` of dbt_project.yml: pairs at or above it join the identity graph."""
+    import yaml
+
+    from .lib.dbt import DBT_PROJECT_DIR
+
+    return float(yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["identity_link_threshold"])
+
+
 def read_records(warehouse: Path) -> pd.DataFrame:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(f"select * from {RECORDS} order by node").df()

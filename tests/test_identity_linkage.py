@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from ingestion import linkage
-from orchestration.identity import build_records, link_scores
+from orchestration.identity import build_records, link_scores, link_threshold
 
 NO_PII = r"@|\+?\d{7,}"  # an e-mail address or a phone number
 
@@ -18,7 +18,7 @@ def record(node, first=None, last=None, postcode=None, city=None, birth_year=Non
 
 def test_the_saved_model_loads_and_tells_a_person_from_namesakes_and_family():
     model = linkage.load()
-    assert {c["output_column_name"] for c in model["comparisons"]} == set(linkage.COMPARED)
+    assert {c["output_column_name"] for c in model["comparisons"]} == set(linkage.COMPARISONS)
     assert model[linkage.TRAINING_KEY]["records"] > 1000
     records = pd.DataFrame([
         # one person: in the shop, and at the till with a typo in her name and her work address
@@ -40,7 +40,7 @@ def test_the_saved_model_loads_and_tells_a_person_from_namesakes_and_family():
     assert p[("loyalty_member:M1", "shop_customer:1")] > 0.99
     assert p[("shop_customer:1", "social_handle:anna_schmidt12")] > 0.99
     assert p.get(("esp_contact:anna.schmidt77@mail.test", "shop_customer:1"), 0) < 0.5
-    assert p.get(("loyalty_member:M2", "shop_customer:1"), 0) < 0.99  # not linked; reviewed at most
+    assert p.get(("loyalty_member:M2", "shop_customer:1"), 0) < link_threshold()  # not linked; reviewed at most
     assert p.get(("loyalty_member:M1", "loyalty_member:M2"), 0) < 0.5
 
 
@@ -59,8 +59,7 @@ def test_the_dbt_model_links_a_small_world_as_the_ground_truth_says(small_wareho
         links = con.execute("select * from intermediate.int_identity__probabilistic_links").df()
         records = con.execute("select count(*) from intermediate.int_identity__match_records").fetchone()[0]
     assert records > 700
-    threshold = 0.99  # dbt_project.yml: identity_link_threshold
-    score = link_scores(links, truth, threshold)
+    score = link_scores(links, truth, link_threshold())
     assert score.precision >= 0.99
     assert score.recall >= 0.75  # pairs linked directly; the identity graph's components add more
     assert links["match_probability"].min() >= 0.5  # identity_review_threshold
@@ -70,11 +69,11 @@ def test_the_review_mart_holds_the_borderline_pairs_without_pii(small_warehouse)
     warehouse, _ = small_warehouse
     with duckdb.connect(str(warehouse), read_only=True) as con:
         borderline = con.execute(
-            "select count(*) from intermediate.int_identity__probabilistic_links where match_probability < 0.99"
+            f"select count(*) from intermediate.int_identity__probabilistic_links where match_probability < {link_threshold()}"
         ).fetchone()[0]
         review = con.execute("select * from marts.identity_review").df()
     assert len(review) == borderline > 0
-    assert review["match_probability"].between(0.5, 0.99, inclusive="left").all()
+    assert review["match_probability"].between(0.5, link_threshold(), inclusive="left").all()
     text = review.select_dtypes("object")
     assert not text.apply(lambda col: col.str.contains(NO_PII, regex=True)).any().any()
     assert set(review["record_type_a"]) | set(review["record_type_b"]) <= {"shop_customer", "esp_contact", "social_handle", "loyalty_member"}

@@ -270,3 +270,24 @@ def test_a_failing_check_blocks_everything_downstream(warehouse):
         with duckdb.connect(str(warehouse)) as con:
             con.execute("delete from shop.customers where state = 'injected'")
         assert count(warehouse, "shop.customers") == 1757
+
+
+# --- probabilistic identity links (issue 6) -----------------------------------------------------------------------
+
+
+def test_probabilistic_links_are_precise_and_complete_what_shared_keys_miss(warehouse):
+    """Splink's links alone (pairs at the link threshold, no transitive closure) are almost never wrong; with the
+    deterministic graph they find the people that no shared key joins (a handle without a shop profile that names
+    it, a loyalty member with a work address and no phone)."""
+    from orchestration.identity import link_scores, link_threshold
+
+    truth = config.source_systems_dir() / "ground_truth.parquet"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        links = con.execute("select * from intermediate.int_identity__probabilistic_links").df()
+        review = con.execute("select count(*) from marts.identity_review").fetchone()[0]
+    alone = link_scores(links, truth, link_threshold())
+    assert alone.precision >= 0.995
+    assert alone.recall >= 0.8
+    assert 0 < review < len(links) / 5
+    score = score_identity(warehouse, truth)
+    assert score.recall >= 0.95

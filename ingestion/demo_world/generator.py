@@ -48,34 +48,19 @@ FAMILY_NAMES = (
     "voigt sauer arnold wolff pfeiffer yilmaz kaya demir nowak kowalski rossi ferrari petrov kovac hansen "
     "jansen berger martin kraus walter koenig huber mayer frank maier herrmann kessler"
 ).split()
-# Real-looking German postcode areas: a city and the postcodes its people live in.
-CITIES = (
-    ("Berlin", ("10115", "10245", "10437", "10551", "10707", "10961", "12043", "12157", "13086", "13353", "14050", "12555")),
-    ("Hamburg", ("20095", "20249", "20357", "21073", "22081", "22305", "22529", "22767")),
-    ("München", ("80331", "80469", "80637", "80798", "81369", "81541", "81667", "81925")),
-    ("Köln", ("50667", "50733", "50823", "50937", "51065", "51143")),
-    ("Frankfurt am Main", ("60311", "60316", "60385", "60486", "60594", "65929")),
-    ("Stuttgart", ("70173", "70182", "70197", "70372", "70469")),
-    ("Düsseldorf", ("40210", "40213", "40477", "40545", "40625")),
-    ("Leipzig", ("04103", "04109", "04177", "04229", "04317")),
-    ("Dresden", ("01067", "01097", "01127", "01219", "01307")),
-    ("Hannover", ("30159", "30161", "30169", "30173", "30451")),
-    ("Nürnberg", ("90402", "90403", "90419", "90429", "90461")),
-    ("Bremen", ("28195", "28203", "28209", "28215", "28277")),
-    ("Dortmund", ("44135", "44137", "44139", "44147")),
-    ("Essen", ("45127", "45128", "45131", "45138")),
-    ("Bonn", ("53111", "53113", "53115", "53129")),
-    ("Münster", ("48143", "48145", "48147", "48151")),
-    ("Heidelberg", ("69115", "69117", "69120", "69126")),
-    ("Freiburg im Breisgau", ("79098", "79102", "79104", "79106")),
-    ("Kiel", ("24103", "24105", "24114", "24143")),
-    ("Rostock", ("18055", "18057", "18069", "18106")),
-    ("Erfurt", ("99084", "99085", "99089", "99096")),
-    ("Mainz", ("55116", "55118", "55122", "55131")),
-    ("Regensburg", ("93047", "93049", "93051", "93053")),
-    ("Augsburg", ("86150", "86152", "86153", "86159")),
-    ("Karlsruhe", ("76131", "76133", "76135", "76137")),
-    ("Mannheim", ("68159", "68161", "68163", "68165")),
+# Real-looking German postcode areas: a city, the range of its postcodes, and 30 postcodes spread over that range
+# (what 20,000 customers of a retailer in 26 cities would give; a household shares one).
+CITY_POSTCODE_RANGES = (
+    ("Berlin", 10115, 14199), ("Hamburg", 20095, 22769), ("München", 80331, 81929), ("Köln", 50667, 51149),
+    ("Frankfurt am Main", 60306, 65936), ("Stuttgart", 70173, 70629), ("Düsseldorf", 40210, 40629),
+    ("Leipzig", 4103, 4357), ("Dresden", 1067, 1328), ("Hannover", 30159, 30669), ("Nürnberg", 90402, 90491),
+    ("Bremen", 28195, 28779), ("Dortmund", 44135, 44388), ("Essen", 45127, 45359), ("Bonn", 53111, 53229),
+    ("Münster", 48143, 48167), ("Heidelberg", 69115, 69126), ("Freiburg im Breisgau", 79098, 79117),
+    ("Kiel", 24103, 24159), ("Rostock", 18055, 18147), ("Erfurt", 99084, 99099), ("Mainz", 55116, 55131),
+    ("Regensburg", 93047, 93059), ("Augsburg", 86150, 86199), ("Karlsruhe", 76131, 76229), ("Mannheim", 68159, 68309),
+)
+CITIES = tuple(
+    (city, tuple(f"{low + (high - low) * k // 29:05d}" for k in range(30))) for city, low, high in CITY_POSTCODE_RANGES
 )
 STREETS = ("Hauptstraße", "Bahnhofstraße", "Gartenweg", "Lindenallee", "Schulstraße", "Bergstraße", "Kirchplatz", "Ringstraße")
 # What tills and checkouts type when a customer will not give a number (one system each).

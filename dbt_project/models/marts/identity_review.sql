@@ -21,8 +21,7 @@ select
     links.match_weight,
     links.gamma_first_name as first_name_level,
     links.gamma_last_name as last_name_level,
-    links.gamma_postcode as postcode_level,
-    links.gamma_city as city_level,
+    links.gamma_postcode_city as home_level,
     links.gamma_birth_year as birth_year_level,
     links.gamma_phone_last6 as phone_level,
     links.gamma_token as email_or_handle_level
