@@ -77,3 +77,17 @@ def test_the_review_mart_holds_the_borderline_pairs_without_pii(small_warehouse)
     text = review.select_dtypes("object")
     assert not text.apply(lambda col: col.str.contains(NO_PII, regex=True)).any().any()
     assert set(review["record_type_a"]) | set(review["record_type_b"]) <= {"shop_customer", "esp_contact", "social_handle", "loyalty_member"}
+
+
+def test_training_learns_a_model_that_links_the_world_it_was_trained_on(small_warehouse, tmp_path):
+    """`journey identity train`'s learning step, on the small world's records (no ground truth used), saved and
+    loaded again: its links are as good as the shipped model's."""
+    from orchestration.identity import read_records
+
+    warehouse, truth = small_warehouse
+    records = read_records(warehouse)
+    path = linkage.save(linkage.train(records, seed=7), tmp_path / "model.json")
+    model = linkage.load(path)
+    assert model[linkage.TRAINING_KEY] == {"records": len(records), "seed": 7}
+    score = link_scores(linkage.predict(records, model, threshold=0.5), truth, link_threshold())
+    assert score.precision >= 0.98 and score.recall >= 0.75
