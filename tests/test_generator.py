@@ -84,9 +84,9 @@ def test_people_have_names_homes_and_birth_years_where_real_systems_keep_them(sm
     assert all(a["zip"].isdigit() and len(a["zip"]) == 5 and a["city"] and a["country_code"] == "DE" for a in addresses)
     assert all(c["id"] == a["customer_id"] for c in w.shop["customers"] if (a := c["default_address"]))
     members = w.loyalty["members"]
-    assert sum(m["birth_year"] is not None for m in members) > 0.8 * len(members)
+    assert sum(m["birth_year"] is not None for m in members) > 0.7 * len(members)  # 85 % give it
     assert all(1950 <= m["birth_year"] <= 2006 for m in members if m["birth_year"])
-    assert sum(m["postcode"] is not None for m in members) > 0.8 * len(members)
+    assert sum(m["postcode"] is not None for m in members) > 0.75 * len(members)  # 90 % give it
     located = [p["attributes"]["location"] for p in w.esp["profiles"] if p["attributes"]["location"]]
     assert 0.3 * len(w.esp["profiles"]) < len(located) < 0.7 * len(w.esp["profiles"])
     named = [p for p in w.esp["profiles"] if p["attributes"]["first_name"]]
