@@ -4,6 +4,7 @@
     journey world serve --port N [--faults RATE]      serve the demo shop, ESP and social APIs until Ctrl-C
     journey run                                       the whole graph once, against the configured sources
     journey demo [--seed --people --days]             generate, run, summary
+    journey identity train [--seed --people --days]   train the probabilistic identity model, save it in the repo
     journey iot-bridge [--host --port --topic ...]    MQTT -> NDJSON drop files for the IoT source
 
 Everything lands under ``$JW_DATA_DIR`` (default ``<repo>/data``); runs go through the Dagster instance in
@@ -142,6 +143,32 @@ def demo(seed: int, people: int, days: int) -> None:
     click.echo(f"wall time: {time.monotonic() - started:.1f} s")
     click.echo(f"\nopen the Dagster UI on these runs: make ui  (DAGSTER_HOME={config.dagster_home()})")
     raise SystemExit(0 if summary.ok else 1)
+
+
+@cli.group()
+def identity() -> None:
+    """Identity resolution: the probabilistic linkage model (Splink) the pipeline predicts with."""
+
+
+@identity.command("train")
+@world_options
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=str), default=None,
+    help="Where the model goes  [default: dbt_project/identity/splink_model.json in the repo]",
+)  # fmt: skip
+def identity_train(seed: int, people: int, days: int, output: str | None) -> None:
+    """Train the linkage model on a demo world (u by random sampling, m by EM; no ground truth) and save it.
+
+    The pipeline never trains: it scores with the saved model. Commit the file to change the model.
+    """
+    from pathlib import Path
+
+    from ingestion.linkage import MODEL_PATH
+    from orchestration.identity import link_threshold, train_on_demo_world
+
+    started = time.monotonic()
+    train_on_demo_world(seed, people, days, Path(output) if output else MODEL_PATH, threshold=link_threshold(), echo=click.echo)
+    click.echo(f"wall time: {time.monotonic() - started:.1f} s")
 
 
 @cli.command("iot-bridge")

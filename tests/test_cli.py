@@ -19,10 +19,12 @@ from .conftest import SMALL
 def test_help_lists_every_command():
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0
-    for command in ("world", "run", "demo", "iot-bridge"):
+    for command in ("world", "run", "demo", "iot-bridge", "identity"):
         assert command in result.output
     result = CliRunner().invoke(cli, ["world", "--help"])
     assert "generate" in result.output and "serve" in result.output
+    result = CliRunner().invoke(cli, ["identity", "train", "--help"])
+    assert result.exit_code == 0 and "--people" in result.output and "--output" in result.output
 
 
 def test_world_generate_writes_the_source_systems(tmp_path, monkeypatch):

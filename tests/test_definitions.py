@@ -17,8 +17,10 @@ RAW_ASSETS = [
     "social/interactions", "social/interactions__quarantine", "social/posts", "social/posts__quarantine",
 ]  # fmt: skip
 MODEL_ASSETS = [
-    "intermediate/int_identity__edges", "intermediate/int_identity__identifier_map", "intermediate/int_touchpoints",
-    "marts/customer_360",
+    "intermediate/int_identity__edges", "intermediate/int_identity__identifier_map",
+    "intermediate/int_identity__match_records", "intermediate/int_identity__probabilistic_links",
+    "intermediate/int_touchpoints",
+    "marts/customer_360", "marts/identity_review",
     "staging/stg_esp__campaigns", "staging/stg_esp__events", "staging/stg_esp__profiles", "staging/stg_esp__quarantine",
     "staging/stg_iot__devices", "staging/stg_iot__readings", "staging/stg_iot__readings_quarantine",
     "staging/stg_loyalty__cards", "staging/stg_loyalty__members", "staging/stg_loyalty__points",

@@ -60,3 +60,89 @@ def test_identifiers_vary_across_systems_like_people_type_them(small_world):
         t["person_id"] for t in small_world.ground_truth if t["identifier_type"] == "shop_customer"
     )
     assert sum(n == 2 for n in people_with_two_accounts.values()) == 14
+
+
+# --- identity fields and traps (issue 6) ----------------------------------------------------------------------
+
+
+def _by_person(world):
+    """Each system's records by their true person (the ground truth), for comparing what systems know of one person."""
+    truth = {(t["identifier_type"], t["identifier_value"]): t["person_id"] for t in world.ground_truth}
+    shop = {}
+    for c in world.shop["customers"]:
+        shop.setdefault(truth[("shop_customer", str(c["id"]))], []).append(c)
+    loyalty = {truth[("loyalty_member", m["member_id"])]: m for m in world.loyalty["members"]}
+    esp = {truth[("esp_contact", normalize_email(normalize_identifier(p["attributes"]["email"])))]: p["attributes"]
+           for p in world.esp["profiles"]}
+    return truth, shop, loyalty, esp
+
+
+def test_people_have_names_homes_and_birth_years_where_real_systems_keep_them(small_world):
+    w = small_world
+    addresses = [c["default_address"] for c in w.shop["customers"] if c["default_address"]]
+    assert 0.7 * len(w.shop["customers"]) < len(addresses) < 0.9 * len(w.shop["customers"])
+    assert all(a["zip"].isdigit() and len(a["zip"]) == 5 and a["city"] and a["country_code"] == "DE" for a in addresses)
+    assert all(c["id"] == a["customer_id"] for c in w.shop["customers"] if (a := c["default_address"]))
+    members = w.loyalty["members"]
+    assert sum(m["birth_year"] is not None for m in members) > 0.7 * len(members)  # 85 % give it
+    assert all(1950 <= m["birth_year"] <= 2006 for m in members if m["birth_year"])
+    assert sum(m["postcode"] is not None for m in members) > 0.75 * len(members)  # 90 % give it
+    located = [p["attributes"]["location"] for p in w.esp["profiles"] if p["attributes"]["location"]]
+    assert 0.3 * len(w.esp["profiles"]) < len(located) < 0.7 * len(w.esp["profiles"])
+    named = [p for p in w.esp["profiles"] if p["attributes"]["first_name"]]
+    assert 0.5 * len(w.esp["profiles"]) < len(named) < 0.9 * len(w.esp["profiles"])
+    froms = [i["from"] for edge, rows in w.social.items() if edge != "posts" for i in rows]
+    assert all(f["name"] for f in froms)
+    # one display name per handle
+    names = {}
+    for f in froms:
+        names.setdefault(normalize_handle(f["username"]), set()).add(f["name"])
+    assert all(len(n) == 1 for n in names.values())
+
+
+def test_family_inboxes_are_shared_by_people_of_one_household(small_world):
+    truth, shop, loyalty, esp = _by_person(small_world)
+    users = {}
+    for person, records in shop.items():
+        for c in records:
+            users.setdefault(normalize_email(normalize_identifier(c["email"])), set()).add(person)
+    for person, m in loyalty.items():
+        if m["email"]:
+            users.setdefault(normalize_email(normalize_identifier(m["email"])), set()).add(person)
+    for person, p in esp.items():
+        users.setdefault(normalize_email(normalize_identifier(p["email"])), set()).add(person)
+    family = {email: people for email, people in users.items() if email.startswith("familie.")}
+    shared = [people for people in family.values() if len(people) > 1]
+    assert len(shared) >= 3
+    for people in shared:  # one household: one last name and one home in the shop
+        homes = {(c["last_name"], c["default_address"]["zip"]) for p in people for c in shop.get(p, []) if c["default_address"]}
+        assert len({last for last, _ in homes}) <= 1
+    assert all(len(people) == 1 for email, people in users.items() if not email.startswith("familie."))
+
+
+def test_moves_name_changes_typos_and_placeholder_phones(small_world):
+    from ingestion.demo_world.generator import PLACEHOLDER_PHONES
+
+    truth, shop, loyalty, esp = _by_person(small_world)
+    both = [(loyalty[p], c) for p in loyalty.keys() & shop.keys() for c in shop[p]]
+    homes = [(m, c) for m, c in both if m["postcode"] and c["default_address"]]
+    moved = [1 for m, c in homes if m["postcode"] != c["default_address"]["zip"]]
+    assert 0 < len(moved) < 0.15 * len(homes)  # an old address in the POS, the new one in the shop
+
+    def edits(a, b):  # Levenshtein, enough for short names
+        row = list(range(len(b) + 1))
+        for i, x in enumerate(a, 1):
+            row, prev = [i], row
+            for j, y in enumerate(b, 1):
+                row.append(min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (x != y)))
+        return row[-1]
+
+    typos = [1 for m, c in both if 0 < edits(m["first_name"], c["first_name"]) + edits(m["last_name"], c["last_name"]) <= 2]
+    renamed = [1 for m, c in both if m["first_name"] == c["first_name"] and edits(m["last_name"], c["last_name"]) > 2]
+    assert typos and renamed
+    assert len(typos) < 0.15 * len(both) and len(renamed) < 0.1 * len(both)
+    till_zeros = [m for m in small_world.loyalty["members"] if m["phone"] in PLACEHOLDER_PHONES["loyalty"]]
+    shop_zeros = [c for c in small_world.shop["customers"] if c["phone"] in PLACEHOLDER_PHONES["shop"]]
+    assert till_zeros and shop_zeros
+    # placeholders are nobody's: several people behind one
+    assert len({truth[("loyalty_member", m["member_id"])] for m in till_zeros}) > 1

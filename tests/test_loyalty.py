@@ -39,6 +39,7 @@ class T:
 TABLES = {
     "members": T("member_id", (C("member_id"), C("email", identifier=True), C("phone", identifier=True),
                                C("first_name", normalize=True), C("last_name", normalize=True),
+                               C("postcode", normalize=True), C("city", normalize=True), C("birth_year", "bigint"),
                                C("marketing_opt_in", "bool"), C("joined_at", "timestamp"), C("updated_at", "timestamp"))),
     "cards": T("card_number", (C("card_number"), C("member_id"), C("status"), C("issued_at", "timestamp"),
                                C("updated_at", "timestamp"))),

@@ -29,6 +29,42 @@ LAST_NAMES = (
     "schmidt mueller weber fischer meyer wagner becker hoffmann koch richter klein wolf "
     "neumann schwarz braun zimmermann krueger hartmann lange werner lehmann krause"
 ).split()
+# The names people are given (drawn from a stream of their own, so the rest of the world keeps its draws); the
+# two short lists above are the skeleton's, whose draws stay.
+GIVEN_NAMES = (
+    "anna ben clara david emma felix greta hugo ida jonas karla leon mia noah olga paul quinn rosa sven tara "
+    "vera wim xenia yusuf zoe amir bea carl dana eli fatima lena lukas marie finn sophie elias hannah jakob lea "
+    "maximilian laura moritz julia tim sarah jan lisa niklas johanna philipp katharina simon nina tobias anja "
+    "florian sandra matthias petra stefan sabine thomas andrea michael claudia markus susanne frank birgit "
+    "kerstin dirk heike uwe monika juergen ursula klaus renate wolfgang helga dieter ingrid emre aylin mehmet "
+    "elif lukasz agnieszka ivan olena marco giulia"
+).split()
+FAMILY_NAMES = (
+    "schmidt mueller weber fischer meyer wagner becker hoffmann koch richter klein wolf neumann schwarz braun "
+    "zimmermann krueger hartmann lange werner lehmann krause schulz schneider bauer schaefer schroeder "
+    "schmitz kaiser fuchs peters scholz moeller jung hahn keller vogel friedrich guenther roth beck lorenz "
+    "baumann franke albrecht winkler ludwig simon boehm kraft schuster jaeger otto sommer gross seidel heinrich "
+    "brandt haas schreiber graf schulte dietrich ziegler kuhn kuehn pohl engel horn busch bergmann thomas "
+    "voigt sauer arnold wolff pfeiffer yilmaz kaya demir nowak kowalski rossi ferrari petrov kovac hansen "
+    "jansen berger martin kraus walter koenig huber mayer frank maier herrmann kessler"
+).split()
+# Real-looking German postcode areas: a city, the range of its postcodes, and 30 postcodes spread over that range
+# (what 20,000 customers of a retailer in 26 cities would give; a household shares one).
+CITY_POSTCODE_RANGES = (
+    ("Berlin", 10115, 14199), ("Hamburg", 20095, 22769), ("München", 80331, 81929), ("Köln", 50667, 51149),
+    ("Frankfurt am Main", 60306, 65936), ("Stuttgart", 70173, 70629), ("Düsseldorf", 40210, 40629),
+    ("Leipzig", 4103, 4357), ("Dresden", 1067, 1328), ("Hannover", 30159, 30669), ("Nürnberg", 90402, 90491),
+    ("Bremen", 28195, 28779), ("Dortmund", 44135, 44388), ("Essen", 45127, 45359), ("Bonn", 53111, 53229),
+    ("Münster", 48143, 48167), ("Heidelberg", 69115, 69126), ("Freiburg im Breisgau", 79098, 79117),
+    ("Kiel", 24103, 24159), ("Rostock", 18055, 18147), ("Erfurt", 99084, 99099), ("Mainz", 55116, 55131),
+    ("Regensburg", 93047, 93059), ("Augsburg", 86150, 86199), ("Karlsruhe", 76131, 76229), ("Mannheim", 68159, 68309),
+)
+CITIES = tuple(
+    (city, tuple(f"{low + (high - low) * k // 29:05d}" for k in range(30))) for city, low, high in CITY_POSTCODE_RANGES
+)
+STREETS = ("Hauptstraße", "Bahnhofstraße", "Gartenweg", "Lindenallee", "Schulstraße", "Bergstraße", "Kirchplatz", "Ringstraße")
+# What tills and checkouts type when a customer will not give a number (one system each).
+PLACEHOLDER_PHONES = {"loyalty": ("0000000000", "+49 000 0000000", "0000 000000"), "shop": ("+490000000000", "0000000000")}
 DOMAINS = ("mail.test", "post.test", "inbox.test", "web.test")
 WORK_DOMAINS = ("corp.test", "office.test")
 CHANNELS = ("instagram", "facebook", "tiktok")
@@ -198,18 +234,45 @@ def _pasted(rng: random.Random, email: str) -> str:
     return email
 
 
-def _shopify_customer(customer_id, person, email, phone, handle, created, updated) -> dict:
+def _shopify_customer(customer_id, person, email, phone, handle, created, updated, names=None, address=None) -> dict:
+    first, last = names or (person["first"].capitalize(), person["last"].capitalize())
     return {
         "id": customer_id,
         "email": email,
-        "first_name": person["first"].capitalize(),
-        "last_name": person["last"].capitalize(),
+        "first_name": first,
+        "last_name": last,
         "phone": phone,
         "social_handle": handle,
         "accepts_marketing": person["email_consent"],
         "state": "enabled",
         "created_at": shop_time(created),
         "updated_at": shop_time(updated),
+        "default_address": address,
+    }
+
+
+def _shopify_address(customer_id: int, names: tuple[str, str], home: tuple[str, str], street: str) -> dict:
+    """A customer's ``default_address`` as the Admin REST API (2024-07) nests it."""
+    first, last = names
+    postcode, city = home
+    return {
+        "id": customer_id * 10 + 1,
+        "customer_id": customer_id,
+        "first_name": first,
+        "last_name": last,
+        "company": None,
+        "address1": street,
+        "address2": None,
+        "city": city,
+        "province": None,
+        "country": "Germany",
+        "zip": postcode,
+        "phone": None,
+        "name": f"{first} {last}",
+        "province_code": None,
+        "country_code": "DE",
+        "country_name": "Germany",
+        "default": True,
     }
 
 
@@ -316,6 +379,7 @@ class _Gen:
                     "iot_opt_in": rng.random() < 0.6,
                 }
             )
+        self._identities(persons)
         self._shop(persons, products)
         self._esp(persons)
         self._social(persons)
@@ -325,6 +389,86 @@ class _Gen:
             {"identifier_type": t, "identifier_value": v, "person_id": p} for (t, v), p in sorted(self._truth.items())
         ]
         return self.world
+
+    def _identities(self, persons: list[dict]) -> None:
+        """What probabilistic matching needs, and the traps of a real customer base, from a stream of their own.
+
+        Every person gets a name from longer lists (their addresses and handle follow it), a birth year and a
+        home (postcode, city). Some moved (``old_home``: one system still has it), some changed their last name
+        (``old_last``), some live in a household: the same last name and home, now and then the same landline
+        at the till and one family inbox (``familie.<last><n>@...``) used by the household in the ESP (the head),
+        the loyalty program and the shop (the others). The skeleton's draws are untouched.
+        """
+        own = random.Random(f"identity:{self.world.seed}")
+        for person in persons:
+            n = int(person["person_id"][1:])
+            first, last = own.choice(GIVEN_NAMES), own.choice(FAMILY_NAMES)
+            self._rename(person, first, last, n)
+            city, postcodes = own.choice(CITIES)
+            person.update(birth_year=own.randint(1950, 2006), home=(own.choice(postcodes), city), old_home=None,
+                          old_last=None, household=None)
+            if own.random() < 0.08:  # moved: one system (the loyalty program or the ESP) still has the old address
+                old_city, old_postcodes = own.choice(CITIES)
+                person["old_home"] = (own.choice(old_postcodes), old_city)
+                person["old_home_in"] = own.choice(("loyalty", "esp"))
+            if own.random() < 0.05:  # married or divorced: one system (loyalty or shop) still has the old last name
+                person["old_last"] = own.choice([name for name in FAMILY_NAMES if name != last])
+                person["old_last_in"] = own.choice(("loyalty", "shop"))
+        households = 0
+        i = 0
+        while i < len(persons) - 2:
+            if own.random() < 0.06:
+                head, members = persons[i], persons[i + 1 : i + 1 + own.randint(1, 2)]
+                households += 1
+                inbox = f"familie.{head['last']}{households}@{head['email'].split('@')[1]}"
+                head["household"] = {"id": households, "head": True, "inbox": inbox, "phone": head["phone"]}
+                if own.random() < 0.5:
+                    head["esp_email"] = inbox  # the newsletter goes to the family inbox
+                for member in members:
+                    self._rename(member, member["first"], head["last"], int(member["person_id"][1:]))
+                    member.update(home=head["home"], old_home=None, old_last=None)
+                    member["household"] = {"id": households, "head": False, "inbox": inbox, "phone": head["phone"]}
+                    if own.random() < 0.5:
+                        member["loyalty_email"] = inbox
+                    if own.random() < 0.25:
+                        member["shop_email"] = inbox
+                i += 1 + len(members)
+            else:
+                i += 1
+
+    @staticmethod
+    def _name(person: dict, system: str) -> tuple[str, str]:
+        """First and last name as ``system`` knows them (an old last name where the change never arrived)."""
+        last = person["old_last"] if person.get("old_last") and person.get("old_last_in") == system else person["last"]
+        return person["first"].capitalize(), last.capitalize()
+
+    @staticmethod
+    def _home(person: dict, system: str) -> tuple[str, str]:
+        """(postcode, city) as ``system`` knows them (the old address where the move never arrived)."""
+        return person["old_home"] if person.get("old_home") and person.get("old_home_in") == system else person["home"]
+
+    @staticmethod
+    def _rename(person: dict, first: str, last: str, n: int) -> None:
+        """The person's name, and the addresses and handle made of it (their domains and shape kept)."""
+        person["first"], person["last"] = first, last
+        person["email"] = f"{first}.{last}{n}@{person['email'].split('@')[1]}"
+        if person["alt_email"]:
+            person["alt_email"] = f"{first[0]}{last}{n}@{person['alt_email'].split('@')[1]}"
+        if person["handle"]:
+            person["handle"] = f"{first}_{last}{n}"
+
+    @staticmethod
+    def _typo(rng: random.Random, name: str) -> str:
+        """A name as somebody typed it in a hurry: two letters swapped, one dropped or one doubled."""
+        if len(name) < 4:
+            return name + name[-1]
+        at = rng.randrange(1, len(name) - 2)
+        kind = rng.randrange(3)
+        if kind == 0:
+            return name[:at] + name[at + 1] + name[at] + name[at + 2 :]
+        if kind == 1:
+            return name[:at] + name[at + 1 :]
+        return name[:at] + name[at] + name[at:]
 
     def _lines(self, products: list[dict], prefix: str) -> list[dict]:
         lines = []
@@ -348,6 +492,7 @@ class _Gen:
         """
         rng = self.rng
         extra = random.Random(f"shop-{self.world.seed}")
+        ids = random.Random(f"shop-identity:{self.world.seed}")  # names, addresses, placeholder phones
         customers, orders, checkouts, events = [], [], [], []
         next_customer = 100_001
         for person in persons:
@@ -361,10 +506,17 @@ class _Gen:
                 handle = person["handle"] if person["handle"] and rng.random() < 0.6 else None
                 if handle and rng.random() < 0.5:
                     handle = "@" + handle.capitalize()
-                email = _pasted(extra, self.vary_email(person["email"]))
+                email = _pasted(extra, self.vary_email(person.get("shop_email") or person["email"]))
                 phone = person["phone"] if person["phone"] and rng.random() < 0.6 else None
+                if phone is None and ids.random() < 0.05:  # the checkout insists on a number
+                    phone = ids.choice(PLACEHOLDER_PHONES["shop"])
+                names = self._name(person, "shop")
+                address = None
+                if ids.random() < 0.8:
+                    street = f"{ids.choice(STREETS)} {ids.randint(1, 120)}"
+                    address = _shopify_address(customer_id, names, self._home(person, "shop"), street)
                 customers.append(
-                    _shopify_customer(customer_id, person, email, phone, handle, created, self.moment(created))
+                    _shopify_customer(customer_id, person, email, phone, handle, created, self.moment(created), names, address)
                 )
                 self.truth("shop_customer", str(customer_id), person["person_id"])
                 for _ in range(rng.choice((0, 0, 1, 1, 2, 3, 4))):
@@ -469,6 +621,7 @@ class _Gen:
         dates, addresses pasted with a tab or a zero-width space) comes from a generator of its own."""
         rng = self.rng
         own = random.Random(f"esp:{self.world.seed}")
+        ids = random.Random(f"esp-identity:{self.world.seed}")  # names and locations of profiles
         campaigns, messages, events = [], [], []
         profiles: dict[str, dict] = {}
         audience = [p for p in persons if p["email_consent"]]
@@ -512,10 +665,10 @@ class _Gen:
             for position, person in enumerate(audience):
                 if person["person_id"] in unsubscribed:
                     continue
-                email = self.vary_email(person["email"])  # drawn for every send, as the legacy world did
+                email = self.vary_email(person.get("esp_email") or person["email"])  # drawn for every send, as the legacy world did
                 profile = profiles.get(person["person_id"])
                 if profile is None:
-                    profile = profiles[person["person_id"]] = self._esp_profile(own, person, email, sent)
+                    profile = profiles[person["person_id"]] = self._esp_profile(own, ids, person, email, sent)
                 kinds = ["send"]
                 if rng.random() < 0.4:
                     kinds.append("open")
@@ -573,7 +726,7 @@ class _Gen:
             "events": events,
         }
 
-    def _esp_profile(self, own: random.Random, person: dict, email: str, first_send: datetime) -> dict:
+    def _esp_profile(self, own: random.Random, ids: random.Random, person: dict, email: str, first_send: datetime) -> dict:
         """A Klaviyo profile: one per address, created before the first campaign it received."""
         self.truth("esp_contact", normalize_email(email), person["person_id"])
         pasted = own.random()
@@ -585,11 +738,17 @@ class _Gen:
         created = first_send - timedelta(days=own.randrange(1, 400), seconds=own.randrange(86_400))
         digest = hashlib.sha256(f"{self.world.seed}:{person['person_id']}".encode()).digest()
         profile_id = "01" + "".join(CROCKFORD[b % 32] for b in digest[:24])
+        first, last = self._name(person, "esp") if ids.random() < 0.7 else (None, None)  # a sign-up form asks for names
+        postcode, city = self._home(person, "esp")
+        location = {"address1": None, "city": city, "country": "Germany", "zip": postcode} if ids.random() < 0.5 else None
         return {
             "type": "profile",
             "id": profile_id,
             "attributes": {
                 "email": email,
+                "first_name": first,
+                "last_name": last,
+                "location": location,
                 "created": klaviyo_time(created),
                 "updated": klaviyo_time(created),
                 "subscriptions": {
@@ -612,6 +771,7 @@ class _Gen:
         """
         rng = self.rng
         extra = random.Random(f"social:{self.world.seed}")
+        ids = random.Random(f"social-identity:{self.world.seed}")  # the names people show on their profile
         posts = []
         legacy_published = {}  # the skeleton dated posts past the world's end; its draws stay, its dates go
         for n in range(1, 46):
@@ -635,6 +795,7 @@ class _Gen:
             if not person["handle"]:
                 continue
             self.truth("social_handle", person["handle"].lower(), person["person_id"])
+            display_name = self._display_name(ids, person)
             for _ in range(rng.randint(1, 8)):
                 kind = rng.choice(("like", "like", "like", "share", "comment", "mention", "check_in"))
                 post = rng.choice(posts) if kind in ("like", "share", "comment") else None
@@ -655,7 +816,7 @@ class _Gen:
                 if post:
                     row["post_id"] = post["id"]
                 row["channel"] = channel
-                row["from"] = {"username": self._typed_handle(extra, handle)}
+                row["from"] = {"name": display_name, "username": self._typed_handle(extra, handle)}
                 if kind == "like":
                     row["type"] = "LIKE"
                 elif kind == "comment":
@@ -673,6 +834,21 @@ class _Gen:
                 row["updated_time"] = graph_time(updated)
                 edges[SOCIAL_EDGES[kind]].append(row)
         self.world.social = {"posts": posts, **edges}
+
+    @staticmethod
+    def _display_name(rng: random.Random, person: dict) -> str:
+        """The name on a social profile: mostly the full name; a first name only, lower case, an initial, a nickname."""
+        first, last = person["first"].capitalize(), person["last"].capitalize()
+        r = rng.random()
+        if r < 0.6:
+            return f"{first} {last}"
+        if r < 0.75:
+            return f"{first} {last[0]}."
+        if r < 0.85:
+            return f"{first} {last}".lower()
+        if r < 0.93:
+            return first
+        return f"{first} {last} \u2728"
 
     @staticmethod
     def _typed_handle(rng: random.Random, handle: str) -> str:
@@ -695,6 +871,7 @@ class _Gen:
 
     def _loyalty(self, persons: list[dict]) -> None:
         rng = self.rng
+        ids = random.Random(f"loyalty-identity:{self.world.seed}")  # names as typed at the till, homes, birth years
         members, cards, receipts, points = [], [], [], []
         phones = [p["phone"] for p in persons if p["phone"]]
         for person in persons:
@@ -706,18 +883,35 @@ class _Gen:
             email = (
                 self.vary_email(person["alt_email"]) if person["alt_email"] and r < 0.4
                 else None if r > 0.9
-                else self.vary_email(person["email"])
+                else self.vary_email(person.get("loyalty_email") or person["email"])
             )
             phone = person["phone"] if person["phone"] and rng.random() < 0.8 else None
             if rng.random() < 0.02:  # a shared household landline: somebody else's number
                 phone = rng.choice(phones)
+            household = person["household"]
+            if household and not household["head"] and household["phone"] and ids.random() < 0.3:
+                phone = household["phone"]  # the family's number, given at the till by another member
+            phone_text = f"{phone[:3]} {phone[3:6]} {phone[6:]}" if phone else None  # as the tills format it
+            if phone is None and ids.random() < 0.12:  # the till wants a number: the cashier types zeros
+                phone_text = ids.choice(PLACEHOLDER_PHONES["loyalty"])
+            first, last = self._name(person, "loyalty")
+            if ids.random() < 0.06:  # typed at the till
+                if ids.random() < 0.5:
+                    first = self._typo(ids, first)
+                else:
+                    last = self._typo(ids, last)
+            postcode, city = self._home(person, "loyalty") if ids.random() < 0.9 else (None, None)
+            birth_year = person["birth_year"] if ids.random() < 0.85 else None
             members.append(
                 {
                     "member_id": member_id,
                     "email": email,
-                    "phone": f"{phone[:3]} {phone[3:6]} {phone[6:]}" if phone else None,  # as the tills format it
-                    "first_name": person["first"].capitalize(),
-                    "last_name": person["last"].capitalize(),
+                    "phone": phone_text,
+                    "first_name": first,
+                    "last_name": last,
+                    "postcode": postcode,
+                    "city": city,
+                    "birth_year": birth_year,
                     "marketing_opt_in": person["email_consent"] and rng.random() < 0.8,
                     "joined_at": joined.replace(tzinfo=None),
                     "updated_at": self.moment(joined).replace(tzinfo=None),

@@ -69,6 +69,10 @@ PROFILES = Contract(
         Col("email", "text", identifier=True),
         Col("phone_number", "text", identifier=True),
         Col("external_id", "text"),
+        Col("first_name", "text"),
+        Col("last_name", "text"),
+        Col("postcode", "text"),  # location.zip
+        Col("city", "text"),  # location.city
         Col("email_consent", "text"),  # SUBSCRIBED | UNSUBSCRIBED | NEVER_SUBSCRIBED ...
         Col("email_consent_at", "timestamp"),
         Col("created", "timestamp"),
@@ -168,10 +172,13 @@ def flatten_event(record: Any, metric_names: dict[str, str]) -> Any:
 def flatten_profile(record: Any) -> Any:
     if not isinstance(record, dict):
         return record
-    # names, location and custom properties are not loaded: the warehouse needs the address and the consent
-    flat = _scalars(record, skip=("first_name", "last_name", "organization", "title", "image", "locale",
-                                  "anonymous_id", "last_event_date"))
+    # names and postcode/city (identity matching), the address and the consent; not the rest of the location or
+    # custom properties
+    flat = _scalars(record, skip=("organization", "title", "image", "locale", "anonymous_id", "last_event_date", "location"))
     attributes = record.get("attributes") if isinstance(record.get("attributes"), dict) else {}
+    location = attributes.get("location")
+    if isinstance(location, dict):
+        flat["postcode"], flat["city"] = location.get("zip"), location.get("city")
     marketing = ((attributes.get("subscriptions") or {}).get("email") or {}).get("marketing") or {}
     if isinstance(marketing, dict):
         flat["email_consent"] = marketing.get("consent")

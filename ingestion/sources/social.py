@@ -6,8 +6,8 @@ Two resources, two raw tables:
 - ``posts``: ``GET /<version>/<page-id>/posts``;
 - ``interactions``: one row per comment (``/comments``, with its text), mention (``/tags``, with its text),
   like (``/reactions``), share (``/sharedposts``) and check-in (``/checkins``, the store in ``place.id``):
-  the author's ``from.username`` becomes ``handle``, ``place.id`` becomes ``store_id``, the edge says
-  ``interaction_type``. Each edge keeps its own cursor (in this resource's dlt state).
+  the author's ``from.username`` becomes ``handle``, ``from.name`` ``display_name``, ``place.id`` becomes
+  ``store_id``, the edge says ``interaction_type``. Each edge keeps its own cursor (in this resource's dlt state).
 
 The protocol: ``Authorization: Bearer <page access token>`` (never ``access_token`` in the query: URLs end up
 in error messages); ``fields=`` asks for exactly the fields the contract declares; pages of ``limit`` rows
@@ -71,6 +71,7 @@ INTERACTIONS = Contract(
         Col("post_id", "text"),
         Col("channel", "text"),
         Col("handle", "text", nullable=False, identifier=True),
+        Col("display_name", "text"),  # from.name: the name on the profile
         Col("message", "text"),
         Col("reaction_type", "text"),
         Col("store_id", "text"),
@@ -83,11 +84,11 @@ INTERACTIONS = Contract(
 
 # edge -> (interaction_type, the fields asked for)
 EDGES: dict[str, tuple[str, str]] = {
-    "comments": ("comment", "id,message,from{username},post_id,channel,created_time,updated_time"),
-    "tags": ("mention", "id,message,from{username},channel,created_time,updated_time"),
-    "reactions": ("like", "id,type,from{username},post_id,channel,created_time,updated_time"),
-    "sharedposts": ("share", "id,message,from{username},post_id,channel,created_time,updated_time"),
-    "checkins": ("check_in", "id,message,from{username},place{id},channel,created_time,updated_time"),
+    "comments": ("comment", "id,message,from{name,username},post_id,channel,created_time,updated_time"),
+    "tags": ("mention", "id,message,from{name,username},channel,created_time,updated_time"),
+    "reactions": ("like", "id,type,from{name,username},post_id,channel,created_time,updated_time"),
+    "sharedposts": ("share", "id,message,from{name,username},post_id,channel,created_time,updated_time"),
+    "checkins": ("check_in", "id,message,from{name,username},place{id},channel,created_time,updated_time"),
 }
 POST_FIELDS = "id,message,channel,post_type,created_time,updated_time"
 
@@ -185,6 +186,8 @@ def as_interaction(record: Any, interaction_type: str) -> Any:
     row = {k: v for k, v in record.items() if k not in ("from", "place", "type")}
     row["interaction_type"] = interaction_type
     row["handle"] = _sub(record, "from", "username")
+    author = record.get("from")
+    row["display_name"] = author.get("name") if isinstance(author, dict) else None  # a broken `from`: see handle
     row["store_id"] = _sub(record, "place", "id")
     row["reaction_type"] = record.get("type")
     return row

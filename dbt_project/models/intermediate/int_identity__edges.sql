@@ -56,3 +56,7 @@ inner join usable_keys on record_keys.match_key = usable_keys.match_key
 union all
 select node, linked_node, 'reference' as link_type
 from references_between_records
+union all
+select node_a, node_b, 'probabilistic' as link_type
+from {{ ref('int_identity__probabilistic_links') }}
+where match_probability >= {{ var('identity_link_threshold') }}

@@ -3,6 +3,10 @@
 select
     id as esp_profile_id,
     {{ normalize_email('email') }} as email_normalized,
+    cast(first_name as varchar) as first_name,
+    cast(last_name as varchar) as last_name,
+    cast(postcode as varchar) as postcode,
+    cast(city as varchar) as city,
     email_consent,
     {{ utc('email_consent_at') }} as email_consent_at,
     {{ utc('created') }} as created_at,

@@ -4,6 +4,9 @@ select
     {{ normalize_phone('phone') }} as phone_normalized,
     first_name,
     last_name,
+    cast(postcode as varchar) as postcode,
+    cast(city as varchar) as city,
+    cast(birth_year as integer) as birth_year,
     marketing_opt_in,
     cast(joined_at as timestamptz) as joined_at,
     cast(updated_at as timestamptz) as updated_at

@@ -7,6 +7,8 @@ select
     {{ normalize_handle('social_handle') }} as social_handle_normalized,
     first_name,
     last_name,
+    cast(postcode as varchar) as postcode,
+    cast(city as varchar) as city,
     accepts_marketing,
     {{ utc('created_at') }} as created_at,
     {{ utc('updated_at') }} as updated_at
