@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'attribution'}}}) }}  {#- the Dagster asset this check belongs to #}
 -- Every conversion of marts.touchpoints has, under every attribution model, credits that sum to 1. Returns each
 -- conversion and model where they do not (or that has no credit at all).
 -- Tolerance 1e-9: credits are doubles; n of them carry a rounding error of at most about n * 1.1e-16 (below 1e-13

@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'campaign_performance'}}}) }}  {#- the Dagster asset this check belongs to #}
 -- marts.campaign_performance against marts.touchpoints, campaign by campaign: sends, opens, clicks and
 -- unsubscribes equal the e-mail touchpoints of the campaign (another path from the same ESP events: a join that
 -- fans out or drops events shows here). Returns each campaign where a count differs.

@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'channel_daily'}}}) }}  {#- the Dagster asset this check belongs to #}
 -- marts.channel_daily against its sources, day by day: sessions against marts.journey_sessions, conversions and
 -- revenue against the conversions of marts.touchpoints (exact: decimals), and, for every model, the attributed
 -- conversions and revenue against the same conversions (within float tolerance: 1e-6 of a conversion, a cent).
