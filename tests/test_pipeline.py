@@ -270,3 +270,65 @@ def test_a_failing_check_blocks_everything_downstream(warehouse):
         with duckdb.connect(str(warehouse)) as con:
             con.execute("delete from shop.customers where state = 'injected'")
         assert count(warehouse, "shop.customers") == 1757
+
+
+def test_attribution_credits_every_conversion_of_the_demo_world_once_per_model(warehouse):
+    """Conversions row for row with the generator (paid orders, every receipt); each model hands out exactly the
+    conversions' revenue; most conversions have a path of touchpoints before them (direct ones credit themselves)."""
+    world = generate()
+    paid = [o for o in world.shop["orders"] if o["financial_status"] not in ("refunded", "voided")]
+    expected = {f"order:{o['id']}" for o in paid} | {f"receipt:{r['receipt_id']}" for r in world.loyalty["receipts"]}
+    revenue = sum(Decimal(o["total_price"]) for o in paid) + sum(Decimal(str(r["total_amount"])) for r in world.loyalty["receipts"])
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        per_model = con.execute(
+            "select model, list(distinct conversion_id), sum(credit), sum(attributed_revenue), "
+            "count(distinct conversion_id) filter (where not is_direct) from marts.attribution group by model"
+        ).fetchall()
+        effects = dict(con.execute("select channel, removal_effect from intermediate.int_attribution__markov_removal_effects").fetchall())
+    assert sorted(m for m, *_ in per_model) == sorted(["first_touch", "last_touch", "linear", "time_decay", "position_based", "markov"])
+    for model, conversions, credit, attributed, with_path in per_model:
+        assert set(conversions) == expected, model
+        assert credit == pytest.approx(len(expected), abs=1e-6), model
+        assert attributed == pytest.approx(float(revenue), abs=0.01), model
+        assert with_path >= 0.5 * len(expected), model
+    # offline touches count: store visits earn credit, and every channel seen on a converting path matters
+    assert set(effects) >= {"online", "email", "social", "pos"}
+    assert all(0 < effect <= 1 for effect in effects.values())
+
+
+def test_campaign_performance_counts_the_esp_events_row_for_row(warehouse):
+    from ingestion.demo_world.generator import ESP_METRICS
+
+    world = generate()
+    counted = {metric_id: kind + "s" for kind, (metric_id, _) in ESP_METRICS.items()}  # RcvEml -> sends
+    unique = {"opens": "unique_openers", "clicks": "unique_clickers"}
+    columns = [*counted.values(), *unique.values()]
+    expected = {c["id"]: dict.fromkeys(columns, 0) for c in world.esp["campaigns"]}
+    profiles: dict[tuple[str, str], set] = {}
+    for event in world.esp["events"]:
+        campaign = event["attributes"]["event_properties"]["$message"]
+        measure = counted[event["relationships"]["metric"]["data"]["id"]]
+        expected[campaign][measure] += 1
+        profiles.setdefault((campaign, measure), set()).add(event["relationships"]["profile"]["data"]["id"])
+    for (campaign, measure), seen in profiles.items():
+        if measure in unique:
+            expected[campaign][unique[measure]] = len(seen)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(f"select campaign_id, {', '.join(columns)} from marts.campaign_performance").fetchall()
+        attributed = con.execute("select sum(attributed_conversions_linear) from marts.campaign_performance").fetchone()[0]
+    assert {r[0]: dict(zip(columns, r[1:])) for r in rows} == expected
+    assert attributed > 0
+
+
+def test_customer_360_journey_traits_agree_with_the_sessions(warehouse):
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        traits = con.execute(
+            "select sum(sessions), count(*) filter (where sessions > 0), count(first_channel), count(preferred_channel), "
+            "min(days_since_last_session) from marts.customer_360"
+        ).fetchone()
+        sessions = con.execute(
+            "select count(*), count(distinct person_id) from marts.journey_sessions where person_id is not null"
+        ).fetchone()
+    assert traits[:2] == sessions
+    assert traits[2] == traits[3] == sessions[1]
+    assert traits[4] == 0  # someone's last session is the newest one, the default as_of
