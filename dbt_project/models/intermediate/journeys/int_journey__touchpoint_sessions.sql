@@ -1,25 +1,63 @@
--- One row per touchpoint that belongs to a session: an actor's own (inbound) touchpoints, the actor being
--- the person or, while unknown, the storefront visitor. A session is a maximal run of an actor's
--- touchpoints, across channels, with no gap longer than var('session_timeout_minutes'); with
--- var('session_rules') = 'universal_analytics' it also ends at midnight UTC and when a touchpoint brings a
--- campaign other than the actor's last one (Universal Analytics' campaign cookie).
+-- One row per touchpoint that belongs to a journey session, with its session. A session is a maximal run of
+-- one actor's touchpoints (int_journey__actor_touchpoints), across channels, with no gap longer than
+-- var('session_timeout_minutes'); with var('session_rules') = 'universal_analytics' it also ends at midnight
+-- UTC and when a touchpoint brings a campaign other than the actor's last one (UA's campaign cookie).
+--
+-- Incremental: a run sessionizes again, over their whole history, the actors with a touchpoint in the
+-- lookback window (var('session_lookback_hours') before the newest touchpoint sessionized so far) and every
+-- actor whose touchpoints changed since (new ones, late ones of any age, ones moved to another actor by
+-- stitching or identity resolution, ones gone), so the result equals a full refresh. Rows are replaced by
+-- touchpoint_id; a post-hook removes touchpoints that are gone.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='touchpoint_id',
+        on_schema_change='fail',
+        post_hook="delete from {{ this }} where touchpoint_id not in (select touchpoint_id from {{ ref('int_journey__actor_touchpoints') }})",
+    )
+}}
 {%- set ua = var('session_rules') == 'universal_analytics' %}
 {%- if var('session_rules') not in ('gap', 'universal_analytics') %}
     {{ exceptions.raise_compiler_error("var session_rules must be 'gap' or 'universal_analytics', got " ~ var('session_rules')) }}
 {%- endif %}
 
-with touchpoints as (
-    select
-        touchpoints.*,
-        coalesce(touchpoints.person_id, 'visitor:' || touchpoints.visitor_id) as actor_key,
-        events.page_path
-    from {{ ref('touchpoints') }} as touchpoints
-    left join {{ ref('int_journey__storefront_events') }} as events
-        on touchpoints.touchpoint_id = 'storefront:' || events.storefront_event_id
-    where not touchpoints.is_outbound
-        and touchpoints.touchpoint_type not in ({{ "'" ~ var('session_excluded_touchpoint_types') | join("', '") ~ "'" }})
-        and (touchpoints.person_id is not null or touchpoints.visitor_id is not null)
+with actor_touchpoints as (
+    select * from {{ ref('int_journey__actor_touchpoints') }}
 ),
+
+{% if is_incremental() %}
+previous as (
+    select touchpoint_id, actor_key, occurred_at from {{ this }}
+),
+
+changed_actors as (
+    select actor_key from actor_touchpoints
+    where occurred_at >= (select max(occurred_at) from previous) - interval ({{ var('session_lookback_hours') }}) hour
+    union
+    select coalesce(now.actor_key, before.actor_key)
+    from actor_touchpoints as now
+    full outer join previous as before on now.touchpoint_id = before.touchpoint_id
+    where now.touchpoint_id is null
+        or before.touchpoint_id is null
+        or now.actor_key <> before.actor_key
+        or now.occurred_at <> before.occurred_at
+    union
+    select before.actor_key  -- the actor a touchpoint moved away from
+    from previous as before
+    inner join actor_touchpoints as now on now.touchpoint_id = before.touchpoint_id
+    where now.actor_key <> before.actor_key
+),
+
+touchpoints as (
+    select * from actor_touchpoints
+    where actor_key in (select actor_key from changed_actors)
+),
+{% else %}
+touchpoints as (
+    select * from actor_touchpoints
+),
+{% endif %}
 
 ordered as (
     select
@@ -69,7 +107,8 @@ select
     page_path,
     is_conversion,
     revenue,
-    row_number() over session_time as position_in_session
+    row_number() over session_time as position_in_session,
+    '{{ invocation_id }}' as sessionized_in
 from numbered
 window session_time as (
     partition by actor_key, session_number order by occurred_at, touchpoint_id

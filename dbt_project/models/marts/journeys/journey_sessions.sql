@@ -1,6 +1,27 @@
 -- One row per journey session (see int_journey__touchpoint_sessions for what a session is).
+-- Incremental: the sessions whose touchpoints were sessionized again in this dbt invocation (and any the table
+-- does not have yet) are replaced; a post-hook removes sessions that no longer exist (merged, moved to a
+-- person by stitching).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='session_id',
+        on_schema_change='fail',
+        post_hook="delete from {{ this }} where session_id not in (select session_id from {{ ref('int_journey__touchpoint_sessions') }})",
+    )
+}}
+
 with touchpoints as (
     select * from {{ ref('int_journey__touchpoint_sessions') }}
+    {%- if is_incremental() %}
+    where session_id in (
+        select session_id from {{ ref('int_journey__touchpoint_sessions') }} where sessionized_in = '{{ invocation_id }}'
+        union
+        select session_id from {{ ref('int_journey__touchpoint_sessions') }}
+        where session_id not in (select session_id from {{ this }})
+    )
+    {%- endif %}
 )
 
 select

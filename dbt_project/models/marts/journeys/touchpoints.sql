@@ -1,41 +1,12 @@
--- One row per interaction on every channel. Storefront events are stitched: an event belongs to the person
--- its visitor identified as (login or tracked e-mail link) at that event or next, back in time; after the
--- visitor's last identification, to that person. Events of a visitor never identified keep person_id null.
+-- One row per interaction on every channel, with its person (null while unknown). Storefront events come
+-- stitched (int_journey__stitched_events): once a visitor logs in or arrives through a tracked e-mail link,
+-- its events, earlier ones too, belong to the person.
 with identities as (
     select * from {{ ref('int_identity__identifier_map') }}
 ),
 
-events as (
-    select * from {{ ref('int_journey__storefront_events') }}
-),
-
-identified_events as (
-    select
-        events.*,
-        coalesce(logins.person_id, links.person_id) as own_person_id
-    from events
-    left join identities as logins
-        on logins.identifier_type = 'shop_customer' and logins.identifier_value = events.shop_customer_id
-    left join {{ ref('stg_esp__profiles') }} as profiles on events.email_link_profile_id = profiles.esp_profile_id
-    left join identities as links
-        on links.identifier_type = 'esp_contact' and links.identifier_value = profiles.email_normalized
-),
-
 stitched_events as (
-    select
-        *,
-        coalesce(
-            own_person_id,
-            first_value(own_person_id ignore nulls) over (
-                partition by visitor_id order by occurred_at, storefront_event_id
-                rows between current row and unbounded following
-            ),
-            last_value(own_person_id ignore nulls) over (
-                partition by visitor_id order by occurred_at, storefront_event_id
-                rows between unbounded preceding and current row
-            )
-        ) as person_id
-    from identified_events
+    select * from {{ ref('int_journey__stitched_events') }}
 ),
 
 order_products as (
