@@ -18,8 +18,8 @@ RAW_ASSETS = [
 ]  # fmt: skip
 MODEL_ASSETS = [
     "intermediate/int_identity__edges", "intermediate/int_identity__identifier_map", "intermediate/int_touchpoints",
+    "intermediate/int_journey__actor_touchpoints", "intermediate/int_journey__stitched_events",
     "intermediate/int_journey__storefront_events", "intermediate/int_journey__touchpoint_sessions",
-    "intermediate/int_journey__visitor_person",
     "intermediate/int_attribution__channel_paths", "intermediate/int_attribution__conversion_paths",
     "intermediate/int_attribution__eligible_touchpoints", "intermediate/int_attribution__markov",
     "intermediate/int_attribution__markov_removal_effects", "intermediate/int_attribution__rule_based",
