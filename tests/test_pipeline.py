@@ -272,10 +272,15 @@ def test_a_failing_check_blocks_everything_downstream(warehouse):
         assert count(warehouse, "shop.customers") == 1757
 
 
-def test_attribution_credits_every_conversion_of_the_demo_world_once_per_model(warehouse):
+@pytest.fixture(scope="module")
+def world():
+    """The demo's default world, generated once for the tests below (about 10 s each time)."""
+    return generate()
+
+
+def test_attribution_credits_every_conversion_of_the_demo_world_once_per_model(warehouse, world):
     """Conversions row for row with the generator (paid orders, every receipt); each model hands out exactly the
     conversions' revenue; most conversions have a path of touchpoints before them (direct ones credit themselves)."""
-    world = generate()
     paid = [o for o in world.shop["orders"] if o["financial_status"] not in ("refunded", "voided")]
     expected = {f"order:{o['id']}" for o in paid} | {f"receipt:{r['receipt_id']}" for r in world.loyalty["receipts"]}
     revenue = sum(Decimal(o["total_price"]) for o in paid) + sum(Decimal(str(r["total_amount"])) for r in world.loyalty["receipts"])
@@ -296,10 +301,9 @@ def test_attribution_credits_every_conversion_of_the_demo_world_once_per_model(w
     assert all(0 < effect <= 1 for effect in effects.values())
 
 
-def test_campaign_performance_counts_the_esp_events_row_for_row(warehouse):
+def test_campaign_performance_counts_the_esp_events_row_for_row(warehouse, world):
     from ingestion.demo_world.generator import ESP_METRICS
 
-    world = generate()
     counted = {metric_id: kind + "s" for kind, (metric_id, _) in ESP_METRICS.items()}  # RcvEml -> sends
     unique = {"opens": "unique_openers", "clicks": "unique_clickers"}
     columns = [*counted.values(), *unique.values()]
