@@ -18,7 +18,9 @@ RAW_ASSETS = [
 ]  # fmt: skip
 MODEL_ASSETS = [
     "intermediate/int_identity__edges", "intermediate/int_identity__identifier_map", "intermediate/int_touchpoints",
-    "marts/customer_360",
+    "intermediate/int_journey__actor_touchpoints", "intermediate/int_journey__stitched_events",
+    "intermediate/int_journey__storefront_events", "intermediate/int_journey__touchpoint_sessions",
+    "marts/customer_360", "marts/journey_sessions", "marts/touchpoints",
     "staging/stg_esp__campaigns", "staging/stg_esp__events", "staging/stg_esp__profiles", "staging/stg_esp__quarantine",
     "staging/stg_iot__devices", "staging/stg_iot__readings", "staging/stg_iot__readings_quarantine",
     "staging/stg_loyalty__cards", "staging/stg_loyalty__members", "staging/stg_loyalty__points",
