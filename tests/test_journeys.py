@@ -177,6 +177,16 @@ def test_an_incremental_run_after_new_data_equals_a_full_refresh(raw, tmp_path, 
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(raw[0], warehouse)
     cutoff = (small_world.end - timedelta(days=4)).isoformat()
+    with duckdb.connect(str(warehouse)) as con:  # phones offline for a week: their events arrive after the cutoff
+        late = con.execute(f"""
+            update shop.events set collector_tstamp = timestamptz '{cutoff}' + interval 1 hour
+            where event_id in (
+                select event_id from shop.events
+                where derived_tstamp between timestamptz '{cutoff}' - interval 10 day and timestamptz '{cutoff}' - interval 8 day
+                    and domain_userid not in (
+                        select domain_userid from shop.events where derived_tstamp > timestamptz '{cutoff}' - interval 3 day)
+                order by event_id limit 20)""").fetchone()[0]
+    assert late == 20
     held_back(warehouse, cutoff, restore=False)
     dbt(warehouse, tmp_path, "run")
     before = rows(warehouse, "select actor_key, min(occurred_at) from intermediate.int_journey__touchpoint_sessions group by all")

@@ -81,7 +81,7 @@ def test_layer_row_counts(warehouse):
     assert count(warehouse, "staging.stg_iot__readings_quarantine") == 3
     assert count(warehouse, "staging.stg_iot__readings", "value is null or recorded_at is null") == 0
     assert count(warehouse, "intermediate.int_identity__identifier_map") == 6080
-    assert count(warehouse, "intermediate.int_touchpoints") == 83059
+    assert count(warehouse, "intermediate.int_touchpoints") == 110290
     assert count(warehouse, "marts.customer_360") == 2515
 
 
@@ -270,6 +270,48 @@ def test_a_failing_check_blocks_everything_downstream(warehouse):
         with duckdb.connect(str(warehouse)) as con:
             con.execute("delete from shop.customers where state = 'injected'")
         assert count(warehouse, "shop.customers") == 1757
+
+
+# --- journeys: touchpoints, stitching and sessions on the default world -------------------------------------
+
+
+def test_storefront_events_are_stitched_and_sessions_match_the_true_visits(warehouse):
+    """Scored against the storefront's journeys truth (journeys_truth.parquet): floors, not today's values."""
+    from ingestion.demo_world.journey_scoring import score_journeys
+
+    score = score_journeys(warehouse, config.source_systems_dir())
+    assert score["events_in_warehouse"] == score["events"] and score["touchpoints_per_event_max"] == 1
+    assert score["stitched_share"] >= 0.94  # events of visitors who logged in or came through a tracked link
+    assert score["stitched_before_login_share"] >= 0.94  # back in time
+    assert score["email_link_events"] > 1000 and score["email_link_stitched_share"] >= 0.93
+    assert score["anonymous_kept_share"] == 1.0 and score["wrong_person_share"] <= 0.05
+    assert score["visits_in_one_session_share"] >= 0.99
+    assert 0.9 * score["true_visits"] <= score["sessions_with_storefront_events"] <= score["true_visits"]
+    assert score["time_exact_share"] == 1.0 and score["clock_ahead_within_minute_share"] == 1.0
+    assert score["late_events"] > 0 and score["duplicate_events"] > 0
+    assert score["marathon_sessions"] == 1 and score["marathon_hours"] > 24
+
+
+def test_every_conversion_is_a_touchpoint_and_converted_sessions_hold_them(warehouse):
+    world = generate()
+    paid = {(f"order:{o['id']}", Decimal(o["total_price"])) for o in world.shop["orders"] if o["financial_status"] == "paid"}
+    receipts = {(f"receipt:{r['receipt_id']}", Decimal(str(r["total_amount"])).quantize(Decimal("0.01"))) for r in world.loyalty["receipts"]}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        conversions = set(con.execute("select touchpoint_id, revenue from marts.touchpoints where is_conversion").fetchall())
+        assert conversions == paid | receipts
+        assert con.execute("select count(*) from marts.touchpoints where not is_conversion and revenue <> 0").fetchone() == (0,)
+        # each conversion of a known actor is in a converted session with its revenue
+        assert con.execute("""
+            select count(distinct s.session_id), sum(t.revenue) from intermediate.int_journey__touchpoint_sessions s
+            join marts.touchpoints t using (touchpoint_id) where t.is_conversion""").fetchone() == con.execute(
+            "select count(*), sum(revenue) from marts.journey_sessions where converted").fetchone()
+        # an e-mail click and the storefront visit it opened are one session, entered through the e-mail
+        share = con.execute("""
+            select avg((s.entry_channel = 'email' and s.channel_list like '%online%')::int)
+            from intermediate.int_journey__touchpoint_sessions c
+            join marts.journey_sessions s using (session_id)
+            where c.touchpoint_type = 'email_click'""").fetchone()[0]
+        assert share >= 0.9
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,8 @@ select
     touchpoints.person_id,
     touchpoints.visitor_id,
     touchpoints.occurred_at,
+    -- what a touchpoint brings about at the same instant comes after it (points after their receipt)
+    case when touchpoints.touchpoint_type = 'loyalty_points' then 1 else 0 end as same_time_rank,
     touchpoints.touchpoint_type,
     touchpoints.channel,
     touchpoints.source,

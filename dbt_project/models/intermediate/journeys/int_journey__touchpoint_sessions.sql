@@ -64,10 +64,10 @@ ordered as (
         *,
         lag(occurred_at) over actor_time as previous_at,
         last_value(campaign ignore nulls) over (
-            partition by actor_key order by occurred_at, touchpoint_id rows between unbounded preceding and 1 preceding
+            partition by actor_key order by occurred_at, same_time_rank, touchpoint_id rows between unbounded preceding and 1 preceding
         ) as previous_campaign
     from touchpoints
-    window actor_time as (partition by actor_key order by occurred_at, touchpoint_id)
+    window actor_time as (partition by actor_key order by occurred_at, same_time_rank, touchpoint_id)
 ),
 
 starts as (
@@ -87,7 +87,7 @@ numbered as (
     select
         *,
         sum(case when starts_session then 1 else 0 end) over (
-            partition by actor_key order by occurred_at, touchpoint_id rows between unbounded preceding and current row
+            partition by actor_key order by occurred_at, same_time_rank, touchpoint_id rows between unbounded preceding and current row
         ) as session_number
     from starts
 )
@@ -111,6 +111,6 @@ select
     '{{ invocation_id }}' as sessionized_in
 from numbered
 window session_time as (
-    partition by actor_key, session_number order by occurred_at, touchpoint_id
+    partition by actor_key, session_number order by occurred_at, same_time_rank, touchpoint_id
     rows between unbounded preceding and current row
 )
