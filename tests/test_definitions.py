@@ -17,10 +17,14 @@ RAW_ASSETS = [
     "social/interactions", "social/interactions__quarantine", "social/posts", "social/posts__quarantine",
 ]  # fmt: skip
 MODEL_ASSETS = [
-    "intermediate/int_identity__edges", "intermediate/int_identity__identifier_map",
-    "intermediate/int_identity__match_records", "intermediate/int_identity__probabilistic_links",
-    "intermediate/int_touchpoints",
-    "marts/customer_360", "marts/identity_review",
+    "intermediate/int_attribution__channel_paths", "intermediate/int_attribution__conversion_paths", "intermediate/int_attribution__eligible_touchpoints",
+    "intermediate/int_attribution__markov", "intermediate/int_attribution__markov_removal_effects", "intermediate/int_attribution__rule_based",
+    "intermediate/int_identity__edges", "intermediate/int_identity__identifier_map", "intermediate/int_identity__match_records",
+    "intermediate/int_identity__probabilistic_links", "intermediate/int_journey__actor_touchpoints", "intermediate/int_journey__stitched_events",
+    "intermediate/int_journey__storefront_events", "intermediate/int_journey__touchpoint_sessions", "intermediate/int_touchpoints",
+    "marts/attribution", "marts/campaign_performance", "marts/channel_daily",
+    "marts/customer_360", "marts/identity_review", "marts/journey_sessions",
+    "marts/touchpoints",
     "staging/stg_esp__campaigns", "staging/stg_esp__events", "staging/stg_esp__profiles", "staging/stg_esp__quarantine",
     "staging/stg_iot__devices", "staging/stg_iot__readings", "staging/stg_iot__readings_quarantine",
     "staging/stg_loyalty__cards", "staging/stg_loyalty__members", "staging/stg_loyalty__points",
@@ -119,3 +123,10 @@ def test_instance_config_limits_the_pool_to_one(tmp_path, monkeypatch):
     ensure_instance_home()
     with dg.DagsterInstance.get() as instance:
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+
+
+def test_the_markov_python_model_sits_in_the_lineage_between_paths_and_attribution(graph):
+    markov = graph.get(dg.AssetKey(["intermediate", "int_attribution__markov_removal_effects"]))
+    assert markov.parent_keys == {dg.AssetKey(["intermediate", "int_attribution__channel_paths"])}
+    assert dg.AssetKey(["intermediate", "int_attribution__markov"]) in markov.child_keys
+    assert dg.AssetKey(["marts", "attribution"]) in graph.get(dg.AssetKey(["intermediate", "int_attribution__markov"])).child_keys

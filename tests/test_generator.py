@@ -5,7 +5,7 @@ from ingestion.sources._contracts import normalize_identifier
 
 DEFAULT_COUNTS = {
     "shop": {
-        "customers": 1757, "orders": 2766, "abandoned_checkouts": 495, "events": 23266,
+        "customers": 1757, "orders": 2766, "abandoned_checkouts": 495, "events": 65064,
         "customer_events": 9, "deleted_customers": 9,
     },
     "esp": {"campaigns": 12, "campaign_messages": 12, "metrics": 4, "profiles": 1292, "events": 22273},

@@ -81,7 +81,7 @@ def test_layer_row_counts(warehouse):
     assert count(warehouse, "staging.stg_iot__readings_quarantine") == 3
     assert count(warehouse, "staging.stg_iot__readings", "value is null or recorded_at is null") == 0
     assert count(warehouse, "intermediate.int_identity__identifier_map") == 6080
-    assert count(warehouse, "intermediate.int_touchpoints") == 83059
+    assert count(warehouse, "intermediate.int_touchpoints") == 110290
     assert count(warehouse, "marts.customer_360") == 2004
 
 
@@ -317,3 +317,111 @@ def test_probabilistic_links_are_precise_and_complete_what_shared_keys_miss(ware
     assert 0 < review < len(links) / 5
     score = score_identity(warehouse, truth)
     assert score.recall >= 0.95
+
+
+# --- journeys: touchpoints, stitching and sessions on the default world -------------------------------------
+
+
+def test_storefront_events_are_stitched_and_sessions_match_the_true_visits(warehouse):
+    """Scored against the storefront's journeys truth (journeys_truth.parquet): floors, not today's values."""
+    from ingestion.demo_world.journey_scoring import score_journeys
+
+    score = score_journeys(warehouse, config.source_systems_dir())
+    assert score["events_in_warehouse"] == score["events"] and score["touchpoints_per_event_max"] == 1
+    assert score["stitched_share"] >= 0.94  # events of visitors who logged in or came through a tracked link
+    assert score["stitched_before_login_share"] >= 0.94  # back in time
+    assert score["email_link_events"] > 1000 and score["email_link_stitched_share"] >= 0.93
+    assert score["anonymous_kept_share"] == 1.0 and score["wrong_person_share"] <= 0.05
+    assert score["visits_in_one_session_share"] >= 0.99
+    assert 0.9 * score["true_visits"] <= score["sessions_with_storefront_events"] <= score["true_visits"]
+    assert score["time_exact_share"] == 1.0 and score["clock_ahead_within_minute_share"] == 1.0
+    assert score["late_events"] > 0 and score["duplicate_events"] > 0
+    assert score["marathon_sessions"] == 1 and score["marathon_hours"] > 24
+
+
+def test_every_conversion_is_a_touchpoint_and_converted_sessions_hold_them(warehouse):
+    world = generate()
+    paid = {(f"order:{o['id']}", Decimal(o["total_price"])) for o in world.shop["orders"] if o["financial_status"] == "paid"}
+    receipts = {(f"receipt:{r['receipt_id']}", Decimal(str(r["total_amount"])).quantize(Decimal("0.01"))) for r in world.loyalty["receipts"]}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        conversions = set(con.execute("select touchpoint_id, revenue from marts.touchpoints where is_conversion").fetchall())
+        assert conversions == paid | receipts
+        assert con.execute("select count(*) from marts.touchpoints where not is_conversion and revenue <> 0").fetchone() == (0,)
+        # each conversion of a known actor is in a converted session with its revenue
+        assert con.execute("""
+            select count(distinct s.session_id), sum(t.revenue) from intermediate.int_journey__touchpoint_sessions s
+            join marts.touchpoints t using (touchpoint_id) where t.is_conversion""").fetchone() == con.execute(
+            "select count(*), sum(revenue) from marts.journey_sessions where converted").fetchone()
+        # an e-mail click and the storefront visit it opened are one session, entered through the e-mail
+        share = con.execute("""
+            select avg((s.entry_channel = 'email' and s.channel_list like '%online%')::int)
+            from intermediate.int_journey__touchpoint_sessions c
+            join marts.journey_sessions s using (session_id)
+            where c.touchpoint_type = 'email_click'""").fetchone()[0]
+        assert share >= 0.9
+
+
+@pytest.fixture(scope="module")
+def world():
+    """The demo's default world, generated once for the tests below (about 10 s each time)."""
+    return generate()
+
+
+def test_attribution_credits_every_conversion_of_the_demo_world_once_per_model(warehouse, world):
+    """Conversions row for row with the generator (paid orders, every receipt); each model hands out exactly the
+    conversions' revenue; most conversions have a path of touchpoints before them (direct ones credit themselves)."""
+    paid = [o for o in world.shop["orders"] if o["financial_status"] not in ("refunded", "voided")]
+    expected = {f"order:{o['id']}" for o in paid} | {f"receipt:{r['receipt_id']}" for r in world.loyalty["receipts"]}
+    revenue = sum(Decimal(o["total_price"]) for o in paid) + sum(Decimal(str(r["total_amount"])) for r in world.loyalty["receipts"])
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        per_model = con.execute(
+            "select model, list(distinct conversion_id), sum(credit), sum(attributed_revenue), "
+            "count(distinct conversion_id) filter (where not is_direct) from marts.attribution group by model"
+        ).fetchall()
+        effects = dict(con.execute("select channel, removal_effect from intermediate.int_attribution__markov_removal_effects").fetchall())
+    assert sorted(m for m, *_ in per_model) == sorted(["first_touch", "last_touch", "linear", "time_decay", "position_based", "markov"])
+    for model, conversions, credit, attributed, with_path in per_model:
+        assert set(conversions) == expected, model
+        assert credit == pytest.approx(len(expected), abs=1e-6), model
+        assert attributed == pytest.approx(float(revenue), abs=0.01), model
+        assert with_path >= 0.5 * len(expected), model
+    # offline touches count: store visits earn credit, and every channel seen on a converting path matters
+    assert set(effects) >= {"online", "email", "social", "pos"}
+    assert all(0 < effect <= 1 for effect in effects.values())
+
+
+def test_campaign_performance_counts_the_esp_events_row_for_row(warehouse, world):
+    from ingestion.demo_world.generator import ESP_METRICS
+
+    counted = {metric_id: kind + "s" for kind, (metric_id, _) in ESP_METRICS.items()}  # RcvEml -> sends
+    unique = {"opens": "unique_openers", "clicks": "unique_clickers"}
+    columns = [*counted.values(), *unique.values()]
+    expected = {c["id"]: dict.fromkeys(columns, 0) for c in world.esp["campaigns"]}
+    profiles: dict[tuple[str, str], set] = {}
+    for event in world.esp["events"]:
+        campaign = event["attributes"]["event_properties"]["$message"]
+        measure = counted[event["relationships"]["metric"]["data"]["id"]]
+        expected[campaign][measure] += 1
+        profiles.setdefault((campaign, measure), set()).add(event["relationships"]["profile"]["data"]["id"])
+    for (campaign, measure), seen in profiles.items():
+        if measure in unique:
+            expected[campaign][unique[measure]] = len(seen)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(f"select campaign_id, {', '.join(columns)} from marts.campaign_performance").fetchall()
+        attributed = con.execute("select sum(attributed_conversions_linear) from marts.campaign_performance").fetchone()[0]
+    assert {r[0]: dict(zip(columns, r[1:])) for r in rows} == expected
+    assert attributed > 0
+
+
+def test_customer_360_journey_traits_agree_with_the_sessions(warehouse):
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        traits = con.execute(
+            "select sum(sessions), count(*) filter (where sessions > 0), count(first_channel), count(preferred_channel), "
+            "min(days_since_last_session) from marts.customer_360"
+        ).fetchone()
+        sessions = con.execute(
+            "select count(*), count(distinct person_id) from marts.journey_sessions where person_id is not null"
+        ).fetchone()
+    assert traits[:2] == sessions
+    assert traits[2] == traits[3] == sessions[1]
+    assert traits[4] == 0  # someone's last session is the newest one, the default as_of

@@ -90,7 +90,11 @@ def world_rows(world):
         "abandoned_checkouts__lines": {
             (c["id"], i["id"], i["quantity"], Decimal(i["price"])) for c in shop["abandoned_checkouts"] for i in c["line_items"]
         },
-        "events": {(e["event_id"], e["user_id"], utc(e["derived_tstamp"]), utc(e["collector_tstamp"])) for e in shop["events"]},
+        # the collector delivers some events twice: merged on event_id, the copy it received last stays
+        "events": {
+            (e["event_id"], e["user_id"], utc(e["derived_tstamp"]), utc(e["collector_tstamp"]))
+            for e in {e["event_id"]: e for e in sorted(shop["events"], key=lambda e: e["collector_tstamp"])}.values()
+        },
     }
 
 

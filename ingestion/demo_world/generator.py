@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from ..sources._contracts import normalize_identifier
+from .journeys import Account, StorefrontBuilder, legacy_event_draws as _legacy_event_draws
 
 END = datetime(2026, 9, 30, tzinfo=timezone.utc)
 
@@ -174,6 +175,9 @@ class World:
     loyalty_late: dict[str, list[dict]] = field(default_factory=dict)
     iot: dict[str, list[dict]] = field(default_factory=dict)
     ground_truth: list[dict] = field(default_factory=list)
+    # the storefront's journeys as they happened (one row per event id): the person, the visit, the true time
+    # and the traps the collector adds; written next to (never inside) the warehouse, like ground_truth
+    journeys: list[dict] = field(default_factory=list)
 
     def tables(self) -> dict[str, dict[str, list[dict]]]:
         return {"shop": self.shop, "esp": self.esp, "social": self.social, "loyalty": self.loyalty, "iot": self.iot}
@@ -293,33 +297,10 @@ def _line_items(parent_id: int, lines: list[dict]) -> list[dict]:
     return items
 
 
-def _storefront_event(rng, n, event_type, occurred, visitor, session_id, customer_id, product) -> dict:
-    """One event as a web-analytics collector exports it (Snowplow's canonical field names)."""
-    late = rng.random() < 0.01  # a phone that was offline sends its events hours later
-    received = occurred + timedelta(seconds=rng.randrange(3 * 3600, 12 * 3600) if late else rng.randrange(1, 30))
-    path = f"/products/{product['sku'].lower()}"
-    source, medium, campaign = UTM[rng.randrange(len(UTM))] if rng.random() < 0.3 else (None, None, None)
-    query = f"?utm_source={source}&utm_medium={medium}&utm_campaign={campaign}" if source else ""
-    return {
-        "event_id": f"evt-{n:07d}",
-        "event": event_type,
-        "collector_tstamp": iso(received),
-        "derived_tstamp": iso(occurred),
-        "domain_userid": visitor,
-        "domain_sessionid": session_id,
-        "user_id": str(customer_id) if customer_id is not None else None,
-        "page_url": SHOP_DOMAIN + path + query,
-        "page_urlpath": path,
-        "product_id": PRODUCT_ID_BASE + int(product["product_id"].removeprefix("prod-")),
-        "mkt_source": source,
-        "mkt_medium": medium,
-        "mkt_campaign": campaign,
-    }
-
-
 class _Gen:
     def __init__(self, seed: int, people: int, days: int):
         self.rng = random.Random(seed)
+        self._profile_person: dict[str, str] = {}  # ESP profile id -> person (who clicked a tracked link)
         self.world = World(seed=seed, people=people, days=days, start=END - timedelta(days=days), end=END)
         self._truth: dict[tuple[str, str], str] = {}
 
@@ -382,6 +363,7 @@ class _Gen:
         self._identities(persons)
         self._shop(persons, products)
         self._esp(persons)
+        self._storefront(persons, products)
         self._social(persons)
         self._loyalty(persons)
         self._iot(persons)
@@ -493,7 +475,8 @@ class _Gen:
         rng = self.rng
         extra = random.Random(f"shop-{self.world.seed}")
         ids = random.Random(f"shop-identity:{self.world.seed}")  # names, addresses, placeholder phones
-        customers, orders, checkouts, events = [], [], [], []
+        customers, orders, checkouts = [], [], []
+        self._accounts, self._anonymous = [], {}  # the storefront's visits, built after the ESP (see _storefront)
         next_customer = 100_001
         for person in persons:
             if not person["has_shop"]:
@@ -519,6 +502,7 @@ class _Gen:
                     _shopify_customer(customer_id, person, email, phone, handle, created, self.moment(created), names, address)
                 )
                 self.truth("shop_customer", str(customer_id), person["person_id"])
+                account_orders, account_checkouts = [], []
                 for _ in range(rng.choice((0, 0, 1, 1, 2, 3, 4))):
                     order_id = 500_000 + len(orders) + 1
                     placed = self.moment(created)
@@ -540,6 +524,7 @@ class _Gen:
                             "cancelled_at": None,
                         }
                     )
+                    account_orders.append((order_id, placed, lines))
                 if rng.random() < 0.3:
                     checkout_id = 700_000 + len(checkouts) + 1
                     abandoned = self.moment(created)
@@ -557,34 +542,50 @@ class _Gen:
                             "completed_at": None,
                         }
                     )
+                    account_checkouts.append((checkout_id, abandoned, lines))
                 visitor = f"{extra.getrandbits(64):016x}"  # the browser's first-party cookie
+                visits = []  # when the skeleton's browsing visits start, and the product each is about
                 for _ in range(rng.randint(2, 20)):
                     occurred = self.moment(created)
-                    session_id = f"s-{customer_id}-{occurred:%m%d}"
-                    event_type = rng.choice(("page_view", "page_view", "product_view", "add_to_cart"))
-                    product = rng.choice(products)
-                    events.append(
-                        _storefront_event(extra, len(events) + 1, event_type, occurred, visitor, session_id, customer_id, product)
-                    )
-        for n in range(len(events) // 5):  # anonymous visitors
+                    rng.choice(("page_view", "page_view", "product_view", "add_to_cart"))
+                    visits.append((occurred, rng.choice(products)))
+                    _legacy_event_draws(extra)
+                self._accounts.append(
+                    Account(customer_id, person["person_id"], visitor, created, visits, account_orders, account_checkouts)
+                )
+        for n in range(sum(len(a.visits) for a in self._accounts) // 5):  # visitors who never identify themselves
             occurred = self.moment()
-            event_type = rng.choice(("page_view", "product_view"))
+            rng.choice(("page_view", "product_view"))
             product = rng.choice(products)
+            _legacy_event_draws(extra)
             visitor = f"{random.Random(f'anon-{self.world.seed}-{n // 3}').getrandbits(64):016x}"
-            events.append(
-                _storefront_event(extra, len(events) + 1, event_type, occurred, visitor, f"anon-{n:06d}", None, product)
-            )
+            self._anonymous.setdefault(visitor, []).append((occurred, product))
         deleted, customer_events = self._shop_erasures(extra, persons, next_customer, len(customers))
         self.world.shop = {
             "customers": customers,
             "orders": orders,
             "abandoned_checkouts": checkouts,
-            "events": events,
+            "events": [],  # the storefront's events: _storefront, once the ESP's clicks are known
             # Shopify's Events API: customers deleted or redacted (GDPR customers/redact) since they were created
             "customer_events": customer_events,
             # those customers as they were before: a history the warehouse may have loaded, never served now
             "deleted_customers": deleted,
         }
+
+    def _storefront(self, persons: list[dict], products: list[dict]) -> None:
+        """The storefront's web-analytics events, visit by visit (see journeys.py), and their truth."""
+        builder = StorefrontBuilder(self.world.seed, self.world.start, self.world.end, products)
+        browsers: dict[str, str] = {}  # person -> the browser of their first shop account
+        for account in self._accounts:
+            builder.account(account)
+            browsers.setdefault(account.person_id, account.visitor)
+        busy = next((a for a in self._accounts if a.created + timedelta(hours=32) < self.world.end), None)
+        if busy:
+            builder.marathon_session(busy)
+        for visitor, starts in self._anonymous.items():
+            builder.anonymous(visitor, starts)
+        builder.clicks(self.world.esp["events"], self._profile_person, browsers)
+        self.world.shop["events"], self.world.journeys = builder.events()
 
     def _shop_erasures(self, rng: random.Random, persons: list[dict], next_id: int, live: int) -> tuple[list[dict], list[dict]]:
         """A few shop accounts that were deleted or redacted: nobody's identifiers any more (no ground truth)."""
@@ -669,6 +670,7 @@ class _Gen:
                 profile = profiles.get(person["person_id"])
                 if profile is None:
                     profile = profiles[person["person_id"]] = self._esp_profile(own, ids, person, email, sent)
+                    self._profile_person[profile["id"]] = person["person_id"]
                 kinds = ["send"]
                 if rng.random() < 0.4:
                     kinds.append("open")

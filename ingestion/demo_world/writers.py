@@ -3,7 +3,7 @@
 - shop, esp, social: JSON snapshots that :mod:`ingestion.demo_world.api_server` serves over HTTP;
 - loyalty/POS: tables in a SQL database (a SQLite file by default, any SQLAlchemy URL such as PostgreSQL);
 - IoT: newline-delimited JSON files dropped in a folder, one per day, plus the device registry;
-- the ground truth: a parquet file next to (never inside) the warehouse.
+- the ground truth and the journeys' truth: parquet files next to (never inside) the warehouse.
 """
 
 from __future__ import annotations
@@ -146,6 +146,12 @@ def write_ground_truth(world: World, path: Path) -> None:
     pq.write_table(pa.Table.from_pylist(world.ground_truth), path)
 
 
+def write_journeys_truth(world: World, path: Path) -> None:
+    """The storefront's journeys as they happened (one row per event id), next to the ground truth."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(world.journeys), path)
+
+
 def write_world(world: World, root: Path) -> dict[str, str]:
     """Write every source system of ``world`` below ``root``; returns where each one went."""
     root.mkdir(parents=True, exist_ok=True)
@@ -155,6 +161,7 @@ def write_world(world: World, root: Path) -> dict[str, str]:
     write_loyalty_db(world, sqlite_url(loyalty_db))
     write_iot_drop(world, root / "iot_drop")
     write_ground_truth(world, root / "ground_truth.parquet")
+    write_journeys_truth(world, root / "journeys_truth.parquet")
     (root / "world.json").write_text(
         json.dumps({"seed": world.seed, "people": world.people, "days": world.days, "fingerprint": world.fingerprint()})
     )
@@ -163,4 +170,5 @@ def write_world(world: World, root: Path) -> dict[str, str]:
         "loyalty": sqlite_url(loyalty_db),
         "iot": str(root / "iot_drop"),
         "ground_truth": str(root / "ground_truth.parquet"),
+        "journeys_truth": str(root / "journeys_truth.parquet"),
     }

@@ -1,5 +1,5 @@
 -- One row per person: identifiers, first/last seen, orders and revenue online and in store, email and
--- social activity, and consent as the source systems record it.
+-- social activity, consent as the source systems record it, and journey traits (marts.journey_sessions).
 with identities as (
     select * from {{ ref('int_identity__identifier_map') }}
 ),
@@ -7,12 +7,12 @@ with identities as (
 identifier_counts as (
     select
         person_id,
-        sum(case when identifier_type = 'shop_customer' then 1 else 0 end) as shop_customer_ids,
-        sum(case when identifier_type = 'esp_contact' then 1 else 0 end) as email_addresses_at_esp,
-        sum(case when identifier_type = 'social_handle' then 1 else 0 end) as social_handles,
-        sum(case when identifier_type = 'loyalty_member' then 1 else 0 end) as loyalty_memberships,
-        sum(case when identifier_type = 'loyalty_card' then 1 else 0 end) as loyalty_cards,
-        sum(case when identifier_type = 'iot_device' then 1 else 0 end) as iot_devices,
+        count(case when identifier_type = 'shop_customer' then 1 end) as shop_customer_ids,
+        count(case when identifier_type = 'esp_contact' then 1 end) as email_addresses_at_esp,
+        count(case when identifier_type = 'social_handle' then 1 end) as social_handles,
+        count(case when identifier_type = 'loyalty_member' then 1 end) as loyalty_memberships,
+        count(case when identifier_type = 'loyalty_card' then 1 end) as loyalty_cards,
+        count(case when identifier_type = 'iot_device' then 1 end) as iot_devices,
         min(case when identifier_type = 'shop_customer' then identifier_value end) as primary_shop_customer_id,
         min(case when identifier_type = 'loyalty_member' then identifier_value end) as primary_loyalty_member_id,
         min(case when identifier_type = 'social_handle' then identifier_value end) as primary_social_handle
@@ -64,23 +64,62 @@ activity as (
         person_id,
         min(occurred_at) as first_seen_at,
         max(occurred_at) as last_seen_at,
-        sum(case when touchpoint_type = 'order' then 1 else 0 end) as online_orders,
+        count(case when touchpoint_type = 'order' then 1 end) as online_orders,
         sum(case when touchpoint_type = 'order' then revenue else 0 end) as online_revenue,
-        sum(case when touchpoint_type = 'receipt' then 1 else 0 end) as pos_receipts,
+        count(case when touchpoint_type = 'receipt' then 1 end) as pos_receipts,
         sum(case when touchpoint_type = 'receipt' then revenue else 0 end) as pos_revenue,
-        sum(case when touchpoint_type = 'order' then items else 0 end) as online_items_purchased,
-        sum(points) as loyalty_points_earned,
-        sum(case when touchpoint_type = 'abandoned_checkout' then 1 else 0 end) as abandoned_checkouts,
-        sum(case when touchpoint_type = 'abandoned_checkout' then items else 0 end) as abandoned_checkout_items,
+        cast(sum(case when touchpoint_type = 'order' then items else 0 end) as bigint) as online_items_purchased,
+        cast(sum(points) as bigint) as loyalty_points_earned,
+        count(case when touchpoint_type = 'abandoned_checkout' then 1 end) as abandoned_checkouts,
+        cast(sum(case when touchpoint_type = 'abandoned_checkout' then items else 0 end) as bigint) as abandoned_checkout_items,
         count(distinct case when touchpoint_type = 'email_send' then campaign_id end) as email_campaigns_reached,
         count(distinct post_id) as social_posts_engaged,
-        sum(case when channel = 'online' and touchpoint_type not in ('order', 'abandoned_checkout') then 1 else 0 end) as storefront_events,
-        sum(case when touchpoint_type = 'email_send' then 1 else 0 end) as email_sends,
-        sum(case when touchpoint_type = 'email_open' then 1 else 0 end) as email_opens,
-        sum(case when touchpoint_type = 'email_click' then 1 else 0 end) as email_clicks,
-        sum(case when channel = 'social' then 1 else 0 end) as social_interactions,
-        sum(case when channel = 'iot' then 1 else 0 end) as iot_readings
+        count(case when channel = 'online' and touchpoint_type not in ('order', 'abandoned_checkout') then 1 end) as storefront_events,
+        count(case when touchpoint_type = 'email_send' then 1 end) as email_sends,
+        count(case when touchpoint_type = 'email_open' then 1 end) as email_opens,
+        count(case when touchpoint_type = 'email_click' then 1 end) as email_clicks,
+        count(case when channel = 'social' then 1 end) as social_interactions,
+        count(case when channel = 'iot' then 1 end) as iot_readings
     from {{ ref('int_touchpoints') }}
+    group by person_id
+),
+
+sessions as (
+    select * from {{ ref('journey_sessions') }} where person_id is not null
+),
+
+-- the data's own "now": var('as_of') when set, else the newest session end (never the reader's clock)
+as_of as (
+    select
+        {%- if var('as_of') %}
+        cast('{{ var("as_of") }}' as timestamptz) as as_of_at
+        {%- else %}
+        max(session_end) as as_of_at from {{ ref('journey_sessions') }}
+        {%- endif %}
+),
+
+session_traits as (
+    select
+        person_id,
+        count(*) as sessions,
+        arg_min(entry_channel, (session_start, session_id)) as first_channel,
+        arg_max(entry_channel, (session_start, session_id)) as last_channel,
+        max(session_end) as last_session_at
+    from sessions
+    group by person_id
+),
+
+channel_use as (
+    -- sessions per person and channel (a session counts for every channel it touched)
+    select sessions.person_id, channel_list.channel, count(*) as sessions, max(sessions.session_end) as last_used_at
+    from sessions
+    cross join unnest(string_split(sessions.channel_list, ',')) as channel_list(channel)
+    group by sessions.person_id, channel_list.channel
+),
+
+preferred_channel as (
+    select person_id, arg_max(channel, (sessions, last_used_at, channel)) as preferred_channel
+    from channel_use
     group by person_id
 )
 
@@ -125,9 +164,17 @@ select
     (coalesce(shop_profile.shop_accepts_marketing, 0) = 1 or coalesce(loyalty_profile.loyalty_marketing_opt_in, 0) = 1)
         and coalesce(esp_profile.unsubscribed, 0) = 0 as email_marketing_consent,
     coalesce(loyalty_profile.loyalty_marketing_opt_in, 0) = 1 as loyalty_marketing_consent,
-    ids.iot_devices > 0 as iot_opt_in
+    ids.iot_devices > 0 as iot_opt_in,
+    coalesce(session_traits.sessions, 0) as sessions,
+    session_traits.first_channel,
+    session_traits.last_channel,
+    cast(floor((epoch(as_of.as_of_at) - epoch(session_traits.last_session_at)) / 86400) as integer) as days_since_last_session,
+    preferred_channel.preferred_channel
 from identifier_counts as ids  -- one row per person_id
+cross join as_of
 left join shop_profile on ids.person_id = shop_profile.person_id
 left join loyalty_profile on ids.person_id = loyalty_profile.person_id
 left join esp_profile on ids.person_id = esp_profile.person_id
 left join activity on ids.person_id = activity.person_id
+left join session_traits on ids.person_id = session_traits.person_id
+left join preferred_channel on ids.person_id = preferred_channel.person_id

@@ -1,0 +1,44 @@
+-- One row per journey session (see int_journey__touchpoint_sessions for what a session is).
+-- Incremental: the sessions whose touchpoints were sessionized again in this dbt invocation (and any the table
+-- does not have yet) are replaced; a post-hook removes sessions that no longer exist (merged, moved to a
+-- person by stitching).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='session_id',
+        on_schema_change='fail',
+        post_hook="delete from {{ this }} where session_id not in (select session_id from {{ ref('int_journey__touchpoint_sessions') }})",
+    )
+}}
+
+with touchpoints as (
+    select * from {{ ref('int_journey__touchpoint_sessions') }}
+    {%- if is_incremental() %}
+    where session_id in (
+        select session_id from {{ ref('int_journey__touchpoint_sessions') }} where sessionized_in = '{{ invocation_id }}'
+        union
+        select session_id from {{ ref('int_journey__touchpoint_sessions') }}
+        where session_id not in (select session_id from {{ this }})
+    )
+    {%- endif %}
+)
+
+select
+    cast(session_id as varchar) as session_id,
+    cast(any_value(person_id) as varchar) as person_id,
+    cast(arg_min(visitor_id, position_in_session) filter (where visitor_id is not null) as varchar) as visitor_id,
+    cast(min(occurred_at) as timestamptz) as session_start,
+    cast(max(occurred_at) as timestamptz) as session_end,
+    cast(count(*) as integer) as touchpoints,
+    cast(count(distinct channel) as integer) as channels,
+    cast(string_agg(distinct channel, ',' order by channel) as varchar) as channel_list,
+    cast(arg_min(channel, position_in_session) as varchar) as entry_channel,
+    cast(arg_min(source, position_in_session) as varchar) as entry_source,
+    cast(arg_min(medium, position_in_session) as varchar) as entry_medium,
+    cast(arg_min(campaign, position_in_session) as varchar) as entry_campaign,
+    cast(arg_min(page_path, position_in_session) filter (where page_path is not null) as varchar) as landing_page,
+    bool_or(is_conversion) as converted,
+    {{ money('sum(revenue)') }} as revenue
+from touchpoints
+group by session_id

@@ -1,0 +1,223 @@
+"""Touchpoints, stitching and journey sessions on a small world: dbt only, against a raw warehouse loaded once.
+
+The storefront's journeys truth (journeys_truth.parquet) scores stitching and sessions; the collector's traps
+(late, duplicate, clock ahead, a session over a day) are checked one by one; an incremental build after new
+data equals a full refresh row for row; Universal-Analytics rules split at midnight and on a campaign change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingestion import pipelines
+from ingestion.demo_world.journey_scoring import score_journeys
+from ingestion.demo_world.writers import write_world
+
+PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
+# raw rows the second load brings: each event-like table and the column that dates it
+HELD_BACK = {
+    "shop.events": "collector_tstamp",
+    "shop.orders": "created_at",
+    "shop.abandoned_checkouts": "created_at",
+    "esp.events": "datetime",
+    "social.interactions": "created_time",
+    "loyalty.receipts": "purchased_at",
+    "loyalty.points": "created_at",
+    "iot.readings": "recorded_at",
+}
+CHILDREN = {"shop.orders__lines": ("order_id", "shop.orders"), "shop.abandoned_checkouts__lines": ("checkout_id", "shop.abandoned_checkouts")}
+
+
+def dbt(warehouse: Path, tmp: Path, *args: str) -> dict:
+    """Run dbt against ``warehouse``; returns the run results by node name."""
+    target = tmp / "dbt_target"
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("dbt")), *args, "--project-dir", str(PROJECT), "--profiles-dir",
+         str(PROJECT), "--target-path", str(target), "--log-path", str(tmp / "dbt_logs")],
+        env={**os.environ, "JW_WAREHOUSE_PATH": str(warehouse)}, capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stdout[-4000:]
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    return {r["unique_id"].split(".")[2]: r for r in results}
+
+
+def rows(warehouse: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def one(warehouse: Path, sql: str):
+    return rows(warehouse, sql)[0][0]
+
+
+@pytest.fixture(scope="module")
+def raw(small_world, tmp_path_factory):
+    """The small world, loaded raw (no dbt), and where its source systems are."""
+    tmp = tmp_path_factory.mktemp("journeys")
+    systems = tmp / "source_systems"
+    write_world(small_world, systems)
+    warehouse = tmp / "raw.duckdb"
+    with pipelines.source_endpoints(systems) as endpoints:
+        for name in ("shop", "esp", "social", "loyalty", "iot"):
+            info = pipelines.load(name, endpoints, warehouse=warehouse, pipelines_dir=tmp / "dlt")
+            assert not info.has_failed_jobs
+    return warehouse, systems
+
+
+@pytest.fixture(scope="module")
+def built(raw, tmp_path_factory):
+    """Everything up to the journey marts built (gap rules), on a copy of the raw warehouse."""
+    tmp = tmp_path_factory.mktemp("built")
+    warehouse = tmp / "warehouse.duckdb"
+    shutil.copy(raw[0], warehouse)
+    results = dbt(warehouse, tmp, "build")
+    assert {r["status"] for r in results.values()} <= {"success", "pass"}
+    return warehouse
+
+
+def test_stitching_and_sessions_score_against_the_journeys_truth(built, raw):
+    score = score_journeys(built, raw[1])
+    assert score["events_in_warehouse"] == score["events"]
+    assert score["touchpoints_per_event_max"] == 1
+    assert score["stitched_share"] >= 0.93
+    assert score["stitched_before_login_share"] >= 0.93  # anonymous browsing before the login, back in time
+    assert score["email_link_events"] > 0 and score["email_link_stitched_share"] >= 0.93
+    assert score["anonymous_kept_share"] == 1.0  # nobody is made up
+    assert score["wrong_person_share"] <= 0.05
+    assert score["visits_in_one_session_share"] >= 0.99
+    assert 0.85 * score["true_visits"] <= score["sessions_with_storefront_events"] <= score["true_visits"]
+    assert score["time_exact_share"] == 1.0
+
+
+def test_collector_traps(built, raw, small_world):
+    truth = {r["event_id"]: r for r in small_world.journeys}
+    events = {e["event_id"]: e for e in small_world.shop["events"]}
+    late = [i for i, r in truth.items() if r["late"]]
+    twice = [i for i, r in truth.items() if r["duplicate"]]
+    ahead = [i for i, r in truth.items() if r["clock_ahead"]]
+    assert late and twice and ahead
+    assert len(small_world.shop["events"]) == len(truth) + len(twice)  # the collector's export has both copies
+    ids = lambda keys: "(" + ", ".join(f"'storefront:{k}'" for k in keys) + ")"  # noqa: E731
+    # sent twice: one touchpoint
+    assert one(built, f"select count(*) from marts.touchpoints where touchpoint_id in {ids(twice)}") == len(twice)
+    # late: when it happened on the device, hours before the collector got it
+    got = dict(rows(built, f"select touchpoint_id, occurred_at from marts.touchpoints where touchpoint_id in {ids(late)}"))
+    assert all(got[f"storefront:{i}"] == truth[i]["occurred_at"] for i in late)
+    # device clock ahead: placed at the collector's time (seconds after it happened), never in the future
+    got = dict(rows(built, f"select touchpoint_id, occurred_at from marts.touchpoints where touchpoint_id in {ids(ahead)}"))
+    for i in ahead:
+        assert events[i]["derived_tstamp"] > events[i]["collector_tstamp"]
+        assert truth[i]["occurred_at"] < got[f"storefront:{i}"] <= truth[i]["occurred_at"] + timedelta(seconds=30)
+    assert one(built, "select count(*) from marts.touchpoints where occurred_at > "
+                      "(select max(received_at) from intermediate.int_journey__storefront_events)") == 0
+    # somebody busy for more than a day without a half-hour pause: one session, over 24 hours
+    marathon = [i for i, r in truth.items() if r["marathon"]]
+    assert len(marathon) > 48
+    sessions = rows(built, "select distinct session_id from intermediate.int_journey__touchpoint_sessions "
+                           f"where touchpoint_id in {ids(marathon)}")
+    assert len(sessions) == 1
+    assert one(built, f"select session_end - session_start from marts.journey_sessions where session_id = '{sessions[0][0]}'") > timedelta(hours=24)
+
+
+def test_sessions_reconcile_with_touchpoints(built):
+    # every own touchpoint of a known actor is in exactly one session; outbound ones and readings in none
+    assert one(built, "select count(*) from intermediate.int_journey__touchpoint_sessions") == one(
+        built, "select count(*) from marts.touchpoints where not is_outbound and touchpoint_type <> 'iot_reading' "
+               "and (person_id is not null or visitor_id is not null)")
+    assert one(built, "select count(*) from intermediate.int_journey__touchpoint_sessions s "
+                      "join marts.touchpoints t using (touchpoint_id) where t.is_outbound") == 0
+    assert rows(built, "select sum(touchpoints), sum(revenue), count(*) filter (where converted) from marts.journey_sessions") == rows(
+        built, "select count(*), sum(revenue), count(distinct session_id) filter (where is_conversion) "
+               "from intermediate.int_journey__touchpoint_sessions")
+    # no gap over 30 minutes inside a session, and a session is one actor's
+    assert one(built, """
+        select count(*) from (
+            select occurred_at - lag(occurred_at) over (partition by session_id order by occurred_at, touchpoint_id) as gap
+            from intermediate.int_journey__touchpoint_sessions
+        ) where gap > interval 30 minute""") == 0
+    assert one(built, "select count(*) from (select session_id from intermediate.int_journey__touchpoint_sessions "
+                      "group by session_id having count(distinct actor_key) > 1)") == 0
+    # an online order ends the visit that went through the checkout page
+    assert one(built, """
+        select avg((exists (
+            select 1 from intermediate.int_journey__touchpoint_sessions as page
+            where page.session_id = orders.session_id and page.page_path = '/checkout'
+        ))::int)
+        from intermediate.int_journey__touchpoint_sessions as orders where orders.touchpoint_type = 'order'""") >= 0.95
+
+
+def held_back(warehouse: Path, cutoff: str, restore: bool) -> None:
+    """Move the raw rows dated after ``cutoff`` to a side schema (restore=False) or back (restore=True)."""
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema if not exists held")
+        for table, column in {**HELD_BACK, **CHILDREN}.items():
+            side = "held." + table.replace(".", "__")
+            if restore:
+                con.execute(f"insert into {table} by name select * from {side}")
+                continue
+            if table in CHILDREN:
+                key, parent = CHILDREN[table]
+                where = f"cast({key} as varchar) in (select cast(id as varchar) from held.{parent.replace('.', '__')})"
+            else:
+                where = f"{column} > timestamptz '{cutoff}'"
+            con.execute(f"create table {side} as select * from {table} where {where}")
+            con.execute(f"delete from {table} where {where}")
+
+
+def test_an_incremental_run_after_new_data_equals_a_full_refresh(raw, tmp_path, small_world):
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(raw[0], warehouse)
+    cutoff = (small_world.end - timedelta(days=4)).isoformat()
+    with duckdb.connect(str(warehouse)) as con:  # phones offline for a week: their events arrive after the cutoff
+        late = con.execute(f"""
+            update shop.events set collector_tstamp = timestamptz '{cutoff}' + interval 1 hour
+            where event_id in (
+                select event_id from shop.events
+                where derived_tstamp between timestamptz '{cutoff}' - interval 10 day and timestamptz '{cutoff}' - interval 8 day
+                    and domain_userid not in (
+                        select domain_userid from shop.events where derived_tstamp > timestamptz '{cutoff}' - interval 3 day)
+                order by event_id limit 20)""").fetchone()[0]
+    assert late == 20
+    held_back(warehouse, cutoff, restore=False)
+    dbt(warehouse, tmp_path, "run")
+    before = rows(warehouse, "select actor_key, min(occurred_at) from intermediate.int_journey__touchpoint_sessions group by all")
+    held_back(warehouse, cutoff, restore=True)
+    dbt(warehouse, tmp_path, "run")
+    compare = ("select * exclude (sessionized_in) from intermediate.int_journey__touchpoint_sessions order by all",
+               "select * from marts.journey_sessions order by all")
+    incremental = [rows(warehouse, sql) for sql in compare]
+    resessionized = one(warehouse, "select count(distinct actor_key) from intermediate.int_journey__touchpoint_sessions "
+                                   "where sessionized_in = (select any_value(sessionized_in) from intermediate.int_journey__touchpoint_sessions "
+                                   "where occurred_at > timestamptz '" + cutoff + "')")
+    actors = one(warehouse, "select count(distinct actor_key) from intermediate.int_journey__touchpoint_sessions")
+    # stitching back in time happened: a visitor anonymous before the cutoff belongs to a person now
+    was_anonymous = {a for a, _ in before if a.startswith("visitor:")}
+    assert one(warehouse, "select count(distinct visitor_id) from intermediate.int_journey__touchpoint_sessions "
+                          "where person_id is not null and occurred_at <= timestamptz '" + cutoff + "' and 'visitor:' || visitor_id in "
+                          "(" + ", ".join(f"'{a}'" for a in was_anonymous) + ")") > 0
+    dbt(warehouse, tmp_path, "run", "--select", "int_journey__touchpoint_sessions journey_sessions", "--full-refresh")
+    full = [rows(warehouse, sql) for sql in compare]
+    assert incremental[0] == full[0]
+    assert incremental[1] == full[1]
+    assert 0 < resessionized < actors  # the run was incremental: not every actor was sessionized again
+
+
+def test_universal_analytics_rules_split_at_midnight_and_on_campaign_change(built, tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(built, warehouse)
+    gap_sessions = one(warehouse, "select count(*) from marts.journey_sessions")
+    dbt(warehouse, tmp_path, "run", "--select", "int_journey__touchpoint_sessions journey_sessions", "--full-refresh",
+        "--vars", "{session_rules: universal_analytics}")
+    assert one(warehouse, "select count(*) from marts.journey_sessions") > gap_sessions
+    assert one(warehouse, "select count(*) from marts.journey_sessions where cast(session_start as date) <> cast(session_end as date)") == 0
+    assert one(warehouse, "select count(*) from (select session_id from intermediate.int_journey__touchpoint_sessions "
+                          "where campaign is not null group by session_id having count(distinct campaign) > 1)") == 0
