@@ -191,6 +191,17 @@ def test_an_incremental_run_after_new_data_equals_a_full_refresh(raw, tmp_path, 
     dbt(warehouse, tmp_path, "run")
     before = rows(warehouse, "select actor_key, min(occurred_at) from intermediate.int_journey__touchpoint_sessions group by all")
     held_back(warehouse, cutoff, restore=True)
+    # and orders of people quiet since two days before the cutoff (outside the lookback, no new touchpoint) are refunded
+    dbt(warehouse, tmp_path, "run", "--select", "+int_journey__actor_touchpoints", "--exclude", "int_journey__touchpoint_sessions+")
+    quiet = [order for (order,) in rows(warehouse, f"""
+        select split_part(touchpoint_id, ':', 2) from intermediate.int_journey__actor_touchpoints
+        where touchpoint_type = 'order' and is_conversion and actor_key in (
+            select actor_key from intermediate.int_journey__actor_touchpoints group by actor_key
+            having max(occurred_at) < timestamptz '{cutoff}' - interval 2 day)""")]
+    assert quiet
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"update shop.orders set financial_status = 'refunded', updated_at = timestamptz '{cutoff}' + interval 2 hour "
+                    f"where cast(id as varchar) in ({', '.join(repr(o) for o in quiet)})")
     dbt(warehouse, tmp_path, "run")
     compare = ("select * exclude (sessionized_in) from intermediate.int_journey__touchpoint_sessions order by all",
                "select * from marts.journey_sessions order by all")
