@@ -191,6 +191,17 @@ def test_an_incremental_run_after_new_data_equals_a_full_refresh(raw, tmp_path, 
     dbt(warehouse, tmp_path, "run")
     before = rows(warehouse, "select actor_key, min(occurred_at) from intermediate.int_journey__touchpoint_sessions group by all")
     held_back(warehouse, cutoff, restore=True)
+    # and orders of people quiet since two days before the cutoff (outside the lookback, no new touchpoint) are refunded
+    dbt(warehouse, tmp_path, "run", "--select", "+int_journey__actor_touchpoints", "--exclude", "int_journey__touchpoint_sessions+")
+    quiet = [order for (order,) in rows(warehouse, f"""
+        select split_part(touchpoint_id, ':', 2) from intermediate.int_journey__actor_touchpoints
+        where touchpoint_type = 'order' and is_conversion and actor_key in (
+            select actor_key from intermediate.int_journey__actor_touchpoints group by actor_key
+            having max(occurred_at) < timestamptz '{cutoff}' - interval 2 day)""")]
+    assert quiet
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"update shop.orders set financial_status = 'refunded', updated_at = timestamptz '{cutoff}' + interval 2 hour "
+                    f"where cast(id as varchar) in ({', '.join(repr(o) for o in quiet)})")
     dbt(warehouse, tmp_path, "run")
     compare = ("select * exclude (sessionized_in) from intermediate.int_journey__touchpoint_sessions order by all",
                "select * from marts.journey_sessions order by all")
@@ -221,3 +232,62 @@ def test_universal_analytics_rules_split_at_midnight_and_on_campaign_change(buil
     assert one(warehouse, "select count(*) from marts.journey_sessions where cast(session_start as date) <> cast(session_end as date)") == 0
     assert one(warehouse, "select count(*) from (select session_id from intermediate.int_journey__touchpoint_sessions "
                           "where campaign is not null group by session_id having count(distinct campaign) > 1)") == 0
+
+
+def test_the_demo_worlds_journeys_are_coherent(small_world):
+    """Generator only: visits, login, tracked e-mail links and orders fit together as the truth says."""
+    from datetime import datetime
+
+    from ingestion.demo_world.generator import normalize_email
+
+    def at(value: str) -> datetime:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+    truth = {r["event_id"]: r for r in small_world.journeys}
+    events = list({e["event_id"]: e for e in small_world.shop["events"]}.values())
+    # a browser is anonymous until it logs in, and logged in from then on
+    first_login: dict[str, datetime] = {}
+    for e in events:
+        if e["user_id"]:
+            first_login[e["domain_userid"]] = min(first_login.get(e["domain_userid"], truth[e["event_id"]]["occurred_at"]),
+                                                  truth[e["event_id"]]["occurred_at"])
+    assert first_login
+    for e in events:
+        login = first_login.get(e["domain_userid"])
+        assert (e["user_id"] is not None) == (login is not None and truth[e["event_id"]]["occurred_at"] >= login)
+    anonymous_first = sum(1 for e in events if e["domain_userid"] in first_login and e["user_id"] is None)
+    assert anonymous_first > 0.05 * len(events)
+    # within a visit, events are minutes apart
+    by_visit: dict[str, list[datetime]] = {}
+    for r in small_world.journeys:
+        by_visit.setdefault(r["visit_id"], []).append(r["occurred_at"])
+    gaps = [b - a for times in by_visit.values() for a, b in zip(sorted(times), sorted(times)[1:])]
+    assert max(gaps) <= timedelta(minutes=25)
+    # a tracked link: the campaign's UTM and the clicking profile, seconds after that profile's click
+    person_of = {(t["identifier_type"], t["identifier_value"]): t["person_id"] for t in small_world.ground_truth}
+    profiles = {p["id"]: person_of[("esp_contact", normalize_email(p["attributes"]["email"].replace("\u200b", "")))]
+                for p in small_world.esp["profiles"]}
+    clicks = {(e["relationships"]["profile"]["data"]["id"], e["attributes"]["event_properties"]["$message"]): at(e["attributes"]["datetime"])
+              for e in small_world.esp["events"] if e["relationships"]["metric"]["data"]["id"] == "ClkEml"}
+    landings = [e for e in events if "_kx=" in (e["page_url"] or "")]
+    assert landings
+    for e in landings:
+        profile = e["page_url"].split("_kx=")[1]
+        assert (e["mkt_source"], e["mkt_medium"]) == ("klaviyo", "email")
+        assert profiles[profile] == truth[e["event_id"]]["person_id"]
+        assert timedelta(0) < truth[e["event_id"]]["occurred_at"] - clicks[(profile, e["mkt_campaign"])] <= timedelta(seconds=40)
+    # an order ends a visit: its customer's browser was on the checkout page minutes before
+    browser = {e["user_id"]: e["domain_userid"] for e in events if e["user_id"]}
+    pages: dict[str, list[datetime]] = {}
+    for e in events:
+        if e["page_urlpath"] == "/checkout":
+            pages.setdefault(e["domain_userid"], []).append(truth[e["event_id"]]["occurred_at"])
+    checkout_pages = {customer: pages.get(visitor, []) for customer, visitor in browser.items()}
+    for order in small_world.shop["orders"]:
+        placed = at(order["created_at"])
+        assert any(timedelta(seconds=30) <= placed - page <= timedelta(minutes=5)
+                   for page in checkout_pages.get(str(order["customer"]["id"]), [])), order["id"]
+    for checkout in small_world.shop["abandoned_checkouts"]:
+        created = at(checkout["created_at"])
+        assert any(timedelta(seconds=5) <= created - page <= timedelta(minutes=1)
+                   for page in checkout_pages.get(str(checkout["customer"]["id"]), [])), checkout["id"]

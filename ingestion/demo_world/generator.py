@@ -363,7 +363,7 @@ class _Gen:
         self._identities(persons)
         self._shop(persons, products)
         self._esp(persons)
-        self._storefront(persons, products)
+        self._storefront(products)
         self._social(persons)
         self._loyalty(persons)
         self._iot(persons)
@@ -572,7 +572,7 @@ class _Gen:
             "deleted_customers": deleted,
         }
 
-    def _storefront(self, persons: list[dict], products: list[dict]) -> None:
+    def _storefront(self, products: list[dict]) -> None:
         """The storefront's web-analytics events, visit by visit (see journeys.py), and their truth."""
         builder = StorefrontBuilder(self.world.seed, self.world.start, self.world.end, products)
         browsers: dict[str, str] = {}  # person -> the browser of their first shop account

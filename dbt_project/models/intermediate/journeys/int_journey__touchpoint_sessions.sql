@@ -6,8 +6,9 @@
 -- Incremental: a run sessionizes again, over their whole history, the actors with a touchpoint in the
 -- lookback window (var('session_lookback_hours') before the newest touchpoint sessionized so far) and every
 -- actor whose touchpoints changed since (new ones, late ones of any age, ones moved to another actor by
--- stitching or identity resolution, ones gone), so the result equals a full refresh. Rows are replaced by
--- touchpoint_id; a post-hook removes touchpoints that are gone.
+-- stitching or identity resolution, ones changed, e.g. an order refunded, ones gone), so the result equals a
+-- full refresh. Rows are replaced by touchpoint_id; a post-hook removes touchpoints that are gone.
+-- A change of the session rules or vars needs --full-refresh.
 {{
     config(
         materialized='incremental',
@@ -27,8 +28,10 @@ with actor_touchpoints as (
 ),
 
 {% if is_incremental() %}
+{%- set compared = ['actor_key', 'person_id', 'visitor_id', 'occurred_at', 'touchpoint_type', 'channel', 'source',
+                    'medium', 'campaign', 'page_path', 'is_conversion', 'revenue'] %}
 previous as (
-    select touchpoint_id, actor_key, occurred_at from {{ this }}
+    select touchpoint_id, {{ compared | join(', ') }} from {{ this }}
 ),
 
 changed_actors as (
@@ -40,8 +43,9 @@ changed_actors as (
     full outer join previous as before on now.touchpoint_id = before.touchpoint_id
     where now.touchpoint_id is null
         or before.touchpoint_id is null
-        or now.actor_key <> before.actor_key
-        or now.occurred_at <> before.occurred_at
+        {%- for column in compared %}
+        or now.{{ column }} is distinct from before.{{ column }}
+        {%- endfor %}
     union
     select before.actor_key  -- the actor a touchpoint moved away from
     from previous as before
