@@ -67,35 +67,43 @@ def with_mart_metadata(
 ) -> Iterator:
     """Pass dbt's events on; materializations of marts get their row count and preview once dbt is done.
 
-    Other events go through at once. Mart outputs are held back until the stream ends (or fails: what
-    materialized is still reported), because the warehouse is readable only when dbt has let go of it.
+    Events go through at once until the first mart materializes; from there on every event is held, in
+    order (models downstream of a mart must not be reported before it), until the stream ends or fails —
+    what did materialize is still reported — because the warehouse is readable only once dbt has let go.
     """
     import duckdb
 
-    held = []
+    held: list = []
+    marts: dict[int, str] = {}  # index in held -> mart table
 
     def released():
-        if not held:
-            return
-        hidden = pii_columns(manifest_path)
+        con = None
+        if marts:
+            try:
+                con = duckdb.connect(str(warehouse), read_only=True)
+            except duckdb.Error as error:  # a writer elsewhere holds it: report without the metadata
+                context.log.warning(f"mart row counts unavailable: {type(error).__name__}")
+        hidden = pii_columns(manifest_path) if con is not None else {}
         try:
-            con = duckdb.connect(str(warehouse), read_only=True)
-        except duckdb.Error as error:  # a writer elsewhere holds it: report without the metadata
-            context.log.warning(f"mart row counts unavailable: {type(error).__name__}")
-            yield from (event for event, _ in held)
-            return
-        with con:
-            for event, table in held:
-                yield event.with_metadata({**event.metadata, **mart_metadata(con, table, hidden.get(table, set()))})
+            for n, event in enumerate(held):
+                table = marts.get(n)
+                if table is not None and con is not None:
+                    event = event.with_metadata({**event.metadata, **mart_metadata(con, table, hidden.get(table, set()))})
+                yield event
+        finally:
+            if con is not None:
+                con.close()
 
     try:
         for event in events:
             key = context.asset_key_for_output(event.output_name) if isinstance(event, dg.Output) else None
             if key is not None and len(key.path) == 2 and key.path[0] == MART_SCHEMA:
-                held.append((event, key.path[1]))
+                marts[len(held)] = key.path[1]
+            if held or marts:
+                held.append(event)
             else:
                 yield event
     except Exception:
-        yield from released()  # what did materialize is still reported
+        yield from released()
         raise
     yield from released()
