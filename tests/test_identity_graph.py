@@ -195,9 +195,9 @@ def test_ids_follow_records_across_runs_and_the_log_says_why(tmp_path, target):
 
     # D loses the link to its third device: the larger part keeps the id, the device gets a new one;
     # F (new, 5 records) meets A (older, 3 records): A's id survives
-    graph.write(a + ["shop_customer:a3"] + b + c + d + f,
-                [e for e in base if e[1] != "phone:d"] + linked(["shop_customer:a3"], "email:a") + linked(b, "email:c")
-                + linked(f, "email:f") + [("shop_customer:f0", "email:a")])  # fmt: skip
+    edges = [e for e in base if e[1] != "phone:d"] + linked(["shop_customer:a3"], "email:a") + linked(b, "email:c")
+    edges += linked(f, "email:f") + [("shop_customer:f0", "email:a")]
+    graph.write(a + ["shop_customer:a3"] + b + c + d + f, edges)
     graph.build()
     third = graph.ids()
     assert third["iot_device:d1"] == third["iot_device:d2"] == first["iot_device:d1"]
@@ -211,6 +211,12 @@ def test_ids_follow_records_across_runs_and_the_log_says_why(tmp_path, target):
     # a run with no new data: no id changes, nothing logged
     graph.build()
     assert graph.ids() == third and len(graph.log()) == 3
+
+    # a record erased at its source leaves the registry; its person goes on
+    graph.write(a + ["shop_customer:a3"] + b + c + d[:2] + f, [e for e in edges if e[0] != "iot_device:d3"])
+    graph.build()
+    assert graph.query("select count(*) from intermediate.int_identity__person_registry where node = 'iot_device:d3'") == [(0,)]
+    assert graph.ids()["shop_customer:a1"] == first["shop_customer:a1"] and len(graph.log()) == 3
 
 
 def test_fresh_builds_give_the_same_ids_only_with_the_same_key(tmp_path, target, monkeypatch):

@@ -4,7 +4,8 @@
 -- joins keeps its person's id; a split leaves the id with the largest part); when a component inherits several
 -- ids (a merge), the oldest survives, then the one with more records there. Components that inherit no id get
 -- a new one. A record whose person changes keeps the id it had (previous_person_id) and the time (assigned_at):
--- identity_merge_log is written from those.
+-- identity_merge_log is written from those. A record that left its source (an erased customer) leaves the
+-- registry too.
 {{
     config(
         materialized='incremental',
@@ -12,6 +13,7 @@
         incremental_strategy='delete+insert',
         full_refresh=false,
         on_schema_change='append_new_columns',
+        post_hook="delete from {{ this }} where node not in (select node from {{ ref('int_identity__components') }} where is_record)",
     )
 }}
 {%- set now = "cast('" ~ run_started_at.isoformat() ~ "' as timestamp with time zone)" %}
