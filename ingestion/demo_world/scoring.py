@@ -1,7 +1,7 @@
 """Score identity resolution against the demo world's ground truth, pairwise.
 
 Two source identifiers form a true pair when they belong to the same person, a predicted pair when the
-warehouse gave them the same ``person_key``. Precision = correct predicted pairs / predicted pairs;
+warehouse gave them the same ``person_id`` (``intermediate.int_identity__identifier_map``). Precision = correct predicted pairs / predicted pairs;
 recall = correct predicted pairs / true pairs. Identifiers are those of the ground truth.
 """
 
