@@ -159,12 +159,11 @@ def model(dbt, session):
             session,
         """
         create or replace temp table cc_keys as
-        select cc_nodes.id, count(distinct other.id) as key_records, false as cut, cast(null as bigint) as cut_from_records
+        with ends as (select a as id, b as other from cc_all_edges union all select b, a from cc_all_edges)
+        select cc_nodes.id, count(distinct ends.other) as key_records, false as cut, cast(null as bigint) as cut_from_records
         from cc_nodes
-        inner join cc_all_edges on cc_all_edges.a = cc_nodes.id or cc_all_edges.b = cc_nodes.id
-        inner join cc_nodes as other
-            on other.id = case when cc_all_edges.a = cc_nodes.id then cc_all_edges.b else cc_all_edges.a end
-            and other.is_record
+        inner join ends on ends.id = cc_nodes.id
+        inner join cc_nodes as other on other.id = ends.other and other.is_record
         where not cc_nodes.is_record
         group by cc_nodes.id
         """
