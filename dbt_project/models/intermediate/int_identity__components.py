@@ -95,14 +95,14 @@ def label_components(session, max_rounds: int) -> int:
         )
         while True:  # pointer jumping
             _run(
-            session,
+                session,
                 """
                 create or replace temp table cc_jumped as
                 select child.id, parent.label from cc_next as child inner join cc_next as parent on parent.id = child.label
                 """
             )
             (moved,) = _one(
-            session,
+                session,
                 "select count(*) from cc_jumped inner join cc_next using (id) where cc_jumped.label <> cc_next.label"
             )
             _run(session, "create or replace temp table cc_next as select * from cc_jumped")
@@ -128,7 +128,7 @@ def model(dbt, session):
 
     # integer ids: records first in node order, so the smallest id of a component is its smallest record
     _run(
-            session,
+        session,
         f"""
         create or replace temp table cc_nodes as
         with records as (select distinct node from ({records})),
@@ -144,7 +144,7 @@ def model(dbt, session):
         """
     )
     _run(
-            session,
+        session,
         f"""
         create or replace temp table cc_all_edges as
         select distinct a.id as a, b.id as b
@@ -156,7 +156,7 @@ def model(dbt, session):
     )
     # a key is a node that is no record; its size is the number of records it carries
     _run(
-            session,
+        session,
         """
         create or replace temp table cc_keys as
         with ends as (select a as id, b as other from cc_all_edges union all select b, a from cc_all_edges)
