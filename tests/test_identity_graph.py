@@ -63,10 +63,10 @@ class Graph:
         )  # fmt: skip
         assert result.returncode == 0, result.stdout[-3000:]
 
-    def seconds(self, model: str) -> float:
-        """How long the last dbt command spent on ``model``."""
+    def result(self, node: str) -> dict:
+        """What the last dbt command reported for ``node`` (status, execution_time, failures)."""
         results = json.loads((self.target / "run_results.json").read_text())["results"]
-        return next(r["execution_time"] for r in results if r["unique_id"].endswith(f".{model}"))
+        return next(r for r in results if r["unique_id"].split(".")[2] == node)
 
     def query(self, sql: str) -> list[tuple]:
         with duckdb.connect(str(self.path), read_only=True) as con:
@@ -160,7 +160,7 @@ def test_a_10000_record_chain_is_one_person_and_the_cap_cuts_a_shared_number(tmp
     edges += linked([pair[0] for pair in people], "phone:+491550000123")  # one number on 20 of them
     graph.write(records, edges)
     graph.build()
-    assert graph.seconds("int_identity__components") < 30  # one to two seconds on an idle machine
+    assert graph.result("int_identity__components")["execution_time"] < 30  # one to two seconds on an idle machine
     [(rounds,)] = graph.query("select distinct rounds from intermediate.int_identity__components")
     assert rounds <= 30  # two passes (before and after the cap cut), each logarithmic in the chain
     ids = graph.ids()
@@ -175,6 +175,8 @@ def test_a_10000_record_chain_is_one_person_and_the_cap_cuts_a_shared_number(tmp
     assert sample == "loyalty_member:0000, loyalty_member:0010, loyalty_member:0020, loyalty_member:0030, loyalty_member:0040"
     assert graph.query("select count(*) from marts.identity_oversized_components where key_token like '%@%' "
                        "or key_token like '%491550000123%' or length(key_token) <> 16") == [(0,)]  # fmt: skip
+    warning = graph.result("identity_components_over_the_cap")  # the report's 10,000 keys and the chain itself
+    assert (warning["status"], warning["failures"]) == ("warn", 10_001)
 
 
 def test_ids_follow_records_across_runs_and_the_log_says_why(tmp_path, target):
