@@ -1,12 +1,14 @@
 -- The identity graph: every source record is a node; it links to the match keys it carries (normalised
 -- e-mail, phone, social handle), to the records it references (card -> member) and to the records the
 -- probabilistic matcher links it to. Guard rails keep keys that say nothing about one person out:
---   * placeholders: keys matching a pattern of the `identity_blocklist` seed (noreply@, +490000000000, ...);
+--   * placeholders: keys matching an `ignore` pattern of the `identity_blocklist` seed (noreply@, +490000000000);
 --   * per-type limits: a key carried by more records of one kind than `identity_max_records_per_key` allows
 --     for its type (a shop's default phone on many accounts);
 --   * shared keys found by the data: a key whose records disagree on who they are (a family inbox, a household
 --     landline: given names that are not one name with a typo or a short form, or birth years apart). Such a
---     key links only the records on it that agree with each other, directly, and nothing else.
+--     key links only the records on it that agree with each other, directly, and nothing else. Keys matching a
+--     `shared` pattern of the seed (familie.<name>@...) are treated so even when the data shows no disagreement
+--     (a family inbox on one named record and a nameless ESP contact).
 -- The cap on component size is applied where components are computed (int_identity__components).
 {%- set limits = var('identity_max_records_per_key') %}
 
@@ -64,11 +66,15 @@ keyed as (
     from record_keys
 ),
 
-placeholder_keys as (
-    select distinct keyed.match_key
+listed_keys as (
+    select distinct keyed.match_key, blocklist.action
     from keyed
     inner join {{ ref('identity_blocklist') }} as blocklist
         on keyed.key_type = blocklist.key_type and {{ regex_contains('keyed.key_value', 'blocklist.pattern') }}
+),
+
+placeholder_keys as (
+    select match_key from listed_keys where action = 'ignore'
 ),
 
 over_limit_keys as (
@@ -98,7 +104,9 @@ record_pairs as (
 ),
 
 shared_keys as (
-    select distinct match_key from record_pairs where disagree
+    select match_key from record_pairs where disagree
+    union
+    select match_key from listed_keys where action = 'shared'
 ),
 
 probabilistic as (
