@@ -19,12 +19,13 @@ RAW_ASSETS = [
 MODEL_ASSETS = [
     "intermediate/int_attribution__channel_paths", "intermediate/int_attribution__conversion_paths", "intermediate/int_attribution__eligible_touchpoints",
     "intermediate/int_attribution__markov", "intermediate/int_attribution__markov_removal_effects", "intermediate/int_attribution__rule_based",
-    "intermediate/int_identity__edges", "intermediate/int_identity__identifier_map", "intermediate/int_identity__match_records",
-    "intermediate/int_identity__probabilistic_links", "intermediate/int_journey__actor_touchpoints", "intermediate/int_journey__stitched_events",
+    "intermediate/int_identity__components", "intermediate/int_identity__edges", "intermediate/int_identity__identifier_map",
+    "intermediate/int_identity__match_records", "intermediate/int_identity__person_registry", "intermediate/int_identity__probabilistic_links",
+    "intermediate/int_identity__records", "intermediate/int_journey__actor_touchpoints", "intermediate/int_journey__stitched_events",
     "intermediate/int_journey__storefront_events", "intermediate/int_journey__touchpoint_sessions", "intermediate/int_touchpoints",
     "marts/attribution", "marts/campaign_performance", "marts/channel_daily",
-    "marts/customer_360", "marts/identity_review", "marts/journey_sessions",
-    "marts/touchpoints",
+    "marts/customer_360", "marts/identity_merge_log", "marts/identity_oversized_components",
+    "marts/identity_review", "marts/journey_sessions", "marts/touchpoints",
     "staging/stg_esp__campaigns", "staging/stg_esp__events", "staging/stg_esp__profiles", "staging/stg_esp__quarantine",
     "staging/stg_iot__devices", "staging/stg_iot__readings", "staging/stg_iot__readings_quarantine",
     "staging/stg_loyalty__cards", "staging/stg_loyalty__members", "staging/stg_loyalty__points",
@@ -33,6 +34,7 @@ MODEL_ASSETS = [
     "staging/stg_shop__events", "staging/stg_shop__order_lines", "staging/stg_shop__orders",
     "staging/stg_social__interactions", "staging/stg_social__posts",
 ]  # fmt: skip
+SEED_ASSETS = ["seeds/identity_blocklist"]
 CUSTOMER_360 = dg.AssetKey(["marts", "customer_360"])
 
 
@@ -49,7 +51,7 @@ def graph(defs):
 
 
 def test_asset_keys_snapshot(graph):
-    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == sorted(RAW_ASSETS + MODEL_ASSETS)
+    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == sorted(RAW_ASSETS + MODEL_ASSETS + SEED_ASSETS)
 
 
 def test_groups_and_kinds_snapshot(graph):
@@ -105,9 +107,9 @@ def test_dbt_tests_are_blocking_asset_checks(graph, defs):
     nodes = json.loads(dbt_project.manifest_path.read_text())["nodes"].values()
     model_tests = [
         n for n in nodes
-        if n["resource_type"] == "test" and any(d.startswith("model.") for d in n["depends_on"]["nodes"])
+        if n["resource_type"] == "test" and any(d.startswith(("model.", "seed.")) for d in n["depends_on"]["nodes"])
     ]  # fmt: skip
-    assert len(specs) == len(model_tests)  # every dbt test of a model is a check (source tests run in dbt alone)
+    assert len(specs) == len(model_tests)  # every dbt test of a model or seed is a check (source tests run in dbt alone)
     # a failing test stops everything downstream, except warn-severity ones (orphans, reports): they only report
     warn = {n["name"] for n in model_tests if n["config"]["severity"].lower() == "warn"}
     assert {spec.name for spec in specs if not spec.blocking} == warn

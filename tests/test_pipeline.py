@@ -82,15 +82,15 @@ def test_layer_row_counts(warehouse):
     assert count(warehouse, "staging.stg_iot__readings", "value is null or recorded_at is null") == 0
     assert count(warehouse, "intermediate.int_identity__identifier_map") == 6080
     assert count(warehouse, "intermediate.int_touchpoints") == 110290
-    assert count(warehouse, "marts.customer_360") == 2004
+    assert count(warehouse, "marts.customer_360") == count(warehouse, "(select distinct person_id from intermediate.int_identity__identifier_map) as people")
 
 
 def test_identity_resolution_precision_and_recall(warehouse):
     score = score_identity(warehouse, config.source_systems_dir() / "ground_truth.parquet")
     assert (score.identifiers, score.identifiers_resolved) == (6080, 6080)
-    assert (score.correct_pairs, score.predicted_pairs, score.true_pairs) == (7897, 8331, 8143)
-    assert round(score.precision, 4) == 0.9479
-    assert round(score.recall, 4) == 0.9698
+    assert score.true_pairs == 8143
+    assert score.precision >= 0.995  # 0.9822 before the guard rails
+    assert score.recall >= 0.95  # 0.7979 with deterministic keys only; Splink links close the gap
 
 
 def test_every_social_handle_reaches_its_person_and_comments_keep_their_text(warehouse):
@@ -159,7 +159,7 @@ def test_consent_is_in_the_data(warehouse):
     opted_out = [d["device_id"] for d in world.iot["devices"] if not d["opted_in"]]
     assert count(warehouse, "iot.readings", f"device_id in ({','.join(repr(d) for d in opted_out)})") == 0
     assert count(warehouse, "marts.customer_360", "iot_opt_in") == 179
-    assert count(warehouse, "marts.customer_360", "email_marketing_consent") == 1024
+    assert count(warehouse, "marts.customer_360", "email_marketing_consent") == 1097
     consenting = "(select person_id from marts.customer_360 where email_marketing_consent) as c"
     members = "intermediate.int_identity__identifier_map"
     unsubscribed = (
@@ -255,6 +255,7 @@ def test_a_failing_check_blocks_everything_downstream(warehouse):
     """A duplicate slipped into a raw table (as a broken loader would write it) must not reach the marts."""
     from orchestration.definitions import defs
 
+    people = count(warehouse, "marts.customer_360")
     with duckdb.connect(str(warehouse)) as con:
         con.execute(
             "insert into shop.customers select * replace ('injected' as state) "
@@ -273,7 +274,7 @@ def test_a_failing_check_blocks_everything_downstream(warehouse):
         materialized = {e.asset_key.to_user_string() for e in run.get_asset_materialization_events()}
         assert "marts/customer_360" not in materialized
         assert "intermediate/int_identity__identifier_map" not in materialized
-        assert count(warehouse, "marts.customer_360") == 2004  # the last good build still serves
+        assert count(warehouse, "marts.customer_360") == people  # the last good build still serves
     finally:
         with duckdb.connect(str(warehouse)) as con:
             con.execute("delete from shop.customers where state = 'injected'")
@@ -425,3 +426,59 @@ def test_customer_360_journey_traits_agree_with_the_sessions(warehouse):
     assert traits[:2] == sessions
     assert traits[2] == traits[3] == sessions[1]
     assert traits[4] == 0  # someone's last session is the newest one, the default as_of
+
+
+# --- identity: whole-graph assertions (they follow the second run above) -------------------------------------------
+
+
+def test_a_household_number_never_joins_people_with_different_first_names(warehouse):
+    """The generator gives some loyalty members somebody else's phone (a household landline): that member and
+    the shop accounts of the number's owner stay apart, unless the two share a first name (nothing tells them
+    apart then, until birth years arrive)."""
+    import re
+
+    world = generate()
+    truth = {(t["identifier_type"], t["identifier_value"]): t["person_id"] for t in world.ground_truth}
+    owners = {}
+    for c in world.shop["customers"]:
+        if c["phone"] and ("shop_customer", str(c["id"])) in truth:
+            owners.setdefault(re.sub(r"[^0-9+]", "", c["phone"]), []).append(c)
+    household = [
+        (m["member_id"], str(c["id"]))
+        for m in world.loyalty["members"] if m["phone"]
+        for c in owners.get(re.sub(r"[^0-9+]", "", m["phone"]), [])
+        if truth[("shop_customer", str(c["id"]))] != truth[("loyalty_member", m["member_id"])]
+        and c["first_name"].lower() != m["first_name"].lower()
+    ]  # fmt: skip
+    assert len(household) >= 5
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        ids = dict(con.execute("select identifier_type || ':' || identifier_value, person_id "
+                               "from intermediate.int_identity__identifier_map").fetchall())  # fmt: skip
+    joined = [(m, c) for m, c in household if ids[f"loyalty_member:{m}"] == ids[f"shop_customer:{c}"]]
+    assert joined == []
+
+
+def test_person_ids_are_stable_across_runs_and_keyed(warehouse):
+    # the second run (test_a_second_run_changes_nothing) moved no record and logged nothing
+    assert count(warehouse, "marts.identity_merge_log") == 0
+    assert count(warehouse, "intermediate.int_identity__person_registry",
+                 "assigned_at > (select min(assigned_at) from intermediate.int_identity__person_registry)") == 0  # fmt: skip
+    # the ids are no plain hash of any record of their component: a key (outside the warehouse) is needed
+    assert (config.data_dir() / "pseudonym.key").exists()
+    assert count(
+        warehouse,
+        "intermediate.int_identity__components c join intermediate.int_identity__person_registry r using (node)",
+        "r.person_id in ('person_' || substr(md5(c.node), 1, 16), 'person_' || substr(sha256(c.node), 1, 16), "
+        "'person_' || substr(md5(c.component), 1, 16), 'person_' || substr(sha256(c.component), 1, 16))",
+    ) == 0
+
+
+def test_identity_components_are_small_and_found_in_few_rounds(warehouse):
+    assert count(warehouse, "marts.identity_oversized_components") == 0
+    truth = config.source_systems_dir() / "ground_truth.parquet"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rounds, largest = con.execute(
+            "select max(rounds), max(component_records) from intermediate.int_identity__components"
+        ).fetchone()
+        (most,) = con.execute(f"select max(n) from (select count(*) as n from read_parquet('{truth}') group by person_id)").fetchone()
+    assert rounds <= 10 and largest <= most  # nobody is larger than the person with the most records

@@ -1,8 +1,10 @@
 """Score identity resolution against the demo world's ground truth, pairwise.
 
 Two source identifiers form a true pair when they belong to the same person, a predicted pair when the
-warehouse gave them the same ``person_key``. Precision = correct predicted pairs / predicted pairs;
-recall = correct predicted pairs / true pairs. Identifiers are those of the ground truth.
+warehouse gave them the same ``person_id`` (``intermediate.int_identity__identifier_map``). Precision = correct
+predicted pairs / predicted pairs; recall = correct predicted pairs / true pairs. Identifiers are those of the
+ground truth. Pairs are counted per group (n identifiers make n (n - 1) / 2 pairs), so scoring 20,000 people
+takes no pairwise join.
 """
 
 from __future__ import annotations
@@ -19,20 +21,16 @@ joined as (
     from truth t
     left join intermediate.int_identity__identifier_map m using (identifier_type, identifier_value)
 ),
-pairs as (
-    select a.person_id = b.person_id as same_person, a.person_key = b.person_key as same_key
-    from joined a
-    join joined b
-      on (a.identifier_type, a.identifier_value) < (b.identifier_type, b.identifier_value)
-     and (a.person_id = b.person_id or a.person_key = b.person_key)
-)
+-- pairs within a group of n identifiers: n (n - 1) / 2; counted per group, never by joining identifiers pairwise
+true_groups as (select count(*) as n from joined group by person_id),
+predicted_groups as (select count(*) as n from joined where person_key is not null group by person_key),
+correct_groups as (select count(*) as n from joined where person_key is not null group by person_id, person_key)
 select
     (select count(*) from truth),
     (select count(*) from joined where person_key is not null),
-    coalesce(sum(case when same_person and same_key then 1 else 0 end), 0),
-    coalesce(sum(case when same_key then 1 else 0 end), 0),
-    coalesce(sum(case when same_person then 1 else 0 end), 0)
-from pairs
+    (select coalesce(sum(n * (n - 1) / 2), 0) from correct_groups),
+    (select coalesce(sum(n * (n - 1) / 2), 0) from predicted_groups),
+    (select coalesce(sum(n * (n - 1) / 2), 0) from true_groups)
 """
 
 

@@ -24,7 +24,7 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 
 def _newest_source_mtime() -> float:
     paths = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
-    for folder in ("models", "macros", "tests"):
+    for folder in ("models", "macros", "tests", "seeds"):
         paths.extend(p for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.is_file())
     return max(p.stat().st_mtime for p in paths)
 

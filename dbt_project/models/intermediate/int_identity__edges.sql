@@ -1,62 +1,129 @@
--- The identity graph: every source record is a node; it links to the match keys it carries
--- (normalised e-mail, phone, social handle) and to the records it references (card -> member).
--- A match key carried by several records of the same kind (a shop's placeholder phone, one inbox behind
--- many loyalty members) says nothing about a person and is left out of the graph. Records of different
--- kinds sharing a key are what identity resolution is for: one person may have two shop accounts, an
--- ESP contact, a loyalty membership and a device on one address.
-{% set max_records_per_key_and_kind = 2 %}
+-- The identity graph: every source record is a node; it links to the match keys it carries (normalised
+-- e-mail, phone, social handle), to the records it references (card -> member) and to the records the
+-- probabilistic matcher links it to. Guard rails keep keys that say nothing about one person out:
+--   * placeholders: keys matching an `ignore` pattern of the `identity_blocklist` seed (noreply@, +490000000000);
+--   * per-type limits: a key carried by more records of one kind than `identity_max_records_per_key` allows
+--     for its type (a shop's default phone on many accounts);
+--   * shared keys found by the data: a key whose records disagree on who they are (a family inbox, a household
+--     landline: given names that are not one name with a typo or a short form, or birth years apart). Such a
+--     key links only the records on it that agree with each other, directly, and nothing else. Keys matching a
+--     `shared` pattern of the seed (familie.<name>@...) are treated so even when the data shows no disagreement
+--     (a family inbox on one named record and a nameless ESP contact).
+-- The cap on component size is applied where components are computed (int_identity__components).
+{%- set limits = var('identity_max_records_per_key') %}
 
-with record_keys as (
-    select 'shop_customer:' || shop_customer_id as node, 'email:' || email_normalized as match_key
-    from {{ ref('stg_shop__customers') }} where email_normalized is not null
+with shop_customers as (
+    select 'shop_customer:' || shop_customer_id as node, email_normalized, phone_normalized,
+        social_handle_normalized, lower(trim(first_name)) as first_name,
+        {{ column_or_null(ref('stg_shop__customers'), 'birth_year', 'integer') }} as birth_year
+    from {{ ref('stg_shop__customers') }}
+),
+
+loyalty_members as (
+    select 'loyalty_member:' || loyalty_member_id as node, email_normalized, phone_normalized,
+        lower(trim(first_name)) as first_name,
+        {{ column_or_null(ref('stg_loyalty__members'), 'birth_year', 'integer') }} as birth_year
+    from {{ ref('stg_loyalty__members') }}
+),
+
+esp_names as (
+    select email_normalized,
+        min(lower(trim({{ column_or_null(ref('stg_esp__profiles'), 'first_name', 'varchar') }}))) as first_name
+    from {{ ref('stg_esp__profiles') }}
+    where email_normalized is not null
+    group by email_normalized
+),
+
+record_keys as (
+    select node, 'email' as key_type, email_normalized as key_value, first_name, birth_year
+    from shop_customers where email_normalized is not null
     union all
-    select 'shop_customer:' || shop_customer_id, 'phone:' || phone_normalized
-    from {{ ref('stg_shop__customers') }} where phone_normalized is not null
+    select node, 'phone', phone_normalized, first_name, birth_year from shop_customers where phone_normalized is not null
     union all
-    select 'shop_customer:' || shop_customer_id, 'handle:' || social_handle_normalized
-    from {{ ref('stg_shop__customers') }} where social_handle_normalized is not null
+    select node, 'handle', social_handle_normalized, first_name, birth_year
+    from shop_customers where social_handle_normalized is not null
     union all
-    select distinct 'esp_contact:' || email_normalized, 'email:' || email_normalized
-    from {{ ref('stg_esp__events') }} where email_normalized is not null
+    select distinct 'esp_contact:' || events.email_normalized, 'email', events.email_normalized, esp_names.first_name,
+        cast(null as integer)
+    from {{ ref('stg_esp__events') }} as events
+    left join esp_names on events.email_normalized = esp_names.email_normalized
+    where events.email_normalized is not null
     union all
-    select distinct 'social_handle:' || handle_normalized, 'handle:' || handle_normalized
+    select distinct 'social_handle:' || handle_normalized, 'handle', handle_normalized, cast(null as varchar),
+        cast(null as integer)
     from {{ ref('stg_social__interactions') }}
     union all
-    select 'loyalty_member:' || loyalty_member_id, 'email:' || email_normalized
-    from {{ ref('stg_loyalty__members') }} where email_normalized is not null
+    select node, 'email', email_normalized, first_name, birth_year from loyalty_members where email_normalized is not null
     union all
-    select 'loyalty_member:' || loyalty_member_id, 'phone:' || phone_normalized
-    from {{ ref('stg_loyalty__members') }} where phone_normalized is not null
+    select node, 'phone', phone_normalized, first_name, birth_year from loyalty_members where phone_normalized is not null
     union all
-    select 'iot_device:' || device_id, 'email:' || owner_email_normalized
+    select 'iot_device:' || device_id, 'email', owner_email_normalized, cast(null as varchar), cast(null as integer)
     from {{ ref('stg_iot__devices') }} where opted_in and owner_email_normalized is not null
 ),
 
-records_per_key_and_kind as (
-    select match_key, split_part(node, ':', 1) as record_kind, count(distinct node) as records
+keyed as (
+    select record_keys.*, key_type || ':' || key_value as match_key, split_part(node, ':', 1) as record_kind
     from record_keys
-    group by match_key, split_part(node, ':', 1)
 ),
 
-usable_keys as (
+listed_keys as (
+    select distinct keyed.match_key, blocklist.action
+    from keyed
+    inner join {{ ref('identity_blocklist') }} as blocklist
+        on keyed.key_type = blocklist.key_type and {{ regex_contains('keyed.key_value', 'blocklist.pattern') }}
+),
+
+placeholder_keys as (
+    select match_key from listed_keys where action = 'ignore'
+),
+
+over_limit_keys as (
     select match_key
-    from records_per_key_and_kind
-    group by match_key
-    having max(records) <= {{ max_records_per_key_and_kind }}
+    from keyed
+    group by match_key, key_type, record_kind
+    having count(distinct node) > case key_type
+        {%- for key_type, limit in limits.items() %} when '{{ key_type }}' then {{ limit }}{% endfor %}
+        else {{ limits.get('default', 2) }} end
 ),
 
-references_between_records as (
-    select 'loyalty_card:' || card_number as node, 'loyalty_member:' || loyalty_member_id as linked_node
-    from {{ ref('stg_loyalty__cards') }}
+usable as (
+    select * from keyed
+    where match_key not in (select match_key from placeholder_keys)
+      and match_key not in (select match_key from over_limit_keys)
+),
+
+-- pairs of records on one key, both with something to compare
+record_pairs as (
+    select a.match_key, a.node as node_a, b.node as node_b,
+        not {{ names_agree('a.first_name', 'b.first_name') }}
+            or coalesce(abs(a.birth_year - b.birth_year) > {{ var('identity_birth_year_tolerance') }}, false) as disagree,
+        (a.first_name is not null and b.first_name is not null)
+            or (a.birth_year is not null and b.birth_year is not null) as comparable
+    from usable as a
+    inner join usable as b on a.match_key = b.match_key and a.node < b.node
+),
+
+shared_keys as (
+    select match_key from record_pairs where disagree
+    union
+    select match_key from listed_keys where action = 'shared'
+),
+
+probabilistic as (
+    select node_a, node_b
+    from {{ ref('int_identity__probabilistic_links') }}
+    where match_probability >= {{ var('identity_link_threshold') }}
 )
 
-select record_keys.node, record_keys.match_key as linked_node, 'match_key' as link_type
-from record_keys
-inner join usable_keys on record_keys.match_key = usable_keys.match_key
+select node, match_key as linked_node, 'match_key' as link_type
+from usable
+where match_key not in (select match_key from shared_keys)
 union all
-select node, linked_node, 'reference' as link_type
-from references_between_records
+select node_a, node_b, 'shared_key'
+from record_pairs
+where match_key in (select match_key from shared_keys) and comparable and not disagree
 union all
-select node_a, node_b, 'probabilistic' as link_type
-from {{ ref('int_identity__probabilistic_links') }}
-where match_probability >= {{ var('identity_link_threshold') }}
+select 'loyalty_card:' || card_number, 'loyalty_member:' || loyalty_member_id, 'reference'
+from {{ ref('stg_loyalty__cards') }}
+union all
+select node_a, node_b, 'probabilistic' from probabilistic
