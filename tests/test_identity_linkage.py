@@ -44,6 +44,23 @@ def test_the_saved_model_loads_and_tells_a_person_from_namesakes_and_family():
     assert p.get(("loyalty_member:M1", "loyalty_member:M2"), 0) < 0.5
 
 
+def test_a_work_address_meets_the_home_address_when_names_and_homes_bring_no_pair():
+    """Only the number that ends both tokens brings this pair together: a typo in the last name and a move keep
+    every name and postcode rule from pairing them."""
+    records = pd.DataFrame([
+        record("shop_customer:1", "anna", "schmidt", "10115", "berlin", None, None, "annaschmidt12"),
+        record("loyalty_member:M1", "anna", "schmitd", "80331", "münchen", 1980, None, "aschmidt12"),
+        # two tokens without a number: nothing in common
+        record("shop_customer:2", "ben", "weber", "10115", "berlin", None, None, "benweber"),
+        record("social_handle:catmeyer", "cat", "meyer", token="catmeyer"),
+    ])
+    model = {k: v for k, v in linkage.load().items() if k != linkage.TRAINING_KEY}
+    links = linkage.predict(records, model, threshold=0.0)
+    p = {(a, b): prob for a, b, prob in links[["node_a", "node_b", "match_probability"]].itertuples(index=False)}
+    assert p.get(("loyalty_member:M1", "shop_customer:1"), 0) >= link_threshold()
+    assert ("shop_customer:2", "social_handle:catmeyer") not in p  # no number is no block (not one on '')
+
+
 @pytest.fixture(scope="module")
 def small_warehouse(small_world, tmp_path_factory):
     from ingestion.demo_world.writers import write_world
