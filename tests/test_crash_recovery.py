@@ -27,7 +27,8 @@ STAGE_TIMEOUT = 120
 
 
 def env_for(data: Path) -> dict[str, str]:
-    return {**os.environ, "JW_DATA_DIR": str(data), "DAGSTER_HOME": str(data / "dagster_home")}
+    # one pseudonym key for every data folder here, so person ids compare across them
+    return {**os.environ, "JW_DATA_DIR": str(data), "DAGSTER_HOME": str(data / "dagster_home"), "JW_PSEUDONYM_KEY": "crash-test"}
 
 
 def start_run(data: Path) -> subprocess.Popen:

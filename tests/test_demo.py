@@ -15,7 +15,7 @@ def test_demo_builds_everything_and_says_so(tmp_path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     out = done.stdout
     assert f"warehouse: {tmp_path / 'data' / 'warehouse.duckdb'}" in out
-    assert re.search(r"raw\s+\d+ tables", out) and re.search(r"marts\s+1 tables", out)
+    assert re.search(r"raw\s+\d+ tables", out) and re.search(r"marts\s+9 tables", out)
     assert re.search(r"quarantined: .*\biot [1-9][\d,]* \(readings [1-9]", out)  # the demo world has bad IoT lines
     assert re.search(r"checks: (\d+) of \1 passed", out)
     assert re.search(r"precision 0\.\d{4} \(\d+/\d+ pairs\), recall 0\.\d{4}", out)

@@ -188,6 +188,7 @@ def test_an_incremental_run_after_new_data_equals_a_full_refresh(raw, tmp_path, 
                 order by event_id limit 20)""").fetchone()[0]
     assert late == 20
     held_back(warehouse, cutoff, restore=False)
+    dbt(warehouse, tmp_path, "seed")  # the identity blocklist
     dbt(warehouse, tmp_path, "run")
     before = rows(warehouse, "select actor_key, min(occurred_at) from intermediate.int_journey__touchpoint_sessions group by all")
     held_back(warehouse, cutoff, restore=True)

@@ -375,7 +375,11 @@ def test_erased_customers_leave_every_model_and_pasted_emails_link_to_their_pers
             join intermediate.int_identity__identifier_map m using (identifier_type, identifier_value)
             where t.identifier_type in ('shop_customer', 'esp_contact')
         )
-        select count(*), count(distinct a.identifier_value) from j a join j b on a.person_id = b.person_id
+        -- the ESP contact on the very address the customer pasted (a household head's ESP contact may be a
+        -- family inbox: Splink's business, not this test's)
+        select count(*), count(distinct a.identifier_value) from j a
+        join staging.stg_shop__customers c on c.shop_customer_id = a.identifier_value
+        join j b on a.person_id = b.person_id and b.identifier_type = 'esp_contact' and b.identifier_value = c.email_normalized
         where a.identifier_type = 'shop_customer' and a.identifier_value in ({','.join(repr(str(i)) for i in pasted)})
           and a.person_key <> b.person_key
         """
