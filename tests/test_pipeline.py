@@ -1,5 +1,6 @@
 """The whole graph, in-process, on the demo's default world: every asset, every check, exact results."""
 
+import functools
 import os
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -16,10 +17,16 @@ from orchestration.demo import run_pipeline
 from .conftest import count
 
 
+@functools.cache
+def default_world():
+    """The demo's default world, generated once per test process (about 10 s each time); read, never changed."""
+    return generate()
+
+
 @pytest.fixture(scope="module")
 def demo_run(data_dir):
     assert config.data_dir() == data_dir.resolve()
-    write_world(generate(), config.source_systems_dir())
+    write_world(default_world(), config.source_systems_dir())
     return run_pipeline()
 
 
@@ -96,7 +103,7 @@ def test_identity_resolution_precision_and_recall(warehouse):
 def test_every_social_handle_reaches_its_person_and_comments_keep_their_text(warehouse):
     """Handles arrive with "@", any case, spaces, tabs, zero-width and full-width characters: in staging each
     one is its person's handle of the ground truth; comments and mentions keep what people wrote."""
-    world = generate()
+    world = default_world()
     truth = config.source_systems_dir() / "ground_truth.parquet"
     with duckdb.connect(str(warehouse), read_only=True) as con:
         total, linked, texts = con.execute(
@@ -138,7 +145,7 @@ def test_records_that_share_an_email_are_never_split(warehouse):
 
 
 def test_customer_360_totals_reconcile_with_the_sources(warehouse):
-    world = generate()
+    world = default_world()
     online = sum(Decimal(o["total_price"]) for o in world.shop["orders"] if o["financial_status"] != "refunded")
     pos = sum(r["total_amount"] for r in world.loyalty["receipts"] if r["card_number"])
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -155,7 +162,7 @@ def test_customer_360_totals_reconcile_with_the_sources(warehouse):
 
 
 def test_consent_is_in_the_data(warehouse):
-    world = generate()
+    world = default_world()
     opted_out = [d["device_id"] for d in world.iot["devices"] if not d["opted_in"]]
     assert count(warehouse, "iot.readings", f"device_id in ({','.join(repr(d) for d in opted_out)})") == 0
     assert count(warehouse, "marts.customer_360", "iot_opt_in") == 179
@@ -244,9 +251,9 @@ def test_a_second_run_changes_nothing(warehouse):
     loaded = rows_loaded(second)
     # every cursor was restored from the warehouse: nothing read twice, except each source's lag window (late
     # updates and ties at the cursor, merged on the keys)
-    expected = {f"loyalty/{t}": n for t, n in rows_in_lag_window(generate().loyalty).items()}
-    expected |= shop_lag_window(generate())
-    expected |= esp_lag_window(generate())
+    expected = {f"loyalty/{t}": n for t, n in rows_in_lag_window(default_world().loyalty).items()}
+    expected |= shop_lag_window(default_world())
+    expected |= esp_lag_window(default_world())
     expected |= {"social/posts": 1, "social/interactions": 17}
     assert loaded == expected
     after = count(warehouse, "marts.customer_360"), count(warehouse, "shop.events"), count(warehouse, "esp.events")
@@ -344,7 +351,7 @@ def test_storefront_events_are_stitched_and_sessions_match_the_true_visits(wareh
 
 
 def test_every_conversion_is_a_touchpoint_and_converted_sessions_hold_them(warehouse):
-    world = generate()
+    world = default_world()
     paid = {(f"order:{o['id']}", Decimal(o["total_price"])) for o in world.shop["orders"] if o["financial_status"] == "paid"}
     receipts = {(f"receipt:{r['receipt_id']}", Decimal(str(r["total_amount"])).quantize(Decimal("0.01"))) for r in world.loyalty["receipts"]}
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -368,7 +375,7 @@ def test_every_conversion_is_a_touchpoint_and_converted_sessions_hold_them(wareh
 @pytest.fixture(scope="module")
 def world():
     """The demo's default world, generated once for the tests below (about 10 s each time)."""
-    return generate()
+    return default_world()
 
 
 def test_attribution_credits_every_conversion_of_the_demo_world_once_per_model(warehouse, world):
@@ -440,7 +447,7 @@ def test_a_household_number_never_joins_people_with_different_first_names(wareho
     apart then, until birth years arrive)."""
     import re
 
-    world = generate()
+    world = default_world()
     truth = {(t["identifier_type"], t["identifier_value"]): t["person_id"] for t in world.ground_truth}
     owners = {}
     for c in world.shop["customers"]:
