@@ -8,8 +8,6 @@ afterwards, to say how well the links of the new model alone do on that world (:
 
 from __future__ import annotations
 
-import os
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -44,20 +42,14 @@ def build_records(source_systems: Path, workdir: Path, select: str = "+int_ident
     (and whatever else ``select`` names that these sources feed: ``+identity_review`` scores them too)."""
     from ingestion import pipelines
 
-    from .lib.dbt import DBT_EXECUTABLE, DBT_PROJECT_DIR
+    from .lib.dbt import run_dbt
 
     warehouse = workdir / "warehouse.duckdb"
     with pipelines.source_endpoints(source_systems) as endpoints:
         for name in MATCHED_SOURCES:
             pipelines.load(name, endpoints, warehouse, workdir / "dlt")
-    subprocess.run(
-        [DBT_EXECUTABLE, "run", "--quiet", "--select", select,
-         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--target-path", str(workdir / "dbt_target"), "--log-path", str(workdir / "dbt_logs")],
-        check=True,
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, "JW_WAREHOUSE_PATH": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
-    )
+    run_dbt(["run", "--quiet", "--select", select], warehouse, workdir / "dbt_target", log_dir=workdir / "dbt_logs",
+            capture=False, check=True)
     return warehouse
 
 

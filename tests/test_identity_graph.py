@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import duckdb
@@ -51,16 +49,10 @@ class Graph:
 
     def build(self, command: str = "build") -> None:
         """``dbt build`` (models and their tests) or ``dbt run`` (models only) of what follows the graph."""
-        from orchestration.lib.dbt import DBT_EXECUTABLE
+        from orchestration.lib.dbt import run_dbt
 
-        env = {**os.environ, "JW_WAREHOUSE_PATH": str(self.path), "JW_PSEUDONYM_KEY": self.key,
-               "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}  # fmt: skip
-        result = subprocess.run(
-            [DBT_EXECUTABLE, command, "--select", *DOWNSTREAM,
-             "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-             "--target-path", str(self.target), "--log-path", str(self.folder / "logs")],
-            cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True,
-        )  # fmt: skip
+        result = run_dbt([command, "--select", *DOWNSTREAM], self.path, self.target, log_dir=self.folder / "logs",
+                         env={"JW_PSEUDONYM_KEY": self.key})  # fmt: skip
         assert result.returncode == 0, result.stdout[-3000:]
 
     def result(self, node: str) -> dict:

@@ -8,10 +8,7 @@ data equals a full refresh row for row; Universal-Analytics rules split at midni
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -39,12 +36,10 @@ CHILDREN = {"shop.orders__lines": ("order_id", "shop.orders"), "shop.abandoned_c
 
 def dbt(warehouse: Path, tmp: Path, *args: str) -> dict:
     """Run dbt against ``warehouse``; returns the run results by node name."""
+    from orchestration.lib.dbt import run_dbt
+
     target = tmp / "dbt_target"
-    done = subprocess.run(
-        [str(Path(sys.executable).with_name("dbt")), *args, "--project-dir", str(PROJECT), "--profiles-dir",
-         str(PROJECT), "--target-path", str(target), "--log-path", str(tmp / "dbt_logs")],
-        env={**os.environ, "JW_WAREHOUSE_PATH": str(warehouse)}, capture_output=True, text=True,
-    )
+    done = run_dbt(list(args), warehouse, target, log_dir=tmp / "dbt_logs")
     assert done.returncode == 0, done.stdout[-4000:]
     results = json.loads((target / "run_results.json").read_text())["results"]
     return {r["unique_id"].split(".")[2]: r for r in results}

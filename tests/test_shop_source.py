@@ -3,9 +3,7 @@
 duplicate or silently null anything."""
 
 import json
-import os
 import re
-import subprocess
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -316,14 +314,9 @@ def test_an_order_line_never_lands_without_its_order(shop, small_world):
 
 
 def dbt(warehouse, target, *args):
-    from orchestration.lib.dbt import DBT_EXECUTABLE, DBT_PROJECT_DIR
+    from orchestration.lib.dbt import run_dbt
 
-    env = {**os.environ, "JW_WAREHOUSE_PATH": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    result = subprocess.run(
-        [DBT_EXECUTABLE, *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--target-path", str(target), "--log-path", str(target / "logs")],
-        cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True,
-    )  # fmt: skip
+    result = run_dbt(list(args), warehouse, target)
     assert result.returncode == 0, result.stdout[-3000:]
     return result.stdout
 

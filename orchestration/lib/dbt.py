@@ -47,6 +47,24 @@ def ensure_manifest() -> Path:
     return manifest
 
 
+def run_dbt(
+    args: list[str], warehouse: Path, target: Path, log_dir: Path | None = None, env: dict[str, str] | None = None,
+    capture: bool = True, check: bool = False,
+) -> subprocess.CompletedProcess:
+    """This venv's dbt with ``args`` on the project against ``warehouse``, outside Dagster (training, tests).
+
+    ``target`` holds its target (manifest, run results; one per caller parses the project once), ``log_dir`` its
+    logs (default ``target/logs``); ``env`` adds to the environment.
+    """
+    return subprocess.run(
+        [DBT_EXECUTABLE, *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+         "--target-path", str(target), "--log-path", str(log_dir or target / "logs")],
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, "JW_WAREHOUSE_PATH": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(env or {})},
+        capture_output=capture, text=True, check=check,
+    )  # fmt: skip
+
+
 @contextmanager
 def dbt_environment() -> Iterator[None]:
     """For the block, the environment dbt is launched with names the warehouse resolved now, not at import.
