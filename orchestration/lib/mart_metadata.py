@@ -1,5 +1,6 @@
 """Row count and a preview for every mart, attached to its materialization in Dagster.
 
+The CLV fit and its marts also get their parameters, log-likelihood and backtest plot (clv_metadata.py).
 Read after dbt has finished (DuckDB has one writer: a read-only connection while dbt builds would wait or
 fail), through one short read-only connection. Columns whose dbt ``meta`` says ``pii: true`` never reach the
 preview: e-mails and names stay out of the event log.
@@ -73,12 +74,15 @@ def with_mart_metadata(
     """
     import duckdb
 
+    from orchestration.lib.clv_metadata import CLV_ASSETS, clv_metadata
+
     held: list = []
     marts: dict[int, str] = {}  # index in held -> mart table
+    extras: dict[int, tuple[str, ...]] = {}  # index in held -> key of an asset with metadata of its own (the CLV fit)
 
     def released():
         con = None
-        if marts:
+        if marts or extras:
             try:
                 con = duckdb.connect(str(warehouse), read_only=True)
             except duckdb.Error as error:  # a writer elsewhere holds it: report without the metadata
@@ -89,6 +93,8 @@ def with_mart_metadata(
                 table = marts.get(n)
                 if table is not None and con is not None:
                     event = event.with_metadata({**event.metadata, **mart_metadata(con, table, hidden.get(table, set()))})
+                if n in extras and con is not None:
+                    event = event.with_metadata({**event.metadata, **clv_metadata(con, extras[n])})
                 yield event
         finally:
             if con is not None:
@@ -99,7 +105,9 @@ def with_mart_metadata(
             key = context.asset_key_for_output(event.output_name) if isinstance(event, dg.Output) else None
             if key is not None and len(key.path) == 2 and key.path[0] == MART_SCHEMA:
                 marts[len(held)] = key.path[1]
-            if held or marts:
+            if key is not None and tuple(key.path) in CLV_ASSETS:
+                extras[len(held)] = tuple(key.path)
+            if held or marts or extras:
                 held.append(event)
             else:
                 yield event

@@ -169,7 +169,9 @@ select
     session_traits.first_channel,
     session_traits.last_channel,
     cast(floor((epoch(as_of.as_of_at) - epoch(session_traits.last_session_at)) / 86400) as integer) as days_since_last_session,
-    preferred_channel.preferred_channel
+    preferred_channel.preferred_channel,
+    customer_clv.p_alive,
+    customer_clv.clv_12m
 from identifier_counts as ids  -- one row per person_id
 cross join as_of
 left join shop_profile on ids.person_id = shop_profile.person_id
@@ -178,3 +180,4 @@ left join esp_profile on ids.person_id = esp_profile.person_id
 left join activity on ids.person_id = activity.person_id
 left join session_traits on ids.person_id = session_traits.person_id
 left join preferred_channel on ids.person_id = preferred_channel.person_id
+left join {{ ref('customer_clv') }} as customer_clv on ids.person_id = customer_clv.person_id

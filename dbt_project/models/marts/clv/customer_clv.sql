@@ -1,0 +1,28 @@
+-- One row per person with a purchase up to the as-of date: the CLV summary and the production fit's predictions.
+with predictions as (
+    select * from {{ ref('int_clv__customer_predictions') }}
+),
+
+revenue as (
+    -- exact (decimal) revenue of the purchases the summary counts
+    select transactions.person_id, sum(transactions.amount) as historical_revenue
+    from {{ ref('int_value__transactions') }} as transactions
+    inner join (select distinct calibration_end from predictions) as fit
+        on transactions.purchase_date <= cast(fit.calibration_end as date)
+    group by transactions.person_id
+)
+
+select
+    predictions.person_id,
+    cast(predictions.frequency as integer) as frequency,
+    cast(predictions.recency as double) as recency,
+    cast(predictions.age as double) as age,
+    cast(predictions.monetary as decimal(18, 2)) as monetary,
+    cast(predictions.p_alive as double) as p_alive,
+    cast(predictions.expected_purchases_90d as double) as expected_purchases_90d,
+    cast(predictions.expected_purchases_365d as double) as expected_purchases_365d,
+    cast(predictions.expected_average_value as decimal(18, 2)) as expected_average_value,
+    cast(predictions.clv_12m as decimal(18, 2)) as clv_12m,
+    cast(revenue.historical_revenue as decimal(18, 2)) as historical_revenue
+from predictions
+left join revenue on predictions.person_id = revenue.person_id
