@@ -116,7 +116,7 @@ def backtest_markdown(rows: list[tuple], total: tuple | None, holdout_days: int 
     ]
     for bucket, customers, pc, ac, predicted, actual in rows:
         lines.append(
-            f"| {bucket} | {customers:,} | {_fmt(pc)} `{_bar(pc, peak)}` | {_fmt(ac)} `{_bar(ac, peak)}` | "
+            f"| {bucket} | {customers:,} | {_fmt(pc)} {_code(_bar(pc, peak))} | {_fmt(ac)} {_code(_bar(ac, peak))} | "
             f"{_fmt(predicted, 1)} | {actual:,} |"
         )
     if total is not None:
@@ -127,6 +127,10 @@ def backtest_markdown(rows: list[tuple], total: tuple | None, holdout_days: int 
             f"(total error {_fmt(error, 1)}); mean absolute error per customer {_fmt(mae)}.",
         ]
     return "\n".join(lines)
+
+
+def _code(text: str) -> str:
+    return f"`{text}`" if text else ""
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -173,7 +177,7 @@ def _fits_markdown(fits: list[tuple]) -> str:
     lines = [header, "|---|---|" + "---:|" * (len(PARAMETERS) + 3) + "---|"]
     for purpose, *params, ll, _gg, customers, repeat, converged, end, unit, failure in fits:
         if params[0] is None:
-            lines.append(f"| {purpose} | {end:%Y-%m-%d} | " + " | ".join("–" for _ in PARAMETERS) + f" | – | {customers or 0} | {repeat or 0} | no: {escape(failure or '')} |")
+            lines.append(f"| {purpose} | {end:%Y-%m-%d} | " + " | ".join("–" for _ in PARAMETERS) + f" | – | {customers or 0} | {repeat or 0} | no: {escape(failure or '').replace('|', '/')} |")
             continue
         cells = " | ".join(f"{v:.4g}" for v in params)
         lines.append(f"| {purpose} | {end:%Y-%m-%d} | {cells} | {ll:,.1f} | {customers:,} | {repeat:,} | {'yes' if converged else 'no'} |")
