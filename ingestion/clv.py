@@ -169,57 +169,78 @@ def summarize(
 
 def bgnbd_log_likelihood(r, alpha, a, b, frequency, recency, T) -> np.ndarray:
     """The BG/NBD log-likelihood of each customer (FHL 2005 eq. 6, in log space)."""
-    return _bgnbd_terms(
-        np.log([r, alpha, a, b]), *(np.asarray(v, dtype=float) for v in (frequency, recency, T)), gradient=False
-    )[0]
+    data = _BgnbdData(*(np.asarray(v, dtype=float).ravel() for v in (frequency, recency, T)))
+    return data.terms(np.log([r, alpha, a, b]), gradient=False)[0]
 
 
-def _bgnbd_terms(log_params, x, tx, T, gradient=True):
-    r, alpha, a, b = np.exp(log_params)
-    repeat = x > 0
-    log_alpha_T = np.log(alpha + T)
-    log_alpha_tx = np.log(alpha + tx)
-    betaln_ab = special.betaln(a, b)
-    b_x_1 = np.where(repeat, b + x - 1.0, 1.0)  # B(a+1, b+x-1) only exists for x > 0
-    head = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-    alive = special.betaln(a, b + x) - betaln_ab - (r + x) * log_alpha_T  # still alive at T
-    dropped = np.where(repeat, special.betaln(a + 1.0, b_x_1) - betaln_ab - (r + x) * log_alpha_tx, -np.inf)
-    both = np.logaddexp(alive, dropped)
-    log_lik = head + both
-    if not gradient:
-        return log_lik, None
-    w_alive = np.exp(alive - both)
-    w_dropped = np.exp(dropped - both)  # 0 for x = 0
-    psi_ab, psi_abx = special.digamma(a + b), special.digamma(a + b + x)
-    d_r = special.digamma(r + x) - special.digamma(r) + np.log(alpha) - w_alive * log_alpha_T - w_dropped * log_alpha_tx
-    d_alpha = r / alpha - (r + x) * (w_alive / (alpha + T) + w_dropped / (alpha + tx))
-    d_a = psi_ab - psi_abx + w_dropped / a  # digamma(a+1) - digamma(a) = 1/a
-    d_b = psi_ab - psi_abx - special.digamma(b) + special.digamma(b + x) - w_dropped / b_x_1
-    return log_lik, np.stack([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
+class _BgnbdData:
+    """Customers' (x, t_x, T), kept as indices into their distinct values: the special functions of the likelihood
+    depend on x alone and the logarithms on t_x or T alone, so each is computed once per distinct value."""
+
+    def __init__(self, x, tx, T):
+        self.ux, self.ix = np.unique(x, return_inverse=True)
+        self.utx, self.itx = np.unique(tx, return_inverse=True)
+        self.uT, self.iT = np.unique(T, return_inverse=True)
+        self.x = x
+        self.repeat = self.ux > 0
+
+    def terms(self, log_params, gradient=True):
+        """(log-likelihood per customer, its gradient with respect to the log-parameters (4 x customers) or None)."""
+        r, alpha, a, b = np.exp(log_params)
+        ux, repeat, ix, x = self.ux, self.repeat, self.ix, self.x
+        # per distinct x
+        betaln_ab = special.betaln(a, b)
+        b_x_1 = np.where(repeat, b + ux - 1.0, 1.0)  # B(a+1, b+x-1) only exists for x > 0
+        head = special.gammaln(r + ux) - special.gammaln(r) + r * np.log(alpha)
+        beta_alive = special.betaln(a, b + ux) - betaln_ab
+        beta_dropped = np.where(repeat, special.betaln(a + 1.0, b_x_1) - betaln_ab, -np.inf)
+        # per distinct t_x or T
+        log_alpha_T = np.log(alpha + self.uT)[self.iT]
+        log_alpha_tx = np.log(alpha + self.utx)[self.itx]
+        alive = beta_alive[ix] - (r + x) * log_alpha_T  # still alive at T
+        dropped = beta_dropped[ix] - (r + x) * log_alpha_tx  # dropped out right after the last purchase
+        both = np.logaddexp(alive, dropped)
+        log_lik = head[ix] + both
+        if not gradient:
+            return log_lik, None
+        w_alive = np.exp(alive - both)
+        w_dropped = np.exp(dropped - both)  # 0 for x = 0
+        psi_ab, psi_abx = special.digamma(a + b), special.digamma(a + b + ux)
+        d_r = (special.digamma(r + ux) - special.digamma(r) + np.log(alpha))[ix] - w_alive * log_alpha_T - w_dropped * log_alpha_tx
+        d_alpha = r / alpha - (r + x) * (w_alive / (alpha + self.uT)[self.iT] + w_dropped / (alpha + self.utx)[self.itx])
+        d_a = (psi_ab - psi_abx)[ix] + w_dropped / a  # digamma(a+1) - digamma(a) = 1/a
+        d_b = (psi_ab - psi_abx - special.digamma(b) + special.digamma(b + ux))[ix] - w_dropped / b_x_1[ix]
+        return log_lik, np.stack([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
 
 
 def gamma_gamma_log_likelihood(p, q, gamma, frequency, monetary_value) -> np.ndarray:
     """The Gamma-Gamma log-likelihood of each repeat customer's mean repeat spend (FHL 2005b)."""
-    x = np.asarray(frequency, dtype=float)
-    z = np.asarray(monetary_value, dtype=float)
-    return _gg_terms(np.log([p, q, gamma]), x, z, np.log(x), np.log(z), gradient=False)[0]
+    data = _GammaGammaData(*(np.asarray(v, dtype=float).ravel() for v in (frequency, monetary_value)))
+    return data.terms(np.log([p, q, gamma]), gradient=False)[0]
 
 
-def _gg_terms(log_params, x, z, log_x, log_z, gradient=True):
-    p, q, gamma = np.exp(log_params)
-    px = p * x
-    log_scale = np.log(gamma + x * z)
-    log_lik = (
-        special.gammaln(px + q) - special.gammaln(px) - special.gammaln(q) + q * np.log(gamma)
-        + (px - 1.0) * log_z + px * log_x - (px + q) * log_scale
-    )  # fmt: skip
-    if not gradient:
-        return log_lik, None
-    psi_pxq = special.digamma(px + q)
-    d_p = x * (psi_pxq - special.digamma(px) + log_z + log_x - log_scale)
-    d_q = psi_pxq - special.digamma(q) + np.log(gamma) - log_scale
-    d_gamma = q / gamma - (px + q) / (gamma + x * z)
-    return log_lik, np.stack([d_p * p, d_q * q, d_gamma * gamma])
+class _GammaGammaData:
+    """Repeat customers' (x, mean repeat spend); the special functions are computed once per distinct x."""
+
+    def __init__(self, x, z):
+        self.ux, self.ix = np.unique(x, return_inverse=True)
+        self.x, self.z = x, z
+        self.log_x, self.log_z = np.log(x), np.log(z)
+
+    def terms(self, log_params, gradient=True):
+        p, q, gamma = np.exp(log_params)
+        x, z, ix, ux = self.x, self.z, self.ix, self.ux
+        px = p * x
+        log_scale = np.log(gamma + x * z)
+        per_x = special.gammaln(p * ux + q) - special.gammaln(p * ux) - special.gammaln(q) + q * np.log(gamma)
+        log_lik = per_x[ix] + (px - 1.0) * self.log_z + px * self.log_x - (px + q) * log_scale
+        if not gradient:
+            return log_lik, None
+        psi_pxq = special.digamma(p * ux + q)
+        d_p = x * ((psi_pxq - special.digamma(p * ux))[ix] + self.log_z + self.log_x - log_scale)
+        d_q = (psi_pxq - special.digamma(q) + np.log(gamma))[ix] - log_scale
+        d_gamma = q / gamma - (px + q) / (gamma + x * z)
+        return log_lik, np.stack([d_p * p, d_q * q, d_gamma * gamma])
 
 
 def _maximize(terms, starts, weights) -> tuple[np.ndarray, float, bool]:
@@ -228,10 +249,12 @@ def _maximize(terms, starts, weights) -> tuple[np.ndarray, float, bool]:
 
     def objective(log_params):
         log_lik, grad = terms(log_params)
-        value = -(weights @ log_lik) / total
+        # element-wise products and sums, no BLAS: OpenBLAS threads spinning after a matrix-vector product cost more
+        # CPU than the whole likelihood
+        value = -(weights * log_lik).sum() / total
         if not np.isfinite(value):
             return np.inf, np.zeros_like(log_params)
-        return value, -(grad @ weights) / total
+        return value, -(grad * weights).sum(axis=1) / total
 
     best = None
     bounds = [(-_LOG_BOUND, _LOG_BOUND)] * len(starts[0])
@@ -283,18 +306,18 @@ def fit(summary: pd.DataFrame, time_unit: str, calibration_end) -> ClvFit:
         raise ValueError(f"no repeat customer with a positive monetary value among {len(x)} customers: nothing to fit")
 
     # BG/NBD on distinct (x, t_x, T) rows, weighted by how many customers share them
-    rows, counts = np.unique(np.stack([x, tx, T], axis=1), axis=0, return_counts=True)
-    ux, utx, uT = rows.T
+    rows = pd.DataFrame({"x": x, "tx": tx, "T": T}).value_counts(sort=False)
+    bgnbd = _BgnbdData(*(rows.index.get_level_values(level).to_numpy(dtype=float) for level in ("x", "tx", "T")))
+    counts = rows.to_numpy()
     rate = max(x.sum() / max(T.sum(), 1e-9), 1e-6)  # repeat purchases per unit of time
     starts = [(r, r / rate, a, b) for r, a, b in ((1.0, 1.0, 1.0), (0.5, 0.5, 2.5), (2.0, 2.0, 5.0))]
-    log_bg, ll_bg, ok_bg = _maximize(lambda lp: _bgnbd_terms(lp, ux, utx, uT), starts, counts.astype(float))
+    log_bg, ll_bg, ok_bg = _maximize(bgnbd.terms, starts, counts.astype(float))
 
     # Gamma-Gamma on the repeat customers' mean repeat spend
-    gx, gz = x[repeat], m[repeat]
-    log_gx, log_gz = np.log(gx), np.log(gz)
-    mean = float(gz.mean())
+    gamma_gamma = _GammaGammaData(x[repeat], m[repeat])
+    mean = float(m[repeat].mean())
     gg_starts = [(p, q, mean * (q - 1) / p) for p, q in ((1.0, 2.0), (4.0, 4.0), (10.0, 10.0))]
-    log_gg, ll_gg, ok_gg = _maximize(lambda lp: _gg_terms(lp, gx, gz, log_gx, log_gz), gg_starts, np.ones(len(gx)))
+    log_gg, ll_gg, ok_gg = _maximize(gamma_gamma.terms, gg_starts, np.ones(int(repeat.sum())))
 
     r, alpha, a, b = np.exp(log_bg)
     p, q, gamma = np.exp(log_gg)
@@ -330,7 +353,7 @@ def _log_odds_dropped(fit: ClvFit, x, tx, T):
 
 
 def p_alive(fit: ClvFit, frequency, recency, T):
-    """P(the customer is still alive at T | frequency, recency, T) (FHL 2005, eq. 11 of the note on p_alive)."""
+    """P(the customer is still alive at T | frequency, recency, T) (Fader, Hardie & Lee 2008, "Computing P(alive) using the BG/NBD model")."""
     index, (x, tx, T) = _arrays(frequency, recency, T)
     return _out(special.expit(-_log_odds_dropped(fit, x, tx, T)), index)
 
