@@ -71,7 +71,7 @@ class ClvFit:
     gg_log_likelihood: float  # Gamma-Gamma, summed over the repeat customers with monetary value > 0
     customers: int
     repeat_customers: int  # customers in the Gamma-Gamma fit
-    converged: bool  # both optimisations succeeded, no parameter at the search bound
+    converged: bool  # both optimisations succeeded at a proper maximum (see _identified), no parameter at a bound
     time_unit: str
     calibration_end: dt.date
     fitted_at: dt.datetime  # UTC
@@ -161,6 +161,38 @@ def summarize(
     )
     summary.index.name = customer_col
     return summary
+
+
+CSV_COLUMNS = ("customer_id", "date", "amount")
+
+
+def read_transactions_csv(path) -> pd.DataFrame:
+    """A transactions file with the header ``customer_id,date,amount`` (more columns are ignored; header names are
+    case-insensitive), checked row by row: ValueError naming the file line of the first bad row (a missing customer,
+    a date that is not ``YYYY-MM-DD``, an amount that is not a finite, non-negative number). Values are not echoed
+    except a bad date or amount (a customer id may be an e-mail address)."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    frame.columns = [str(column).strip().lower() for column in frame.columns]
+    missing = [column for column in CSV_COLUMNS if column not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: no column {', '.join(missing)} in the header (need {','.join(CSV_COLUMNS)})")
+    if frame.empty:
+        raise ValueError(f"{path}: no transactions (only a header)")
+    line = pd.RangeIndex(2, len(frame) + 2)  # file line of each row: the header is line 1
+    customer = frame["customer_id"].str.strip()
+    if (customer == "").any():
+        raise ValueError(f"{path}: line {line[(customer == '').to_numpy().argmax()]}: no customer_id")
+    text = frame["date"].str.strip()
+    date = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+    if date.isna().any():
+        row = int(date.isna().to_numpy().argmax())
+        raise ValueError(f"{path}: line {line[row]}: date {text.iloc[row]!r} is not a date YYYY-MM-DD")
+    amount = pd.to_numeric(frame["amount"].str.strip(), errors="coerce")
+    bad = ~np.isfinite(amount.to_numpy(dtype=float)) | (amount.to_numpy(dtype=float) < 0)
+    if bad.any():
+        row = int(bad.argmax())
+        raise ValueError(f"{path}: line {line[row]}: amount {frame['amount'].iloc[row]!r} is not a non-negative number")
+    return pd.DataFrame({"customer_id": customer, "date": date, "amount": amount.astype(float)})
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -270,7 +302,28 @@ def _maximize(terms, starts, weights) -> tuple[np.ndarray, float, bool]:
     inside = bool(np.all(np.abs(best.x) < _LOG_BOUND - 1e-6))
     # L-BFGS-B stops on ABNORMAL when the line search cannot improve at machine precision: converged if the gradient is ~0
     gradient_small = float(np.max(np.abs(best.jac))) < 1e-5
-    return best.x, float(-best.fun * total), bool((best.success or gradient_small) and inside)
+    return best.x, float(-best.fun * total), bool((best.success or gradient_small) and inside and _identified(objective, best.x, total))
+
+
+def _identified(objective, log_params, total, step=1e-4, max_standard_error=5.0) -> bool:
+    """Whether the optimum is a proper maximum: the Hessian of the negative log-likelihood in the log-parameters
+    (central differences of the analytic gradient) is positive definite and no log-parameter has a standard error
+    above ``max_standard_error`` (a likelihood that keeps rising as a parameter runs off to 0 or infinity, as on
+    a handful of customers, stops the optimiser on a flat ridge that is no estimate)."""
+    n = len(log_params)
+    hessian = np.empty((n, n))
+    for i in range(n):
+        shift = np.zeros(n)
+        shift[i] = step
+        hessian[i] = (objective(log_params + shift)[1] - objective(log_params - shift)[1]) / (2 * step) * total
+    hessian = (hessian + hessian.T) / 2
+    if not np.all(np.isfinite(hessian)):
+        return False
+    try:
+        covariance = np.linalg.inv(hessian)
+    except np.linalg.LinAlgError:
+        return False
+    return bool(np.all(np.linalg.eigvalsh(hessian) > 0) and np.all(np.sqrt(np.diag(covariance)) < max_standard_error))
 
 
 def _validate(summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
