@@ -198,6 +198,66 @@ def iot_bridge(host: str, port: int, topic: str, drop_dir: str | None, client_id
         click.echo("stopped.")
 
 
+@cli.group()
+def clv() -> None:
+    """Customer lifetime value: BG/NBD (purchases, dropout) and Gamma-Gamma (spend), on any transactions file."""
+
+
+def _iso_date(ctx, param, value):
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date YYYY-MM-DD") from None
+
+
+@clv.command("fit")
+@click.argument("transactions", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.option(
+    "--calibration-end", required=True, callback=_iso_date,
+    help="Last day (YYYY-MM-DD, inclusive) of the transactions the models see.",
+)  # fmt: skip
+@click.option("--unit", type=click.Choice(["days", "weeks"]), default="days", show_default=True, help="Time unit of the fit.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def clv_fit(transactions: str, calibration_end, unit: str, as_json: bool) -> None:
+    """Fit both models on TRANSACTIONS.csv (header customer_id,date,amount; dates YYYY-MM-DD), no warehouse involved.
+
+    One transaction per customer and calendar day; frequency counts repeat transactions; recency and age run from the
+    first purchase; monetary value is the mean of the repeat transactions. Prints the parameters and log-likelihoods.
+    """
+    import json
+
+    from ingestion import clv as model
+
+    try:
+        frame = model.read_transactions_csv(transactions)
+        if not (frame["date"].dt.date <= calibration_end).any():
+            raise ValueError(
+                f"{transactions}: no transaction on or before the calibration end {calibration_end} "
+                f"(the first is on {frame['date'].min().date()})"
+            )
+        fitted = model.fit(model.summarize(frame, calibration_end, unit), unit, calibration_end)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    if as_json:
+        click.echo(json.dumps(fitted.to_dict()))
+        return
+    click.echo(
+        f"{transactions}: {fitted.customers} customers, {fitted.repeat_customers} repeat customers; "
+        f"calibration end {fitted.calibration_end}, time unit {fitted.time_unit}"
+    )
+    click.echo(
+        f"BG/NBD       r {fitted.r:.6f}  alpha {fitted.alpha:.6f}  a {fitted.a:.6f}  b {fitted.b:.6f}  "
+        f"log-likelihood {fitted.log_likelihood:.4f}"
+    )
+    click.echo(
+        f"Gamma-Gamma  p {fitted.p:.6f}  q {fitted.q:.6f}  gamma {fitted.gamma:.6f}  "
+        f"log-likelihood {fitted.gg_log_likelihood:.4f}"
+    )
+    click.echo(f"converged: {'yes' if fitted.converged else 'NO'}; {fitted.seconds:.2f} s")
+
+
 def main(args=None) -> None:
     cli.main(args=args, prog_name="journey")
 
