@@ -98,6 +98,38 @@ def journey_lines(warehouse) -> list[str]:
     ]
 
 
+VALUE_SQL = """
+select
+    (select count(*) from marts.customer_rfm),
+    (select coalesce(sum(frequency), 0) from marts.customer_rfm),
+    (select coalesce(sum(monetary), 0) from marts.customer_rfm),
+    (select coalesce(sum(imported_revenue), 0) from marts.customer_360),
+    (select as_of_date from intermediate.int_value__as_of)
+"""
+RFM_SEGMENTS = ("champions", "loyal", "potential", "new", "at risk", "cannot lose", "hibernating", "lost")
+LIFECYCLE_STAGES = ("prospect", "new", "active", "at risk", "lapsed", "reactivated")
+
+
+def value_lines(warehouse) -> list[str]:
+    """Customers, RFM segments and current lifecycle stages as ``journey demo`` prints them (nothing if not built)."""
+    import duckdb
+
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            customers, purchases, revenue, imported, as_of = con.execute(VALUE_SQL).fetchone()
+            segments = dict(con.execute("select segment, count(*) from marts.customer_rfm group by 1").fetchall())
+            stages = dict(con.execute(
+                "select stage, count(*) from marts.customer_lifecycle_history where is_current group by 1").fetchall())
+    except duckdb.CatalogException:
+        return []
+    named = lambda counts, order: " · ".join(f"{name} {counts[name]:,}" for name in order if counts.get(name))  # noqa: E731
+    return [
+        f"  value:       {customers:,} customers as of {as_of}, {purchases:,} purchases worth {revenue:,.2f} "
+        f"({imported:,.2f} imported); RFM {named(segments, RFM_SEGMENTS) or 'none'}; "
+        f"stages now {named(stages, LIFECYCLE_STAGES) or 'none'}"
+    ]
+
+
 def run_pipeline(asset_selection=None, full_refresh: bool = False):
     """Materialize every asset (or ``asset_selection``) and run their checks in-process on the shared instance.
 
@@ -187,7 +219,7 @@ def run_and_summarize(log_name: str = "run", full_refresh: bool = False) -> RunR
         elif layer == "marts":
             detail = " · ".join(f"{t.split('.', 1)[1]} {n:,}" for t, n in tables.items())
         print(f"  {layer:<13}{len(tables):>3} tables {sum(tables.values()):>9,} rows   {detail}".rstrip())
-    for line in quarantine_lines(quarantine_counts(counts)) + journey_lines(warehouse):
+    for line in quarantine_lines(quarantine_counts(counts)) + journey_lines(warehouse) + value_lines(warehouse):
         print(line)
     line = f"\nchecks: {summary.checks_passed} of {summary.checks} passed"
     if summary.warnings:

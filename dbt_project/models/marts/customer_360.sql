@@ -1,5 +1,6 @@
 -- One row per person: identifiers, first/last seen, orders and revenue online and in store, email and
--- social activity, consent as the source systems record it, and journey traits (marts.journey_sessions).
+-- social activity, consent as the source systems record it, journey traits (marts.journey_sessions) and value
+-- traits (marts.customer_rfm, marts.customer_lifecycle_history, intermediate.int_value__transactions).
 with identities as (
     select * from {{ ref('int_identity__identifier_map') }}
 ),
@@ -121,6 +122,23 @@ preferred_channel as (
     select person_id, arg_max(channel, (sessions, last_used_at, channel)) as preferred_channel
     from channel_use
     group by person_id
+),
+
+-- value: purchases online, in store and imported up to the value models' as-of moment (intermediate.int_value__as_of)
+value_traits as (
+    select
+        transactions.person_id,
+        sum(transactions.amount) as historical_revenue,
+        sum(case when transactions.source = 'history' then transactions.amount else 0 end) as imported_revenue,
+        cast(date_trunc('month', min(transactions.purchase_date)) as date) as cohort_month
+    from {{ ref('int_value__transactions') }} as transactions
+    cross join {{ ref('int_value__as_of') }} as value_as_of
+    where transactions.purchased_at <= value_as_of.as_of_at
+    group by transactions.person_id
+),
+
+lifecycle as (
+    select person_id, stage from {{ ref('customer_lifecycle_history') }} where is_current
 )
 
 select
@@ -170,6 +188,11 @@ select
     session_traits.last_channel,
     cast(floor((epoch(as_of.as_of_at) - epoch(session_traits.last_session_at)) / 86400) as integer) as days_since_last_session,
     preferred_channel.preferred_channel,
+    rfm.segment as rfm_segment,
+    lifecycle.stage as lifecycle_stage,
+    cast(coalesce(value_traits.historical_revenue, 0) as decimal(18, 2)) as historical_revenue,
+    cast(coalesce(value_traits.imported_revenue, 0) as decimal(18, 2)) as imported_revenue,
+    value_traits.cohort_month,
     customer_clv.p_alive,
     customer_clv.clv_12m
 from identifier_counts as ids  -- one row per person_id
@@ -180,4 +203,7 @@ left join esp_profile on ids.person_id = esp_profile.person_id
 left join activity on ids.person_id = activity.person_id
 left join session_traits on ids.person_id = session_traits.person_id
 left join preferred_channel on ids.person_id = preferred_channel.person_id
+left join {{ ref('customer_rfm') }} as rfm on ids.person_id = rfm.person_id
+left join lifecycle on ids.person_id = lifecycle.person_id
+left join value_traits on ids.person_id = value_traits.person_id
 left join {{ ref('customer_clv') }} as customer_clv on ids.person_id = customer_clv.person_id
