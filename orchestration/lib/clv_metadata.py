@@ -70,7 +70,7 @@ def backtest_svg(rows: list[tuple], holdout_days: int | None = None) -> str:
             if value is None:
                 continue
             parts.append(
-                f'<rect x="{centre + offset:.1f}" y="{y(value):.1f}" width="{bar:.1f}" height="{y(0) - y(value):.1f}" '
+                f'<rect class="bar" x="{centre + offset:.1f}" y="{y(value):.1f}" width="{bar:.1f}" height="{y(0) - y(value):.1f}" '
                 f'fill="{colour}"><title>{value:.3f}</title></rect>'
             )
         parts.append(f'<text x="{centre:.1f}" y="{top + plot_h + 15}" text-anchor="middle">{escape(str(bucket))}</text>')
