@@ -130,6 +130,38 @@ def value_lines(warehouse) -> list[str]:
     ]
 
 
+CLV_SQL = """
+select r, alpha, a, b, p, q, gamma, customers, calibration_end, converged, failure
+from marts.clv_model_runs where purpose = 'production' order by fitted_at desc limit 1
+"""
+CLV_BACKTEST_SQL = "select predicted_purchases, actual_purchases, mean_absolute_error, holdout_days from marts.clv_backtest where is_total"
+
+
+def clv_lines(warehouse) -> list[str]:
+    """The newest production CLV fit's parameters and the backtest's error as ``journey demo`` prints them."""
+    import duckdb
+
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            fit = con.execute(CLV_SQL).fetchone()
+            backtest = con.execute(CLV_BACKTEST_SQL).fetchone()
+    except duckdb.CatalogException:
+        return []
+    if fit is None:
+        return []
+    r, alpha, a, b, p, q, gamma, customers, end, converged, failure = fit
+    if r is None:
+        return [f"  clv:         no fit as of {end}: {failure}"]
+    line = (
+        f"  clv:         BG/NBD r {r:.3g} alpha {alpha:.3g} a {a:.3g} b {b:.3g}, Gamma-Gamma p {p:.3g} q {q:.3g} "
+        f"gamma {gamma:.3g} (days; {customers:,} customers to {end}{'' if converged else ', NOT converged'})"
+    )
+    if backtest and backtest[0] is not None:
+        predicted, actual, mae, days = backtest
+        line += f"; backtest {days} d: {predicted:,.1f} predicted vs {actual:,} repeat purchases, MAE {mae:.3f}"
+    return [line]
+
+
 def run_pipeline(asset_selection=None, full_refresh: bool = False):
     """Materialize every asset (or ``asset_selection``) and run their checks in-process on the shared instance.
 
@@ -219,7 +251,7 @@ def run_and_summarize(log_name: str = "run", full_refresh: bool = False) -> RunR
         elif layer == "marts":
             detail = " · ".join(f"{t.split('.', 1)[1]} {n:,}" for t, n in tables.items())
         print(f"  {layer:<13}{len(tables):>3} tables {sum(tables.values()):>9,} rows   {detail}".rstrip())
-    for line in quarantine_lines(quarantine_counts(counts)) + journey_lines(warehouse) + value_lines(warehouse):
+    for line in quarantine_lines(quarantine_counts(counts)) + journey_lines(warehouse) + value_lines(warehouse) + clv_lines(warehouse):
         print(line)
     line = f"\nchecks: {summary.checks_passed} of {summary.checks} passed"
     if summary.warnings:

@@ -18,6 +18,7 @@ RAW_ASSETS = [
 ]  # fmt: skip
 MODEL_ASSETS = [
     "intermediate/int_attribution__channel_paths", "intermediate/int_attribution__conversion_paths", "intermediate/int_attribution__eligible_touchpoints",
+    "intermediate/int_clv__backtest", "intermediate/int_clv__customer_predictions", "intermediate/int_clv__fits",
     "intermediate/int_attribution__markov", "intermediate/int_attribution__markov_removal_effects", "intermediate/int_attribution__rule_based",
     "intermediate/int_identity__components", "intermediate/int_identity__edges", "intermediate/int_identity__identifier_map",
     "intermediate/int_identity__match_records", "intermediate/int_identity__person_registry", "intermediate/int_identity__probabilistic_links",
@@ -26,6 +27,7 @@ MODEL_ASSETS = [
     "intermediate/int_value__as_of", "intermediate/int_value__people", "intermediate/int_value__purchase_days",
     "intermediate/int_value__transactions",
     "marts/attribution", "marts/campaign_performance", "marts/channel_daily",
+    "marts/clv_backtest", "marts/clv_model_runs", "marts/customer_clv",
     "marts/customer_360", "marts/identity_merge_log", "marts/identity_oversized_components",
     "marts/identity_review", "marts/journey_sessions", "marts/touchpoints",
     "marts/cohort_retention", "marts/customer_lifecycle_history", "marts/customer_rfm", "marts/lifecycle_transitions",
