@@ -5,12 +5,12 @@ from ingestion.sources._contracts import normalize_identifier
 
 DEFAULT_COUNTS = {
     "shop": {
-        "customers": 1757, "orders": 2766, "abandoned_checkouts": 495, "events": 65064,
+        "customers": 1757, "orders": 883, "abandoned_checkouts": 495, "events": 50182,
         "customer_events": 9, "deleted_customers": 9,
     },
     "esp": {"campaigns": 12, "campaign_messages": 12, "metrics": 4, "profiles": 1292, "events": 22273},
     "social": {"posts": 45, "comments": 631, "tags": 557, "reactions": 1851, "sharedposts": 589, "checkins": 595},
-    "loyalty": {"members": 919, "cards": 1013, "receipts": 4646, "points": 3717},
+    "loyalty": {"members": 919, "cards": 1013, "receipts": 397, "points": 318},
     "iot": {"devices": 302, "readings": 50926},
 }
 
@@ -34,6 +34,7 @@ def test_default_world_is_exactly_the_documented_one():
         "social_handle": 920,
         "loyalty_member": 919,
         "iot_device": 179,
+        "history_email": 779,
     }
 
 
