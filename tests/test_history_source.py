@@ -173,3 +173,11 @@ def test_the_folder_comes_from_jw_history_dir_or_the_source_systems(monkeypatch,
     with pipelines.source_endpoints(tmp_path / "systems") as endpoints:
         assert endpoints.history_url == (tmp_path / "exports").as_uri()
     assert Counter(type(r).__name__ for r in [pipelines.build_source("history")]) == {"DltSource": 1}
+
+
+def test_no_history_yet_gives_empty_tables_that_staging_can_read(tmp_path):
+    endpoints = dataclasses.replace(pipelines.OFFLINE, history_url=(tmp_path / "not_there_yet").as_uri())
+    info = pipelines.load("history", endpoints, warehouse=tmp_path / "warehouse.duckdb", pipelines_dir=tmp_path / "dlt")
+    assert not info.has_failed_jobs
+    assert rows(tmp_path / "warehouse.duckdb", "select (select count(*) from history.orders), "
+                                               "(select count(*) from history.orders__quarantine)") == [(0, 0)]

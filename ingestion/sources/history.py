@@ -17,7 +17,7 @@ identifier, date, amount, channel and the row's occurrence among equal rows of i
 :func:`history_order_id`), typed by :data:`ORDERS_CONTRACT` and yielded as Arrow tables. A row that breaks the rules
 goes to ``history.orders__quarantine`` with the reasons and ``file:line`` (CSV: the line in the file, the header is
 line 1; Parquet: the row, the first is 1), never its values; a file that cannot be read at all is quarantined by name
-and the other files still load.
+and the other files still load. Both tables exist from the first run, even before any file arrives.
 
 Files are read once: a file cursor (modification time, UTC, with a lag window, and the fingerprints of the files
 inside it; ``iot.FileCursor``) in dlt's resource state, committed with the load. A file that changes is read again
@@ -278,7 +278,12 @@ def history_source(
 
     @dlt.resource(name="orders", primary_key="history_order_id", write_disposition="merge", file_format="parquet")
     def orders() -> Iterator[Any]:
-        cursor = FileCursor(dlt.current.resource_state().setdefault("files", {}), files_lag, now)
+        state = dlt.current.resource_state()
+        cursor = FileCursor(state.setdefault("files", {}), files_lag, now)
+        if not state.get("tables_created"):  # no history yet is a history too: both tables exist from the first run
+            yield ORDERS_CONTRACT.arrow_schema().empty_table()
+            yield quarantine_item("orders", [])
+            state["tables_created"] = True
         quarantine: list[dict] = []
         for item in _files(bucket_url):
             if not cursor.wants(item):
