@@ -1070,11 +1070,17 @@ class _Gen:
         Own random stream, so the rest of the world does not change with it."""
         rng = random.Random(f"late-tills-{self.world.seed}")
         loyalty = self.world.loyalty
-        cards = [c for c in loyalty["cards"] if c["status"] == "active"]
-        if not loyalty["receipts"] or not cards:
+        if not loyalty["receipts"]:
             self.world.loyalty_late = {"receipts": [], "points": []}
             return
         newest = max(r["updated_at"] for r in loyalty["receipts"])
+        # cards of customers (people the value process has buying by then; a prospect never buys)
+        buyers = {member for person, (member, _) in self._member.items()
+                  if (b := self._value.get(person)) and b.acquired_at and b.acquired_at.replace(tzinfo=None) < newest}
+        cards = [c for c in loyalty["cards"] if c["status"] == "active" and c["member_id"] in buyers]
+        if not cards:
+            self.world.loyalty_late = {"receipts": [], "points": []}
+            return
         receipts, points = [], []
         for n in range(max(3, len(loyalty["receipts"]) // 200)):
             bought = newest - timedelta(seconds=rng.randrange(5 * 60, 5 * 3600))
