@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SOURCE_NAMES = ("shop", "esp", "social", "loyalty", "iot")
+SOURCE_NAMES = ("shop", "esp", "social", "loyalty", "iot", "history")
 
 
 def data_dir() -> Path:
@@ -23,6 +23,12 @@ def warehouse_path() -> Path:
 def source_systems_dir() -> Path:
     """Where the demo world keeps the source systems' own data (API snapshots, loyalty DB, IoT drop folder)."""
     return data_dir() / "source_systems"
+
+
+def history_dir() -> Path:
+    """The folder of historical order files: ``$JW_HISTORY_DIR`` or ``<source systems>/history``."""
+    explicit = os.environ.get("JW_HISTORY_DIR")
+    return Path(explicit).resolve() if explicit else source_systems_dir() / "history"
 
 
 def pipelines_dir() -> Path:

@@ -1,4 +1,4 @@
-"""Run the five sources into the warehouse with plain dlt (Dagster wraps the same pieces).
+"""Run the six sources into the warehouse with plain dlt (Dagster wraps the same pieces).
 
 Endpoints come from the environment when the real systems exist:
 
@@ -6,7 +6,8 @@ Endpoints come from the environment when the real systems exist:
   ``JW_SHOP_API_TOKEN``, ``JW_ESP_API_TOKEN``, ``JW_SOCIAL_API_TOKEN`` (or dlt secrets:
   ``SOURCES__SHOP__ACCESS_TOKEN`` ...);
 - ``JW_LOYALTY_DB_URL`` (+ ``JW_LOYALTY_DB_SCHEMA``): SQLAlchemy URL of the loyalty/POS database;
-- ``JW_IOT_BUCKET_URL``: folder or bucket URL of the IoT drop.
+- ``JW_IOT_BUCKET_URL``: folder or bucket URL of the IoT drop;
+- ``JW_HISTORY_DIR``: folder of historical order files (CSV, Parquet); default ``<source systems>/history``.
 
 Whatever is not set is served from the demo world's source systems in ``<data dir>/source_systems``.
 """
@@ -23,7 +24,7 @@ import dlt
 from dlt.extract.source import DltSource
 
 from . import config
-from .sources import esp_source, iot_source, loyalty_source, shop_source, social_source
+from .sources import esp_source, history_source, iot_source, loyalty_source, shop_source, social_source
 
 
 API_SOURCES = ("shop", "esp", "social")
@@ -39,6 +40,7 @@ class Endpoints:
     iot_bucket_url: str
     # access token per API source; None: the source takes it from dlt secrets (SOURCES__<SOURCE>__ACCESS_TOKEN)
     tokens: Mapping[str, str | None] = field(default_factory=dict)
+    history_url: str = "file:///nonexistent"  # folder (or bucket URL) of the history files
 
     def api(self, name: str) -> dict:
         """Keyword arguments of API source ``name``: its base URL and, when known here, its token."""
@@ -52,6 +54,7 @@ SOURCE_FACTORIES: dict[str, Callable[[Endpoints], DltSource]] = {
     "social": lambda ep: social_source(**ep.api("social")),
     "loyalty": lambda ep: loyalty_source(credentials=ep.loyalty_url, schema=ep.loyalty_schema),
     "iot": lambda ep: iot_source(bucket_url=ep.iot_bucket_url),
+    "history": lambda ep: history_source(bucket_url=ep.history_url),
 }
 
 # Tables a source writes besides one per resource: dlt child tables of nested lists, and side tables
@@ -69,6 +72,7 @@ DERIVED_TABLES: dict[str, dict[str, str]] = {
     "loyalty": {f"{table}__quarantine": table for table in ("members", "cards", "receipts", "points")},
     "iot": {"readings__quarantine": "readings", "devices__quarantine": "devices"},
     "social": {"posts__quarantine": "posts", "interactions__quarantine": "interactions"},
+    "history": {"orders__quarantine": "orders"},
 }
 
 # Placeholder endpoints: enough to build a source object and list its resources, never contacted.
@@ -116,6 +120,8 @@ def source_endpoints(source_systems: Path | None = None, *, faults: float = 0.0)
             loyalty_schema=os.environ.get("JW_LOYALTY_DB_SCHEMA") or None,
             iot_bucket_url=os.environ.get("JW_IOT_BUCKET_URL") or (root / "iot_drop").as_uri(),
             tokens=tokens,
+            history_url=(Path(os.environ["JW_HISTORY_DIR"]).resolve() if os.environ.get("JW_HISTORY_DIR")
+                         else root / "history").as_uri(),
         )
 
 

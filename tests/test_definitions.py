@@ -8,6 +8,7 @@ from orchestration.lib.constants import WAREHOUSE_POOL
 RAW_ASSETS = [
     "esp/campaigns", "esp/campaigns__quarantine", "esp/events", "esp/events__quarantine", "esp/profiles",
     "esp/profiles__quarantine",
+    "history/orders", "history/orders__quarantine",
     "iot/devices", "iot/devices__quarantine", "iot/readings", "iot/readings__quarantine",
     "loyalty/cards", "loyalty/cards__quarantine", "loyalty/members", "loyalty/members__quarantine",
     "loyalty/points", "loyalty/points__quarantine", "loyalty/receipts", "loyalty/receipts__quarantine",
@@ -30,6 +31,7 @@ MODEL_ASSETS = [
     "marts/identity_review", "marts/journey_sessions", "marts/touchpoints",
     "marts/cohort_retention", "marts/customer_lifecycle_history", "marts/customer_rfm", "marts/lifecycle_transitions",
     "staging/stg_esp__campaigns", "staging/stg_esp__events", "staging/stg_esp__profiles", "staging/stg_esp__quarantine",
+    "staging/stg_history__orders", "staging/stg_history__orders_quarantine",
     "staging/stg_iot__devices", "staging/stg_iot__readings", "staging/stg_iot__readings_quarantine",
     "staging/stg_loyalty__cards", "staging/stg_loyalty__members", "staging/stg_loyalty__points",
     "staging/stg_loyalty__receipts",
@@ -60,7 +62,7 @@ def test_asset_keys_snapshot(graph):
 def test_groups_and_kinds_snapshot(graph):
     specs = {key.to_user_string(): graph.get(key) for key in graph.get_all_asset_keys()}
     groups = {name: node.group_name for name, node in specs.items()}
-    assert {g for n, g in groups.items() if n in RAW_ASSETS} == {f"raw_{s}" for s in ("esp", "iot", "loyalty", "shop", "social")}
+    assert {g for n, g in groups.items() if n in RAW_ASSETS} == {f"raw_{s}" for s in ("esp", "history", "iot", "loyalty", "shop", "social")}
     assert all(groups[n] == f"raw_{n.split('/')[0]}" for n in RAW_ASSETS)
     assert all(groups[n] == n.split("/")[0] for n in MODEL_ASSETS)
     assert all(specs[n].kinds == {"dlt", "duckdb"} for n in RAW_ASSETS)
@@ -96,7 +98,8 @@ def test_every_source_table_reaches_customer_360(graph, raw):
 def test_every_warehouse_writer_is_in_the_single_writer_pool(defs):
     assets = list(defs.assets)
     assert sorted(a.node_def.name for a in assets) == [
-        "ingest_esp", "ingest_iot", "ingest_loyalty", "ingest_shop", "ingest_social", "journey_dbt_models",
+        "ingest_esp", "ingest_history", "ingest_iot", "ingest_loyalty", "ingest_shop", "ingest_social",
+        "journey_dbt_models",
     ]  # fmt: skip
     assert {a.node_def.pool for a in assets} == {WAREHOUSE_POOL}
 

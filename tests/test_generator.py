@@ -5,12 +5,12 @@ from ingestion.sources._contracts import normalize_identifier
 
 DEFAULT_COUNTS = {
     "shop": {
-        "customers": 1757, "orders": 2766, "abandoned_checkouts": 495, "events": 65064,
+        "customers": 1757, "orders": 883, "abandoned_checkouts": 495, "events": 50182,
         "customer_events": 9, "deleted_customers": 9,
     },
     "esp": {"campaigns": 12, "campaign_messages": 12, "metrics": 4, "profiles": 1292, "events": 22273},
     "social": {"posts": 45, "comments": 631, "tags": 557, "reactions": 1851, "sharedposts": 589, "checkins": 595},
-    "loyalty": {"members": 919, "cards": 1013, "receipts": 4646, "points": 3717},
+    "loyalty": {"members": 919, "cards": 1013, "receipts": 397, "points": 318},
     "iot": {"devices": 302, "readings": 50926},
 }
 
@@ -34,6 +34,7 @@ def test_default_world_is_exactly_the_documented_one():
         "social_handle": 920,
         "loyalty_member": 919,
         "iot_device": 179,
+        "history_email": 779,
     }
 
 
@@ -146,3 +147,90 @@ def test_moves_name_changes_typos_and_placeholder_phones(small_world):
     assert till_zeros and shop_zeros
     # placeholders are nobody's: several people behind one
     assert len({truth[("loyalty_member", m["member_id"])] for m in till_zeros}) > 1
+
+
+# --- the value process (issue 7) -------------------------------------------------------------------------------
+
+
+def test_purchases_follow_the_value_process_and_every_one_is_in_the_truth_once(small_world):
+    from datetime import datetime, timedelta
+    from statistics import mean
+
+    from ingestion.demo_world.value import HISTORY_DAYS, OVERLAP_DAYS, TRUE_PARAMS
+
+    w = small_world
+    truth = w.value_transactions
+    assert len({t["transaction_id"] for t in truth}) == len(truth)
+    assert w.value_params == {**TRUE_PARAMS, "time_unit": "days", "history_days": HISTORY_DAYS, "prospect_share": 0.15,
+                              "overlap_days": OVERLAP_DAYS}
+    # live purchases: exactly the paid orders and the carded receipts (late tills: real, outside the process)
+    paid = {str(o["id"]) for o in w.shop["orders"] if o["financial_status"] == "paid"}
+    carded = {r["receipt_id"] for r in w.loyalty["receipts"] if r["card_number"]}
+    late = {r["receipt_id"] for r in w.loyalty_late["receipts"] if r["card_number"]}
+    assert {t["transaction_id"] for t in truth if t["source"] == "shop"} == paid
+    assert {t["transaction_id"] for t in truth if t["source"] == "pos"} == carded | late
+    assert {t["transaction_id"] for t in truth if not t["in_process"]} == late
+    amounts = {str(o["id"]): o["total_price"] for o in w.shop["orders"]}
+    assert all(f"{t['amount']:.2f}" == amounts[t["transaction_id"]] for t in truth if t["source"] == "shop")
+    # history: before the live window, back to HISTORY_DAYS; people acquired in that span, prospects never buy
+    history = [t for t in truth if t["source"] == "history"]
+    assert history and all(w.start - timedelta(days=HISTORY_DAYS) <= t["purchased_at"] < w.start for t in history)
+    people = {p["person_id"]: p for p in w.value_people}
+    assert all(people[t["person_id"]]["acquired_at"] <= t["purchased_at"] for t in truth if t["in_process"])
+    prospects = {p for p, row in people.items() if row["acquired_at"] is None}
+    assert 0.08 < len(prospects) / len(people) < 0.25 and not prospects & {t["person_id"] for t in truth}
+    # a person's first purchase is when they were acquired; nobody buys after dropping out
+    first = {}
+    for t in sorted((t for t in truth if t["in_process"]), key=lambda t: t["purchased_at"]):
+        first.setdefault(t["person_id"], t["purchased_at"])
+    assert all(people[p]["acquired_at"] == at for p, at in first.items())
+    assert all(t["purchased_at"] <= people[t["person_id"]]["dropped_at"] for t in truth
+               if t["in_process"] and people[t["person_id"]]["dropped_at"])
+    # spend: mean p * gamma / (q - 1) over the population (60 EUR), repeat buyers are most buyers
+    spend = TRUE_PARAMS["p"] * TRUE_PARAMS["gamma"] / (TRUE_PARAMS["q"] - 1)
+    assert abs(mean(t["amount"] for t in truth if t["in_process"]) - spend) < 0.15 * spend
+    per_person = Counter(t["person_id"] for t in truth if t["in_process"])
+    assert 0.5 < sum(n > 1 for n in per_person.values()) / len(per_person) < 0.95
+    # accounts exist by their first order, memberships and cards by their first receipt
+    at = datetime.fromisoformat
+    created = {c["id"]: at(c["created_at"]) for c in w.shop["customers"]}
+    assert all(created[o["customer"]["id"]] <= at(o["created_at"]) for o in w.shop["orders"])
+    cards = {c["card_number"]: c for c in w.loyalty["cards"]}
+    joined = {m["member_id"]: m["joined_at"] for m in w.loyalty["members"]}
+    assert all(cards[r["card_number"]]["issued_at"] <= r["purchased_at"] and
+               joined[cards[r["card_number"]]["member_id"]] <= r["purchased_at"]
+               for r in w.loyalty["receipts"] if r["card_number"])
+    # the history names accounts and members that existed by then
+    members = {m["member_id"]: m["joined_at"] for m in w.loyalty["members"]}
+    for name, rows in w.history.items():
+        for row in rows:
+            day = str(row["date"])
+            if row["shop_customer_id"] not in (None, "") and day[:1] == "2" and "-" in day[5:]:
+                assert created[int(row["shop_customer_id"])].date().isoformat() <= day
+    assert members
+
+
+def test_the_history_export_overlaps_the_live_orders_and_hides_bad_rows_of_every_kind(small_world):
+    from datetime import timedelta
+
+    from ingestion.demo_world.value import BAD_ROW_KINDS, HISTORY_CSV, HISTORY_PARQUET, OVERLAP_DAYS
+
+    w = small_world
+    assert set(w.history) == {HISTORY_CSV, HISTORY_PARQUET}
+    assert all(len(str(r["date"])) == 10 for r in w.history[HISTORY_CSV])  # ISO
+    assert all(isinstance(r["date"], int) for r in w.history[HISTORY_PARQUET])  # YYYYMMDD
+    assert Counter(b["kind"] for b in w.history_bad if b["file"] == HISTORY_CSV) == dict.fromkeys(BAD_ROW_KINDS, 2)
+    assert {b["kind"] for b in w.history_bad if b["file"] == HISTORY_PARQUET} == {
+        "bad_date", "future_date", "negative_amount", "no_identifier"}
+    # the overlap: every paid online order of the first days, under its Shopify order id, with its amount
+    early = {str(o["id"]): o["total_price"] for o in w.shop["orders"] if o["financial_status"] == "paid"
+             and o["created_at"] < (w.start + timedelta(days=OVERLAP_DAYS)).isoformat()}
+    exported = {r["order_id"]: f"{r['amount']:.2f}" for r in w.history[HISTORY_PARQUET] if r["order_id"] in early}
+    assert early and exported == early
+    # e-mail-only customers are in the ground truth as history_email
+    truth = {(t["identifier_type"], t["identifier_value"]) for t in w.ground_truth}
+    bad = {(b["file"], b["line"]) for b in w.history_bad}
+    emails = {r["email"].strip().lower() for name, rows in w.history.items()
+              for n, r in enumerate(rows, start=2 if name.endswith(".csv") else 1)
+              if (name, n) not in bad and r["email"] and not r["shop_customer_id"] and not r["loyalty_member_id"]}
+    assert emails and {("history_email", e) for e in emails} <= truth

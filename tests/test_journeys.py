@@ -62,7 +62,7 @@ def raw(small_world, tmp_path_factory):
     write_world(small_world, systems)
     warehouse = tmp / "raw.duckdb"
     with pipelines.source_endpoints(systems) as endpoints:
-        for name in ("shop", "esp", "social", "loyalty", "iot"):
+        for name in ("shop", "esp", "social", "loyalty", "iot", "history"):
             info = pipelines.load(name, endpoints, warehouse=warehouse, pipelines_dir=tmp / "dlt")
             assert not info.has_failed_jobs
     return warehouse, systems

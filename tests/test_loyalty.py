@@ -155,16 +155,37 @@ def pos(small_systems, tmp_path, monkeypatch):
     return Pos()
 
 
-def _member_with_everything(world) -> tuple[str, list[str], list[str], list[str]]:
-    """A member with two cards, receipts and points."""
-    loyalty = world.loyalty
+def _member_with_everything(world, pos_db) -> tuple[str, list[str], list[str], list[str], dict[str, list[dict]]]:
+    """A member with two cards, receipts and points, and the POS tables as they are then (a copy of the world's).
+
+    Purchases at the till follow the world's value process: in the small world's 21 days few members buy, and
+    none with two cards may. Then the first member with two cards buys at the till on the second card: a receipt
+    and its points written to the POS database ``pos_db`` before anything is loaded, an hour after that card was
+    issued (far behind the newest row, so no cursor depends on it)."""
+    import copy
+
+    loyalty = copy.deepcopy(world.loyalty)
     for member in loyalty["members"]:
         cards = [c["card_number"] for c in loyalty["cards"] if c["member_id"] == member["member_id"]]
         receipts = [r["receipt_id"] for r in loyalty["receipts"] if r["card_number"] in cards]
         points = [p["points_txn_id"] for p in loyalty["points"] if p["member_id"] == member["member_id"]]
         if len(cards) == 2 and receipts and points:
-            return member["member_id"], cards, receipts, points
-    raise AssertionError("no member with two cards, receipts and points in the small world")
+            return member["member_id"], cards, receipts, points, loyalty
+    newest = max(r["updated_at"] for r in loyalty["receipts"])
+    second = next(c for c in loyalty["cards"] if c["status"] != "active" and c["issued_at"] < newest - timedelta(days=1))
+    bought = second["issued_at"] + timedelta(hours=1)
+    receipt = {"receipt_id": "R8000001", "card_number": second["card_number"], "store_id": "store-03",
+               "total_amount": 59.9, "purchased_at": bought, "updated_at": bought}
+    point = {"points_txn_id": "T8000001", "member_id": second["member_id"], "receipt_id": "R8000001", "points": 59,
+             "reason": "purchase", "created_at": bought, "updated_at": bought}
+    with sqlite3.connect(pos_db) as db:
+        for table, row in (("receipts", receipt), ("points", point)):
+            db.execute(f"insert into {table} ({', '.join(row)}) values ({', '.join('?' * len(row))})",
+                       [str(v) if isinstance(v, datetime) else v for v in row.values()])
+    loyalty["receipts"].append(receipt)
+    loyalty["points"].append(point)
+    cards = [c["card_number"] for c in loyalty["cards"] if c["member_id"] == second["member_id"]]
+    return second["member_id"], cards, ["R8000001"], ["T8000001"], loyalty
 
 
 def _in(values) -> str:
@@ -173,11 +194,11 @@ def _in(values) -> str:
 
 # --- 1. deletes --------------------------------------------------------------------------------------------------
 def test_hard_deletes_in_the_pos_reach_raw(pos, small_world):
+    member, cards, receipts, points, world = _member_with_everything(small_world, pos.path)
     pos.load()
-    member, cards, receipts, points = _member_with_everything(small_world)
-    other_receipt = next(r["receipt_id"] for r in small_world.loyalty["receipts"] if r["receipt_id"] not in receipts)
+    other_receipt = next(r["receipt_id"] for r in world["receipts"] if r["receipt_id"] not in receipts)
     other_card = next(  # a card deleted on its own: its receipts stay, as orphans
-        c["card_number"] for c in small_world.loyalty["cards"] if c["member_id"] != member and c["status"] == "active"
+        c["card_number"] for c in world["cards"] if c["member_id"] != member and c["status"] == "active"
     )
     pos.sql(
         f"delete from points where member_id = '{member}'",
@@ -193,7 +214,6 @@ def test_hard_deletes_in_the_pos_reach_raw(pos, small_world):
     assert count(pos.warehouse, "loyalty.cards", f"card_number in {_in(cards + [other_card])}") == 0
     assert count(pos.warehouse, "loyalty.receipts", f"receipt_id in {_in(receipts + [other_receipt])}") == 0
     assert count(pos.warehouse, "loyalty.points", f"points_txn_id in {_in(points)}") == 0
-    world = small_world.loyalty
     assert count(pos.warehouse, "loyalty.members") == len(world["members"]) - 1
     assert count(pos.warehouse, "loyalty.cards") == len(world["cards"]) - len(cards) - 1
     assert count(pos.warehouse, "loyalty.receipts") == len(world["receipts"]) - len(receipts) - 1
@@ -405,9 +425,8 @@ def test_deletes_leave_every_model_and_orphans_are_kept_reported_and_flow_on(sma
         with duckdb.connect(str(warehouse), read_only=True) as con:
             return con.execute(sql).fetchall()
 
-    loyalty = small_world.loyalty
-    member, cards, receipts, points = _member_with_everything(small_world)
-    load("shop", "esp", "social", "iot", "loyalty")
+    member, cards, receipts, points, loyalty = _member_with_everything(small_world, small_systems / "loyalty.sqlite")
+    load("shop", "esp", "social", "iot", "loyalty", "history")
     assert set(dbt_build().values()) == {"pass"}
     assert query(f"select count(*) from intermediate.int_touchpoints where touchpoint_id in "
                  f"{_in('receipt:' + r for r in receipts)}") == [(len(receipts),)]

@@ -16,8 +16,10 @@ import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 from ..sources._contracts import normalize_identifier
+from . import value as value_process
 from .journeys import Account, StorefrontBuilder, legacy_event_draws as _legacy_event_draws
 
 END = datetime(2026, 9, 30, tzinfo=timezone.utc)
@@ -178,6 +180,16 @@ class World:
     # the storefront's journeys as they happened (one row per event id): the person, the visit, the true time
     # and the traps the collector adds; written next to (never inside) the warehouse, like ground_truth
     journeys: list[dict] = field(default_factory=list)
+    # the history export (files below <source_systems>/history/): rows per file name (relative path), with the
+    # values as the file holds them (CSV: text; Parquet: typed), bad rows included
+    history: dict[str, list[dict]] = field(default_factory=dict)
+    # the bad rows of ``history``: {"file", "line" (CSV: line in the file, header = 1; Parquet: row, first = 1),
+    # "kind" (see value.BAD_ROW_KINDS)}
+    history_bad: list[dict] = field(default_factory=list)
+    # the purchase process (value.py): its true parameters, each buying person's draws, and every purchase
+    value_params: dict = field(default_factory=dict)
+    value_people: list[dict] = field(default_factory=list)
+    value_transactions: list[dict] = field(default_factory=list)
 
     def tables(self) -> dict[str, dict[str, list[dict]]]:
         return {"shop": self.shop, "esp": self.esp, "social": self.social, "loyalty": self.loyalty, "iot": self.iot}
@@ -189,6 +201,9 @@ class World:
             for name, rows in sorted(tables.items()):
                 digest.update(f"{system}.{name}".encode())
                 digest.update(json.dumps(rows, sort_keys=True, default=str).encode())
+        for name, rows in sorted(self.history.items()):
+            digest.update(f"history.{name}".encode())
+            digest.update(json.dumps(rows, sort_keys=True, default=str).encode())
         digest.update(json.dumps(self.ground_truth, sort_keys=True).encode())
         return digest.hexdigest()
 
@@ -197,10 +212,26 @@ def _total(lines: list[dict]) -> float:
     return round(sum(line["quantity"] * line["unit_price"] for line in lines), 2)
 
 
+def _value_lines(rng: random.Random, products: list[dict], amount: float) -> list[dict]:
+    """Order lines whose prices add up to ``amount`` exactly: one to three products, the spend shared out by
+    their list prices (what was paid for each, after discounts)."""
+    cents = round(amount * 100)
+    chosen = rng.sample(products, min(rng.choice((1, 1, 1, 2, 2, 3)), cents))
+    weights = [p["price"] for p in chosen]
+    shares = [max(int(cents * w / sum(weights)), 1) for w in weights[:-1]]
+    shares.append(cents - sum(shares))
+    return [
+        {"line_id": "", "product_id": p["product_id"], "sku": p["sku"], "quantity": 1, "unit_price": share / 100}
+        for p, share in zip(chosen, shares)
+    ]
+
+
 
 # --- the shop as Shopify serves it ------------------------------------------------------------------------
 
 SHOP_DOMAIN = "https://shop.example"
+# of the skeleton's refunded orders (a quarter of its orders), the share kept next to the value process's paid ones
+REFUNDED_KEPT = 0.15
 PRODUCT_ID_BASE, VARIANT_ID_BASE = 7_000_000_000, 40_000_000_000
 UTM = (
     ("newsletter", "email", "weekly-edit"),
@@ -303,6 +334,11 @@ class _Gen:
         self._profile_person: dict[str, str] = {}  # ESP profile id -> person (who clicked a tracked link)
         self.world = World(seed=seed, people=people, days=days, start=END - timedelta(days=days), end=END)
         self._truth: dict[tuple[str, str], str] = {}
+        self._value: dict[str, value_process.ValuePerson] = {}  # the purchase process per buying person
+        self._shop_account: dict[str, int] = {}  # person -> the shop account the process buys on
+        self._member: dict[str, tuple[str, list[str]]] = {}  # person -> (member id, card numbers)
+        self._live_orders: list[tuple] = []  # (person, customer id, order id, purchase) of the process
+        self._live_receipts: list[tuple] = []  # (person, receipt id, purchase) of the process
 
     # --- helpers -------------------------------------------------------------------------------------
     def moment(self, after: datetime | None = None) -> datetime:
@@ -361,12 +397,15 @@ class _Gen:
                 }
             )
         self._identities(persons)
+        self._value = value_process.draw_people(self.world.seed, persons, self.world.start, self.world.end)
         self._shop(persons, products)
         self._esp(persons)
         self._storefront(products)
         self._social(persons)
         self._loyalty(persons)
         self._iot(persons)
+        self._history(persons)
+        self._value_truth()
         self.world.ground_truth = [
             {"identifier_type": t, "identifier_value": v, "person_id": p} for (t, v), p in sorted(self._truth.items())
         ]
@@ -475,6 +514,7 @@ class _Gen:
         rng = self.rng
         extra = random.Random(f"shop-{self.world.seed}")
         ids = random.Random(f"shop-identity:{self.world.seed}")  # names, addresses, placeholder phones
+        vrng = random.Random(f"value-shop:{self.world.seed}")  # how the value process's orders look (lines, delays)
         customers, orders, checkouts = [], [], []
         self._accounts, self._anonymous = [], {}  # the storefront's visits, built after the ESP (see _storefront)
         next_customer = 100_001
@@ -482,10 +522,22 @@ class _Gen:
             if not person["has_shop"]:
                 continue
             accounts = 2 if rng.random() < 0.04 else 1  # some people open a second account
-            for _ in range(accounts):
+            buyer = self._value.get(person["person_id"])
+            online = [x for x in buyer.purchases if x.channel == "online"] if buyer else []
+            for number in range(accounts):
                 customer_id = next_customer
                 next_customer += 1
-                created = self.moment()
+                drawn = self.moment()  # the skeleton's moment: its draws below depend on it
+                # the value process buys on the first account: it exists by the first online purchase, and its
+                # browser is logged in (an hour or more) before the first order in the window
+                bought = online if number == 0 else []
+                live = [x for x in bought if x.at >= self.world.start]
+                login = min(drawn, live[0].at - timedelta(seconds=vrng.randrange(3600, 6 * 3600))) if live else drawn
+                created = login
+                if bought and bought[0].at < self.world.start:
+                    created = bought[0].at - timedelta(seconds=vrng.randrange(600, 3 * 86_400))
+                if number == 0 and bought:
+                    self._shop_account[person["person_id"]] = customer_id
                 handle = person["handle"] if person["handle"] and rng.random() < 0.6 else None
                 if handle and rng.random() < 0.5:
                     handle = "@" + handle.capitalize()
@@ -499,24 +551,35 @@ class _Gen:
                     street = f"{ids.choice(STREETS)} {ids.randint(1, 120)}"
                     address = _shopify_address(customer_id, names, self._home(person, "shop"), street)
                 customers.append(
-                    _shopify_customer(customer_id, person, email, phone, handle, created, self.moment(created), names, address)
+                    _shopify_customer(customer_id, person, email, phone, handle, created, self.moment(drawn), names, address)
                 )
                 self.truth("shop_customer", str(customer_id), person["person_id"])
                 account_orders, account_checkouts = [], []
+                # the skeleton's orders: their draws stay; the refunded ones stay too (outside the value process),
+                # the paid ones give way to the process's purchases in the window
+                placed_orders = []
                 for _ in range(rng.choice((0, 0, 1, 1, 2, 3, 4))):
-                    order_id = 500_000 + len(orders) + 1
-                    placed = self.moment(created)
-                    lines = self._lines(products, f"{order_id}")
+                    placed = self.moment(drawn)
+                    lines = self._lines(products, "")
                     refunded = rng.choice(("fulfilled", "fulfilled", "fulfilled", "refunded")) == "refunded"
                     updated = self.moment(placed)
+                    if refunded and vrng.random() < REFUNDED_KEPT:
+                        placed_orders.append((placed, lines, updated, "refunded", None))
+                for purchase in live:
+                    lines = _value_lines(vrng, products, purchase.amount)
+                    updated = min(purchase.at + timedelta(seconds=vrng.randrange(3600, 5 * 86_400)), self.world.end - timedelta(seconds=1))
+                    placed_orders.append((purchase.at, lines, max(updated, purchase.at), "paid", purchase))
+                for placed, lines, updated, status, purchase in sorted(placed_orders, key=lambda o: o[0]):
+                    order_id = 500_000 + len(orders) + 1
+                    lines = [{**line, "line_id": f"{order_id}-{n}"} for n, line in enumerate(lines, start=1)]
                     orders.append(
                         {
                             "id": order_id,
                             "customer": {"id": customer_id},
-                            "financial_status": "refunded" if refunded else "paid",
+                            "financial_status": status,
                             "fulfillment_status": "fulfilled",
                             "currency": "EUR",
-                            "total_price": f"{_total(lines):.2f}",
+                            "total_price": f"{purchase.amount:.2f}" if purchase else f"{_total(lines):.2f}",
                             "line_items": _line_items(order_id, lines),
                             "created_at": shop_time(placed),
                             "updated_at": shop_time(updated),
@@ -525,9 +588,11 @@ class _Gen:
                         }
                     )
                     account_orders.append((order_id, placed, lines))
+                    if purchase:
+                        self._live_orders.append((person["person_id"], customer_id, order_id, purchase))
                 if rng.random() < 0.3:
                     checkout_id = 700_000 + len(checkouts) + 1
-                    abandoned = self.moment(created)
+                    abandoned = self.moment(drawn)
                     lines = self._lines(products, f"{checkout_id}")
                     checkouts.append(
                         {
@@ -546,12 +611,13 @@ class _Gen:
                 visitor = f"{extra.getrandbits(64):016x}"  # the browser's first-party cookie
                 visits = []  # when the skeleton's browsing visits start, and the product each is about
                 for _ in range(rng.randint(2, 20)):
-                    occurred = self.moment(created)
+                    occurred = self.moment(drawn)
                     rng.choice(("page_view", "page_view", "product_view", "add_to_cart"))
                     visits.append((occurred, rng.choice(products)))
                     _legacy_event_draws(extra)
                 self._accounts.append(
-                    Account(customer_id, person["person_id"], visitor, created, visits, account_orders, account_checkouts)
+                    Account(customer_id, person["person_id"], visitor, login, visits, account_orders, account_checkouts,
+                            registered=login == created)
                 )
         for n in range(sum(len(a.visits) for a in self._accounts) // 5):  # visitors who never identify themselves
             occurred = self.moment()
@@ -874,13 +940,20 @@ class _Gen:
     def _loyalty(self, persons: list[dict]) -> None:
         rng = self.rng
         ids = random.Random(f"loyalty-identity:{self.world.seed}")  # names as typed at the till, homes, birth years
+        vrng = random.Random(f"value-loyalty:{self.world.seed}")  # cards and stores of the value process's receipts
         members, cards, receipts, points = [], [], [], []
+        legacy_receipts = 0  # receipts the skeleton drew (the shoppers without a card follow their number)
         phones = [p["phone"] for p in persons if p["phone"]]
         for person in persons:
             if not person["has_loyalty"]:
                 continue
             member_id = f"M{len(members) + 1:06d}"
-            joined = self.moment()
+            drawn = self.moment()  # the skeleton's moment: its draws below depend on it
+            buyer = self._value.get(person["person_id"])
+            at_till = [x for x in buyer.purchases if x.channel == "pos"] if buyer else []
+            joined = drawn  # a member who bought at the till before joined by then
+            if at_till and at_till[0].at < drawn:
+                joined = at_till[0].at - timedelta(seconds=vrng.randrange(0, 3 * 86_400))
             r = rng.random()
             email = (
                 self.vary_email(person["alt_email"]) if person["alt_email"] and r < 0.4
@@ -916,15 +989,18 @@ class _Gen:
                     "birth_year": birth_year,
                     "marketing_opt_in": person["email_consent"] and rng.random() < 0.8,
                     "joined_at": joined.replace(tzinfo=None),
-                    "updated_at": self.moment(joined).replace(tzinfo=None),
+                    "updated_at": self.moment(drawn).replace(tzinfo=None),
                 }
             )
             self.truth("loyalty_member", member_id, person["person_id"])
-            member_cards = []
+            member_cards, issued_at = [], []
             for c in range(2 if rng.random() < 0.1 else 1):
                 card_number = f"{rng.randrange(10**15, 10**16)}"
-                issued = self.moment(joined)
+                issued = self.moment(drawn)
+                if c == 0:  # the first card is the member's since joining
+                    issued = min(issued, joined)
                 member_cards.append(card_number)
+                issued_at.append(issued)
                 cards.append(
                     {
                         "card_number": card_number,
@@ -935,15 +1011,24 @@ class _Gen:
                     }
                 )
                 self.truth("loyalty_card", card_number, person["person_id"])
-            for _ in range(rng.randint(0, 8)):
-                bought = self.moment(joined)
+            self._member[person["person_id"]] = (member_id, member_cards)
+            for _ in range(rng.randint(0, 8)):  # the skeleton's receipts: drawn still, the process's come instead
+                self.moment(drawn)
+                rng.uniform(5, 300)
+                rng.choice(member_cards)
+                rng.choice(STORES)
+                legacy_receipts += 1
+            for purchase in (x for x in at_till if x.at >= self.world.start):
+                bought = purchase.at
                 receipt_id = f"R{len(receipts) + 1:07d}"
-                total = round(rng.uniform(5, 300), 2)
+                total = purchase.amount
+                usable = [card for card, issued in zip(member_cards, issued_at) if issued <= bought]
+                self._live_receipts.append((person["person_id"], receipt_id, purchase))
                 receipts.append(
                     {
                         "receipt_id": receipt_id,
-                        "card_number": rng.choice(member_cards),
-                        "store_id": rng.choice(STORES),
+                        "card_number": vrng.choice(usable),
+                        "store_id": vrng.choice(STORES),
                         "total_amount": total,
                         "purchased_at": bought.replace(tzinfo=None),
                         "updated_at": bought.replace(tzinfo=None),
@@ -960,14 +1045,18 @@ class _Gen:
                         "updated_at": bought.replace(tzinfo=None),
                     }
                 )
-        for _ in range(len(receipts) // 4):  # shoppers without a card
+        carded = len(receipts)
+        for n in range(legacy_receipts // 4):  # shoppers without a card (a quarter as many as with one)
             bought = self.moment()
+            store, total = rng.choice(STORES), round(rng.uniform(5, 300), 2)
+            if n >= carded // 4:
+                continue  # the skeleton drew more; its draws stay
             receipts.append(
                 {
                     "receipt_id": f"R{len(receipts) + 1:07d}",
                     "card_number": None,
-                    "store_id": rng.choice(STORES),
-                    "total_amount": round(rng.uniform(5, 300), 2),
+                    "store_id": store,
+                    "total_amount": total,
                     "purchased_at": bought.replace(tzinfo=None),
                     "updated_at": bought.replace(tzinfo=None),
                 }
@@ -981,11 +1070,17 @@ class _Gen:
         Own random stream, so the rest of the world does not change with it."""
         rng = random.Random(f"late-tills-{self.world.seed}")
         loyalty = self.world.loyalty
-        cards = [c for c in loyalty["cards"] if c["status"] == "active"]
-        if not loyalty["receipts"] or not cards:
+        if not loyalty["receipts"]:
             self.world.loyalty_late = {"receipts": [], "points": []}
             return
         newest = max(r["updated_at"] for r in loyalty["receipts"])
+        # cards of customers (people the value process has buying by then; a prospect never buys)
+        buyers = {member for person, (member, _) in self._member.items()
+                  if (b := self._value.get(person)) and b.acquired_at and b.acquired_at.replace(tzinfo=None) < newest}
+        cards = [c for c in loyalty["cards"] if c["status"] == "active" and c["member_id"] in buyers]
+        if not cards:
+            self.world.loyalty_late = {"receipts": [], "points": []}
+            return
         receipts, points = [], []
         for n in range(max(3, len(loyalty["receipts"]) // 200)):
             bought = newest - timedelta(seconds=rng.randrange(5 * 60, 5 * 3600))
@@ -1015,6 +1110,181 @@ class _Gen:
                     }
                 )
         self.world.loyalty_late = {"receipts": receipts, "points": points}
+
+    def _history(self, persons: list[dict]) -> None:
+        """The retailer's export of past orders (before the live window), as files in a folder.
+
+        Each purchase of the value process before ``world.start`` is one row: online ones by the shop account
+        (now and then with the e-mail too) or by e-mail only, till ones by the loyalty member or by e-mail only.
+        Older rows go to a CSV with ISO dates, the last year to a Parquet file with ``YYYYMMDD`` dates, which
+        also holds the online orders of the live window's first ``OVERLAP_DAYS`` days with their Shopify order
+        id (the warehouse must count those once). Bad rows of every kind (``value.BAD_ROW_KINDS``) are mixed in:
+        junk the source must quarantine; they are nobody's purchase. Own random stream.
+        """
+        from ..sources.history import history_order_id
+
+        rng = random.Random(f"history:{self.world.seed}")
+        start = self.world.start
+        by_id = {p["person_id"]: p for p in persons}
+        entries = []  # neutral form: ids, day, amount, channel, the purchase and its person
+        web = 0
+        for person_id, buyer in self._value.items():
+            person = by_id[person_id]
+            for purchase in buyer.purchases:
+                if purchase.at >= start:
+                    break
+                entry = {"order_id": None, "shop_customer_id": None, "loyalty_member_id": None, "email": None,
+                         "day": purchase.at.date(), "amount": purchase.amount, "channel": purchase.channel,
+                         "person_id": person_id, "purchase": purchase}
+                email = self._typed_email(rng, person["email"])
+                if purchase.channel == "online":
+                    if rng.random() < 0.75:
+                        entry["shop_customer_id"] = self._shop_account[person_id]
+                        entry["email"] = email if rng.random() < 0.2 else None
+                    else:
+                        entry["email"] = email
+                    if rng.random() < 0.7:
+                        web += 1
+                        entry["order_id"] = f"WEB-{web:06d}"
+                else:
+                    if rng.random() < 0.7:
+                        entry["loyalty_member_id"] = self._member[person_id][0]
+                        entry["email"] = email if rng.random() < 0.2 else None
+                    else:
+                        entry["email"] = email
+                entries.append(entry)
+        overlap_end = start + timedelta(days=value_process.OVERLAP_DAYS)
+        for person_id, customer_id, order_id, purchase in self._live_orders:
+            if purchase.at < overlap_end:
+                entries.append({"order_id": str(order_id), "shop_customer_id": customer_id, "loyalty_member_id": None,
+                                "email": None, "day": purchase.at.date(), "amount": purchase.amount,
+                                "channel": "online", "person_id": person_id, "purchase": purchase, "overlap": True})
+        entries.sort(key=lambda e: (e["purchase"].at, e["person_id"]))
+        split = (start - timedelta(days=365)).date()
+        files = {
+            value_process.HISTORY_CSV: [e for e in entries if e["day"] < split],
+            value_process.HISTORY_PARQUET: [e for e in entries if e["day"] >= split],
+        }
+        bad_kinds = {value_process.HISTORY_CSV: value_process.BAD_ROW_KINDS * 2,
+                     value_process.HISTORY_PARQUET: ("bad_date", "future_date", "negative_amount", "no_identifier")}
+        self.world.history, self.world.history_bad, self._history_rows = {}, [], []
+        for name, good in files.items():
+            rows = [dict(e) for e in good]
+            for kind in bad_kinds[name]:
+                if not good:
+                    break
+                bad = {**rng.choice(good), "bad": kind, "person_id": None, "purchase": None}
+                rows.insert(rng.randrange(len(rows) + 1), bad)
+            csv = name.endswith(".csv")
+            formatted = []
+            seen: dict[tuple, int] = {}
+            for number, row in enumerate(rows, start=2 if csv else 1):
+                out = self._history_row(rng, row, csv)
+                formatted.append(out)
+                if row.get("bad"):
+                    self.world.history_bad.append({"file": name, "line": number, "kind": row["bad"]})
+                    continue
+                kind, value = (("shop_customer", str(row["shop_customer_id"])) if row["shop_customer_id"] is not None
+                               else ("loyalty_member", row["loyalty_member_id"]) if row["loyalty_member_id"]
+                               else ("history_email", normalize_email(normalize_identifier(row["email"]))))
+                if kind == "history_email":
+                    self.truth("history_email", value, row["person_id"])
+                amount = Decimal(f"{row['amount']:.2f}")
+                key = (kind, value, row["day"], amount, row["channel"])
+                seen[key] = seen.get(key, 0) + 1
+                order_id = row["order_id"] or history_order_id(kind, value, row["day"], amount, row["channel"], seen[key])
+                self._history_rows.append({**row, "history_order_id": order_id, "file": name, "line": number})
+            self.world.history[name] = formatted
+
+    @staticmethod
+    def _typed_email(rng: random.Random, email: str) -> str:
+        """An address as an old export has it: now and then in capitals or with a stray space."""
+        r = rng.random()
+        if r < 0.2:
+            email = email.upper()
+        elif r < 0.3:
+            email = " " + email + " "
+        return email
+
+    @staticmethod
+    def _history_row(rng: random.Random, row: dict, csv: bool) -> dict:
+        """A row as the file holds it: CSV all text (ISO dates, channel as typed), Parquet typed (YYYYMMDD dates)."""
+        day, amount, channel = row["day"], row["amount"], row["channel"]
+        kind = row.get("bad")
+        ids = {k: row[k] for k in ("shop_customer_id", "loyalty_member_id", "email")}
+        if kind == "no_identifier":
+            ids = dict.fromkeys(ids)
+        if csv:
+            r = rng.random()
+            channel = channel.upper() if r < 0.1 else channel.capitalize() if r < 0.2 else channel
+            out = {
+                "order_id": row["order_id"] or "",
+                "shop_customer_id": "" if ids["shop_customer_id"] is None else str(ids["shop_customer_id"]),
+                "loyalty_member_id": ids["loyalty_member_id"] or "",
+                "email": ids["email"] or "",
+                "date": day.isoformat(),
+                "amount": f"{amount:.2f}",
+                "channel": channel,
+            }
+            if kind == "bad_date":
+                out["date"] = rng.choice((f"{day:%d.%m.%Y}", f"{day.year}-02-30", f"{day.year}-13-{day:%d}"))
+            elif kind == "future_date":
+                out["date"] = f"3{day:%Y}"[:1] + f"{day:%Y-%m-%d}"[1:]  # a typo in the millennium: 3025-...
+            elif kind == "bad_amount":
+                out["amount"] = rng.choice((f"{amount:.2f}".replace(".", ","), "n/a", "EUR"))
+            elif kind == "negative_amount":
+                out["amount"] = f"-{amount:.2f}"
+            elif kind == "unknown_channel":
+                out["channel"] = rng.choice(("mail order", "phone", "marketplace"))
+            return out
+        out = {
+            "order_id": row["order_id"],
+            "shop_customer_id": ids["shop_customer_id"],
+            "loyalty_member_id": ids["loyalty_member_id"],
+            "email": ids["email"],
+            "date": int(f"{day:%Y%m%d}"),
+            "amount": amount,
+            "channel": channel,
+        }
+        if kind == "bad_date":
+            out["date"] = int(f"{day:%Y}0230")
+        elif kind == "future_date":
+            out["date"] = int(f"3{day:%Y%m%d}"[:1] + f"{day:%Y%m%d}"[1:])
+        elif kind == "negative_amount":
+            out["amount"] = -amount
+        return out
+
+    def _value_truth(self) -> None:
+        """Every purchase, once: history rows (an overlap row is the live order's), live orders and receipts, and
+        the late tills' receipts of known cards (real purchases, outside the process)."""
+        utc = timezone.utc
+        rows = []
+        for row in self._history_rows:
+            if row.get("overlap"):
+                continue
+            rows.append({"person_id": row["person_id"], "transaction_id": row["history_order_id"], "source": "history",
+                         "channel": row["channel"], "purchased_at": row["purchase"].at, "amount": row["amount"],
+                         "in_process": True})
+        for person_id, _, order_id, purchase in self._live_orders:
+            rows.append({"person_id": person_id, "transaction_id": str(order_id), "source": "shop", "channel": "online",
+                         "purchased_at": purchase.at, "amount": purchase.amount, "in_process": True})
+        for person_id, receipt_id, purchase in self._live_receipts:
+            rows.append({"person_id": person_id, "transaction_id": receipt_id, "source": "pos", "channel": "pos",
+                         "purchased_at": purchase.at, "amount": purchase.amount, "in_process": True})
+        card_person = {card: person for person, (_, cards) in self._member.items() for card in cards}
+        for receipt in self.world.loyalty_late.get("receipts", []):
+            if receipt["card_number"]:
+                rows.append({"person_id": card_person[receipt["card_number"]], "transaction_id": receipt["receipt_id"],
+                             "source": "pos", "channel": "pos", "purchased_at": receipt["purchased_at"].replace(tzinfo=utc),
+                             "amount": receipt["total_amount"], "in_process": False})
+        rows.sort(key=lambda r: (r["purchased_at"], r["transaction_id"]))
+        self.world.value_transactions = rows
+        self.world.value_params = value_process.value_params()
+        self.world.value_people = [
+            {"person_id": b.person_id, "acquired_at": b.acquired_at, "lam": b.lam, "dropout_p": b.dropout_p, "nu": b.nu,
+             "dropped_at": b.dropped_at, "online_share": b.online_share}
+            for b in self._value.values()
+        ]
 
     def _iot(self, persons: list[dict]) -> None:
         rng = self.rng

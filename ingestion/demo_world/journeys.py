@@ -33,10 +33,12 @@ class Account:
     customer_id: int
     person_id: str
     visitor: str  # the browser's first-party cookie
-    created: datetime
+    created: datetime  # when the account's browser logs in (registering, see ``registered``)
     visits: list[tuple[datetime, dict]]  # (start, product) of each browsing visit
     orders: list[tuple[int, datetime, list[dict]]]  # (order id, placed, lines)
     checkouts: list[tuple[int, datetime, list[dict]]]  # (checkout id, created, lines) of abandoned checkouts
+    # False: the account is older than ``created`` (it bought before): the browser logs in then, nobody registers
+    registered: bool = True
 
 
 def legacy_event_draws(rng: random.Random) -> None:
@@ -114,10 +116,11 @@ class StorefrontBuilder:
         for _ in range(rng.choice((0, 0, 1, 1, 2, 3))):
             at = account.created - timedelta(days=rng.uniform(0.5, 20))
             self._visit(visitor, person, self._browse(at, rng.choice(self.products)))
-        # signing up: a few pages, then the account is created and the browser is logged in from then on
+        # signing up (or, with an older account, logging in): a few pages, then the browser is logged in from then on
         signup = self._browse(account.created - timedelta(minutes=rng.randrange(2, 15)), rng.choice(self.products))
         signup = [s for s in signup if s["at"] < account.created]
-        signup.append({"at": account.created, "event": "page_view", "path": "/account/register", "product": None})
+        path = "/account/register" if account.registered else "/account/login"
+        signup.append({"at": account.created, "event": "page_view", "path": path, "product": None})
         self._visit(visitor, person, signup)
         self.logins[visitor] = (account.created, account.customer_id)
         for at, product in account.visits:

@@ -3,11 +3,15 @@
 - shop, esp, social: JSON snapshots that :mod:`ingestion.demo_world.api_server` serves over HTTP;
 - loyalty/POS: tables in a SQL database (a SQLite file by default, any SQLAlchemy URL such as PostgreSQL);
 - IoT: newline-delimited JSON files dropped in a folder, one per day, plus the device registry;
-- the ground truth and the journeys' truth: parquet files next to (never inside) the warehouse.
+- historical orders: a CSV (ISO dates) and a Parquet file (``YYYYMMDD`` dates) in ``history/``, bad rows included;
+- the ground truth, the journeys' truth and the value process's truth (``value_truth.parquet``: every purchase,
+  ``value_people.parquet``: each buyer's draws, ``value_params.json``: the true parameters): files next to (never
+  inside) the warehouse.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from collections import defaultdict
@@ -18,6 +22,16 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from .generator import World
+
+# How the legacy system spells its CSV header (the source matches names case-insensitively).
+HISTORY_CSV_HEADER = {
+    "order_id": "Order_ID", "shop_customer_id": "shop_customer_id", "loyalty_member_id": "Loyalty_Member_ID",
+    "email": "EMail", "date": "Date", "amount": "Amount", "channel": "channel",
+}
+HISTORY_PARQUET_SCHEMA = pa.schema([
+    ("order_id", pa.string()), ("shop_customer_id", pa.int64()), ("loyalty_member_id", pa.string()),
+    ("email", pa.string()), ("date", pa.int64()), ("amount", pa.float64()), ("channel", pa.string()),
+])
 
 API_SYSTEMS = ("shop", "esp", "social")
 
@@ -152,6 +166,41 @@ def write_journeys_truth(world: World, path: Path) -> None:
     pq.write_table(pa.Table.from_pylist(world.journeys), path)
 
 
+def write_history(world: World, folder: Path) -> None:
+    """The history export: each file of ``world.history`` below ``folder`` (CSV as text, Parquet typed)."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    for name, rows in world.history.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if name.endswith(".csv"):
+            with open(path, "w", newline="", encoding="utf-8") as out:
+                writer = csv.writer(out)
+                writer.writerow(HISTORY_CSV_HEADER.values())
+                writer.writerows([row[k] for k in HISTORY_CSV_HEADER] for row in rows)
+        else:
+            pq.write_table(pa.Table.from_pylist(rows, schema=HISTORY_PARQUET_SCHEMA), path)
+
+
+VALUE_TRUTH_SCHEMA = pa.schema([
+    ("person_id", pa.string()), ("transaction_id", pa.string()), ("source", pa.string()), ("channel", pa.string()),
+    ("purchased_at", pa.timestamp("us", tz="UTC")), ("amount", pa.float64()), ("in_process", pa.bool_()),
+])
+VALUE_PEOPLE_SCHEMA = pa.schema([
+    ("person_id", pa.string()), ("acquired_at", pa.timestamp("us", tz="UTC")), ("lam", pa.float64()),
+    ("dropout_p", pa.float64()), ("nu", pa.float64()), ("dropped_at", pa.timestamp("us", tz="UTC")),
+    ("online_share", pa.float64()),
+])
+
+
+def write_value_truth(world: World, root: Path) -> None:
+    """The value process's truth next to the ground truth: purchases, buyers' draws, true parameters."""
+    root.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(world.value_transactions, schema=VALUE_TRUTH_SCHEMA), root / "value_truth.parquet")
+    pq.write_table(pa.Table.from_pylist(world.value_people, schema=VALUE_PEOPLE_SCHEMA), root / "value_people.parquet")
+    (root / "value_params.json").write_text(json.dumps(world.value_params, indent=2))
+
+
 def write_world(world: World, root: Path) -> dict[str, str]:
     """Write every source system of ``world`` below ``root``; returns where each one went."""
     root.mkdir(parents=True, exist_ok=True)
@@ -162,6 +211,8 @@ def write_world(world: World, root: Path) -> dict[str, str]:
     write_iot_drop(world, root / "iot_drop")
     write_ground_truth(world, root / "ground_truth.parquet")
     write_journeys_truth(world, root / "journeys_truth.parquet")
+    write_history(world, root / "history")
+    write_value_truth(world, root)
     (root / "world.json").write_text(
         json.dumps({"seed": world.seed, "people": world.people, "days": world.days, "fingerprint": world.fingerprint()})
     )
@@ -171,4 +222,6 @@ def write_world(world: World, root: Path) -> dict[str, str]:
         "iot": str(root / "iot_drop"),
         "ground_truth": str(root / "ground_truth.parquet"),
         "journeys_truth": str(root / "journeys_truth.parquet"),
+        "history": str(root / "history"),
+        "value_truth": str(root / "value_truth.parquet"),
     }

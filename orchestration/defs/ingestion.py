@@ -77,4 +77,6 @@ def build_ingestion_assets(name: str) -> dg.AssetsDefinition:
     return _ingest
 
 
-ingest_shop, ingest_esp, ingest_social, ingest_loyalty, ingest_iot = (build_ingestion_assets(n) for n in SOURCE_NAMES)
+ingest_shop, ingest_esp, ingest_social, ingest_loyalty, ingest_iot, ingest_history = (
+    build_ingestion_assets(n) for n in SOURCE_NAMES
+)

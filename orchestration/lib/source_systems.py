@@ -1,4 +1,4 @@
-"""A resource that says where the five source systems are (real ones from the environment, else the demo's)."""
+"""A resource that says where the six source systems are (real ones from the environment, else the demo's)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ingestion.pipelines import Endpoints, source_endpoints
 
 class SourceSystemsResource(dg.ConfigurableResource):
     """``source_systems_dir`` defaults to ``$JW_DATA_DIR/source_systems``; JW_SHOP_API_URL (etc.),
-    JW_LOYALTY_DB_URL and JW_IOT_BUCKET_URL point at real systems instead."""
+    JW_LOYALTY_DB_URL, JW_IOT_BUCKET_URL and JW_HISTORY_DIR point at real systems instead."""
 
     source_systems_dir: Optional[str] = None
 

@@ -59,11 +59,21 @@ record_keys as (
     union all
     select 'iot_device:' || device_id, 'email', owner_email_normalized, cast(null as varchar), cast(null as integer)
     from {{ ref('stg_iot__devices') }} where opted_in and owner_email_normalized is not null
+    union all
+    -- imported orders: the customer they name carries the e-mail the row gives too (an e-mail-only customer is a
+    -- history_email record on that e-mail)
+    select distinct identifier_type || ':' || identifier_value, 'email', email_normalized, cast(null as varchar),
+        cast(null as integer)
+    from {{ ref('stg_history__orders') }} where email_normalized is not null
 ),
 
 keyed as (
     select record_keys.*, key_type || ':' || key_value as match_key, split_part(node, ':', 1) as record_kind
     from record_keys
+    -- a record carrying one key twice (its own e-mail repeated by an imported order): once, with what it says
+    qualify row_number() over (
+        partition by node, key_type, key_value order by first_name nulls last, birth_year nulls last
+    ) = 1
 ),
 
 listed_keys as (

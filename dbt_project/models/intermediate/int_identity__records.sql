@@ -11,6 +11,9 @@ with identifiers as (
     select 'loyalty_card', card_number from {{ ref('stg_loyalty__cards') }}
     union
     select 'iot_device', device_id from {{ ref('stg_iot__devices') }} where opted_in
+    union
+    -- imported orders name a shop customer, a loyalty member (usually known already) or only an e-mail
+    select identifier_type, identifier_value from {{ ref('stg_history__orders') }}
 )
 
 select identifier_type || ':' || identifier_value as node, identifier_type, identifier_value

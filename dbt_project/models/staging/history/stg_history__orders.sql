@@ -1,0 +1,25 @@
+-- One row per history order (an imported past order, merged on history_order_id at load): who bought (the first
+-- non-empty of shop customer, loyalty member, e-mail), when (a day; ordered_at is its midnight UTC), how much.
+with source as (
+    select * from {{ source('history', 'orders') }}
+),
+
+renamed as (
+    select
+        history_order_id,
+        order_id,
+        identifier_type,
+        identifier_value,
+        shop_customer_id,
+        loyalty_member_id,
+        {{ normalize_email('email') }} as email_normalized,
+        cast(ordered_on as date) as ordered_on,
+        -- midnight UTC of the day, whatever the session's time zone
+        timezone('UTC', cast(ordered_on as timestamp)) as ordered_at,
+        cast(amount as decimal(18, 2)) as amount,
+        channel,
+        source_file
+    from source
+)
+
+select * from renamed
