@@ -58,40 +58,25 @@ def utc(value) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
-def truth_transactions(world) -> list[dict]:
-    """The generator's purchases: transaction_id, person_id (the generator's), source, channel, purchased_at (UTC),
-    amount (Decimal) and the identifier it was made with ((identifier_type, identifier_value))."""
+def truth_transactions(world, history_identifiers: dict[str, tuple[str, str]]) -> list[dict]:
+    """The generator's purchases (world.value_transactions): transaction_id, person_id (the generator's), source,
+    channel, purchased_at (UTC), amount (Decimal) and the identifier it was made with (identifier_type,
+    identifier_value): the order's shop customer, the receipt's card, or what the history row names
+    (``history_identifiers``, by history order id: how the warehouse read the file)."""
     card_of = {r["receipt_id"]: r["card_number"] for r in world.loyalty["receipts"] + world.loyalty_late.get("receipts", [])}
     customer_of = {str(o["id"]): str(o["customer"]["id"]) for o in world.shop["orders"] if o.get("customer")}
-    truth = {(t["identifier_type"], t["identifier_value"]): t["person_id"] for t in world.ground_truth}
-    out = []
-    if hasattr(world, "value_transactions"):
-        for t in world.value_transactions:
-            identifier = (
-                ("shop_customer", customer_of.get(t["transaction_id"])) if t["source"] == "shop"
-                else ("loyalty_card", card_of.get(t["transaction_id"])) if t["source"] == "pos"
-                else history_identifier(world, t)
-            )
-            out.append({**t, "purchased_at": utc(t["purchased_at"]), "amount": Decimal(str(t["amount"])).quantize(Decimal("0.01")),
-                        "identifier": identifier})
-        return out
-    # before the value process: every paid order and every receipt on a card is a purchase
-    for o in world.shop["orders"]:
-        if o["financial_status"] == "paid" and not o.get("cancelled_at") and o.get("customer"):
-            identifier = ("shop_customer", str(o["customer"]["id"]))
-            out.append({"transaction_id": str(o["id"]), "person_id": truth.get(identifier), "source": "shop", "channel": "online",
-                        "purchased_at": utc(o["created_at"]), "amount": Decimal(o["total_price"]), "identifier": identifier})
-    for r in world.loyalty["receipts"] + world.loyalty_late.get("receipts", []):
-        if r["card_number"]:
-            identifier = ("loyalty_card", r["card_number"])
-            out.append({"transaction_id": r["receipt_id"], "person_id": truth.get(identifier), "source": "pos", "channel": "pos",
-                        "purchased_at": utc(r["purchased_at"]), "amount": Decimal(str(r["total_amount"])).quantize(Decimal("0.01")),
-                        "identifier": identifier})
-    return out
-
-
-def history_identifier(world, transaction) -> tuple[str, str] | None:
-    raise NotImplementedError("history rows: filled in with the history source")
+    identifier = {
+        "shop": lambda t: ("shop_customer", customer_of.get(t["transaction_id"])),
+        "pos": lambda t: ("loyalty_card", card_of.get(t["transaction_id"])),
+        "history": lambda t: history_identifiers.get(t["transaction_id"]),
+    }
+    midnight = dict(hour=0, minute=0, second=0, microsecond=0)
+    return [
+        {**t, "amount": Decimal(str(t["amount"])).quantize(Decimal("0.01")), "identifier": identifier[t["source"]](t),
+         # an export has days, no time of day: an imported purchase is at midnight UTC of its day
+         "purchased_at": utc(t["purchased_at"]).replace(**midnight) if t["source"] == "history" else utc(t["purchased_at"])}
+        for t in world.value_transactions
+    ]
 
 
 # --- fixtures -----------------------------------------------------------------------------------------------------
@@ -116,6 +101,13 @@ def built(small_world, tmp_path_factory):
     results = dbt(warehouse, tmp, "test", "--select", *VALUE_MODELS)
     assert results and {r["status"] for r in results.values()} == {"pass"}
     return warehouse
+
+
+@pytest.fixture(scope="module")
+def truth(built, small_world) -> list[dict]:
+    history = {h: (t, v) for h, t, v in rows(built, "select history_order_id, identifier_type, identifier_value "
+                                                    "from staging.stg_history__orders")}
+    return truth_transactions(small_world, history)
 
 
 @pytest.fixture(scope="module")
@@ -150,16 +142,19 @@ def as_of(built) -> tuple[datetime, date]:
 # --- transactions -------------------------------------------------------------------------------------------------
 
 
-def test_every_purchase_of_a_known_person_is_one_transaction(built, small_world, warehouse_transactions, identity):
+def test_every_purchase_of_a_known_person_is_one_transaction(truth, warehouse_transactions, identity):
+    """Refunded orders are no purchase of the generator's; an imported row that repeats a live order is none either
+    (the live order is), so equal sets mean none lost, none made up, none counted twice."""
     warehouse_person, to_warehouse, _ = identity
-    truth = truth_transactions(small_world)
-    known = {t["transaction_id"]: t for t in truth if t["identifier"] in warehouse_person}
+    # every imported row names somebody (a record of its own if need be); a live purchase is a known person's when
+    # the warehouse knows its account or card
+    known = {t["transaction_id"]: t for t in truth if t["source"] == "history" or t["identifier"] in warehouse_person}
     assert len(known) >= 0.95 * len(truth)  # only purchases of erased accounts are nobody's
+    assert {t["source"] for t in known.values()} == {"shop", "pos", "history"}
     assert set(warehouse_transactions) == set(known)  # none lost, none made up (refunds, duplicates)
     for transaction_id, t in known.items():
         got = warehouse_transactions[transaction_id]
-        expected_at = t["purchased_at"] if t["source"] != "history" else t["purchased_at"].replace(hour=0, minute=0, second=0, microsecond=0)
-        assert (got["source"], got["channel"], got["amount"], got["purchased_at"]) == (t["source"], t["channel"], t["amount"], expected_at), transaction_id
+        assert (got["source"], got["channel"], got["amount"], got["purchased_at"]) == (t["source"], t["channel"], t["amount"], t["purchased_at"]), transaction_id
         assert got["purchase_date"] == t["purchased_at"].date()
         assert got["person_id"] == warehouse_person[t["identifier"]]
     # the buyer is the true person's: the warehouse person most of the person's identifiers resolved to
@@ -177,11 +172,11 @@ def test_refunded_and_cancelled_orders_are_no_transactions(small_world, warehous
 # --- RFM ----------------------------------------------------------------------------------------------------------
 
 
-def test_rfm_equals_the_generators_purchases_per_person(built, small_world, identity, as_of):
+def test_rfm_equals_the_generators_purchases_per_person(built, truth, identity, as_of):
     warehouse_person, _, one_to_one = identity
     as_of_at, as_of_date = as_of
     purchases = defaultdict(list)
-    for t in truth_transactions(small_world):
+    for t in truth:
         if t["identifier"] in warehouse_person and t["purchased_at"] <= as_of_at:
             purchases[t["person_id"]].append(t)
     buyers = [p for p in purchases if p in one_to_one]
@@ -334,7 +329,7 @@ def test_customer_360_carries_the_value_traits(built):
 # --- as of another day ----------------------------------------------------------------------------------------------
 
 
-def test_value_marts_as_of_a_day_in_the_past(built, small_world, identity, tmp_path):
+def test_value_marts_as_of_a_day_in_the_past(built, small_world, truth, identity, tmp_path):
     """var as_of in the middle of the world: purchases after it count nowhere, the history ends on it."""
     warehouse_person, _, one_to_one = identity
     warehouse = tmp_path / "warehouse.duckdb"
@@ -346,8 +341,7 @@ def test_value_marts_as_of_a_day_in_the_past(built, small_world, identity, tmp_p
     results = dbt(warehouse, tmp_path, "build", "--select", *value_models, "--exclude", "test_type:unit", "--vars", variables)
     assert {r["status"] for r in results.values()} == {"success", "pass"}
     assert rows(warehouse, "select as_of_at, as_of_date from intermediate.int_value__as_of") == [(as_of_at, as_of_at.date())]
-    frequency = Counter(t["person_id"] for t in truth_transactions(small_world)
-                        if t["identifier"] in warehouse_person and t["purchased_at"] <= as_of_at)
+    frequency = Counter(t["person_id"] for t in truth if t["identifier"] in warehouse_person and t["purchased_at"] <= as_of_at)
     got = dict(rows(warehouse, "select person_id, frequency from marts.customer_rfm"))
     expected = {one_to_one[p]: n for p, n in frequency.items() if p in one_to_one}
     assert {w: got.get(w) for w in expected} == expected
