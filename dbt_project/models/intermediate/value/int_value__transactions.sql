@@ -1,6 +1,6 @@
 -- One row per purchase of a known person: paid online orders, POS receipts on a known card and imported historical
--- orders. Refunded, voided and cancelled orders, receipts without a known card and history rows that repeat a shop
--- order (same order id: the live order counts, whatever its status) are left out.
+-- orders (stg_history__orders). Refunded, voided and cancelled orders, receipts without a known card and history rows
+-- that repeat a shop order (same order id: the live order counts, whatever its status) are left out.
 with identities as (
     select identifier_type, identifier_value, person_id
     from {{ ref('int_identity__identifier_map') }}
@@ -34,19 +34,23 @@ pos_receipts as (
         on identities.identifier_type = 'loyalty_card' and identities.identifier_value = receipts.card_number
 ),
 
--- ---- HISTORY BRANCH: imported orders (stg_history__orders, v-gen) -------------------------------------------------
--- Filled in once stg_history__orders exists on this branch (git merge v-gen); until then no imported orders.
+-- imported orders (JW_HISTORY_DIR): the person of the identifier the row names; a row without a channel is online
+-- when it names a shop customer or only an e-mail, pos when it names a loyalty member. A row whose order id is a shop
+-- order's repeats that order (the export overlaps the live data): the shop order counts, whatever its status.
 history_orders as (
     select
-        cast(null as varchar) as transaction_id,
-        cast(null as varchar) as person_id,
+        history.history_order_id as transaction_id,
+        identities.person_id,
         'history' as source,
-        cast(null as varchar) as channel,
-        cast(null as timestamptz) as purchased_at,
-        cast(null as decimal(18, 2)) as amount
-    where false
+        coalesce(history.channel, case when history.identifier_type = 'loyalty_member' then 'pos' else 'online' end) as channel,
+        history.ordered_at as purchased_at,
+        history.amount
+    from {{ ref('stg_history__orders') }} as history
+    inner join identities
+        on identities.identifier_type = history.identifier_type and identities.identifier_value = history.identifier_value
+    where history.order_id is null
+        or history.order_id not in (select order_id from {{ ref('stg_shop__orders') }} where order_id is not null)
 ),
--- ---- end of HISTORY BRANCH ------------------------------------------------------------------------------------------
 
 purchases as (
     select * from shop_orders
