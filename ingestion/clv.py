@@ -140,6 +140,9 @@ def summarize(
             "amount": pd.to_numeric(transactions[amount_col]).to_numpy(dtype=float),
         }
     )
+    for column, name in (("customer", customer_col), ("day", date_col), ("amount", amount_col)):
+        if frame[column].isna().any():  # a transaction nobody would count: say so rather than drop it
+            raise ValueError(f"{int(frame[column].isna().sum())} transaction(s) without a {name}")
     frame = frame[frame["day"] <= pd.Timestamp(end)]
     daily = frame.groupby(["customer", "day"], sort=True)["amount"].sum()  # one transaction per customer and day
     days = daily.index.get_level_values("day")

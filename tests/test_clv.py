@@ -392,6 +392,16 @@ def test_summarize_conventions():
     aware = transactions.assign(date=pd.to_datetime(transactions["date"]).dt.tz_localize("UTC"))
     aware.loc[2, "date"] = pd.Timestamp("2024-01-10 23:30", tz="America/New_York")
     assert clv.summarize(aware, "2024-01-31").loc["ann"].to_dict() == summary.loc["ann"].to_dict()
+    # what a warehouse query gives: dates, decimals
+    from decimal import Decimal
+
+    typed = transactions.assign(date=pd.to_datetime(transactions["date"]).dt.date, amount=[Decimal(str(v)) for v in transactions["amount"]])
+    pd.testing.assert_frame_equal(clv.summarize(typed, dt.date(2024, 1, 31)), summary)
+    for column in ("customer_id", "date", "amount"):
+        broken = transactions.copy()
+        broken.loc[3, column] = None
+        with pytest.raises(ValueError, match=f"1 transaction\\(s\\) without a {column}"):
+            clv.summarize(broken, "2024-01-31")
 
 
 def test_summarize_matches_the_simulated_process(simulated):
