@@ -75,6 +75,9 @@ def main() -> None:
     for name, true in TRUE.items():
         print(f"{name:<12}{true:>10.3f}{getattr(fitted, name):>12.4f}")
     print(f"log-likelihood BG/NBD {fitted.log_likelihood:.2f}, Gamma-Gamma {fitted.gg_log_likelihood:.2f}")
+    merged = (TRUE["r"] + 1) / (2 * TRUE["alpha"])
+    print(f"(one transaction per customer and day merges ~{merged:.1%} of this process's purchases: alpha comes out a few %")
+    print(" high at day resolution; tests/test_clv.py recovers slower buyers within 4 standard errors)")
 
 
 if __name__ == "__main__":

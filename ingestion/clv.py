@@ -241,8 +241,10 @@ class _BgnbdData:
         w_alive = np.exp(alive - both)
         w_dropped = np.exp(dropped - both)  # 0 for x = 0
         psi_ab, psi_abx = special.digamma(a + b), special.digamma(a + b + ux)
-        d_r = (special.digamma(r + ux) - special.digamma(r) + np.log(alpha))[ix] - w_alive * log_alpha_T - w_dropped * log_alpha_tx
-        d_alpha = r / alpha - (r + x) * (w_alive / (alpha + self.uT)[self.iT] + w_dropped / (alpha + self.utx)[self.itx])
+        d_r = (special.digamma(r + ux) - special.digamma(r) + np.log(alpha))[ix]
+        d_r = d_r - w_alive * log_alpha_T - w_dropped * log_alpha_tx
+        inverse_T, inverse_tx = (1.0 / (alpha + self.uT))[self.iT], (1.0 / (alpha + self.utx))[self.itx]
+        d_alpha = r / alpha - (r + x) * (w_alive * inverse_T + w_dropped * inverse_tx)
         d_a = (psi_ab - psi_abx)[ix] + w_dropped / a  # digamma(a+1) - digamma(a) = 1/a
         d_b = (psi_ab - psi_abx - special.digamma(b) + special.digamma(b + ux))[ix] - w_dropped / b_x_1[ix]
         return log_lik, np.stack([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
@@ -306,7 +308,8 @@ def _maximize(terms, starts, weights) -> tuple[np.ndarray, float, bool]:
     inside = bool(np.all(np.abs(best.x) < _LOG_BOUND - 1e-6))
     # a line search that cannot improve at machine precision is a stop, not a failure, if the gradient is ~0
     gradient_small = float(np.max(np.abs(best.jac))) < 1e-5
-    return best.x, float(-best.fun * total), bool((best.success or gradient_small) and inside and _identified(objective, best.x, total))
+    converged = (best.success or gradient_small) and inside and _identified(objective, best.x, total)
+    return best.x, float(-best.fun * total), bool(converged)
 
 
 def _identified(objective, log_params, total, step=1e-4, max_standard_error=5.0) -> bool:
@@ -410,7 +413,8 @@ def _log_odds_dropped(fit: ClvFit, x, tx, T):
 
 
 def p_alive(fit: ClvFit, frequency, recency, T):
-    """P(the customer is still alive at T | frequency, recency, T) (Fader, Hardie & Lee 2008, "Computing P(alive) using the BG/NBD model")."""
+    """P(the customer is still alive at T | frequency, recency, T) (Fader, Hardie & Lee 2008, "Computing P(alive)
+    using the BG/NBD model")."""
     index, (x, tx, T) = _arrays(frequency, recency, T)
     return _out(special.expit(-_log_odds_dropped(fit, x, tx, T)), index)
 
