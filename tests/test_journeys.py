@@ -76,6 +76,12 @@ def built(raw, tmp_path_factory):
     shutil.copy(raw[0], warehouse)
     results = dbt(warehouse, tmp, "build")
     assert {r["status"] for r in results.values()} <= {"success", "pass"}
+    # this build runs the dbt unit tests (the production build leaves them out): every one of them, and passing
+    target = tmp / "dbt_target"
+    unit_tests = json.loads((target / "manifest.json").read_text())["unit_tests"]
+    ran = {r["unique_id"]: r["status"] for r in json.loads((target / "run_results.json").read_text())["results"]
+           if r["unique_id"].startswith("unit_test.")}  # fmt: skip
+    assert len(unit_tests) >= 16 and ran == dict.fromkeys(unit_tests, "pass")
     return warehouse
 
 

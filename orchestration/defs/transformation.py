@@ -1,4 +1,9 @@
-"""The dbt project: staging, intermediate and marts models; dbt tests become blocking asset checks."""
+"""The dbt project: staging, intermediate and marts models; dbt tests become blocking asset checks.
+
+dbt's unit tests check the models' logic on fixed inputs, not the data: they pass or fail the same on every run,
+so the production build leaves them out (``--exclude-resource-type unit_test``, a fifth of its time) and `make test`
+runs them (tests/test_journeys.py's full ``dbt build``).
+"""
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
@@ -25,7 +30,7 @@ class DbtBuildConfig(dg.Config):
 )
 def journey_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
     wait_until_writable(warehouse_path(), log=context.log)
-    args = ["build", *(["--full-refresh"] if config.full_refresh else [])]
+    args = ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if config.full_refresh else [])]
     with retry_on_lock_conflict(context), dbt_environment():
         events = dbt.cli(args, context=context).stream()
         yield from with_mart_metadata(events, context, warehouse_path(), dbt_project.manifest_path)
