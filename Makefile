@@ -23,8 +23,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)   # ingestion speed against DuckDB's own, at 20,000 people (minutes; BENCH_ARGS="--people 2000" for a quick look)
+bench: $(STAMP)   # ingestion speed against DuckDB's own, at 20,000 people (minutes; BENCH_ARGS="--people 2000" for a quick look); the CLV fit at 100,000 customers (seconds)
 	$(BIN)/python bench/ingestion_speed.py $(BENCH_ARGS)
+	$(BIN)/python bench/clv_fit.py
 
 ui: $(STAMP)
 	$(BIN)/python -m orchestration.instance
