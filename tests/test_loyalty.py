@@ -156,7 +156,8 @@ def pos(small_systems, tmp_path, monkeypatch):
 
 
 def _member_with_everything(world, pos_db) -> tuple[str, list[str], list[str], list[str], dict[str, list[dict]]]:
-    """A member with two cards, receipts and points, and the POS tables as they are then (a copy of the world's).
+    """A member with two cards, receipts and points whom only the POS knows (no imported order names them: a
+    deleted member then leaves every model), and the POS tables as they are then (a copy of the world's).
 
     Purchases at the till follow the world's value process: in the small world's 21 days few members buy, and
     none with two cards may. Then the first member with two cards buys at the till on the second card: a receipt
@@ -165,14 +166,18 @@ def _member_with_everything(world, pos_db) -> tuple[str, list[str], list[str], l
     import copy
 
     loyalty = copy.deepcopy(world.loyalty)
+    in_history = {row["loyalty_member_id"] for rows in world.history.values() for row in rows}
     for member in loyalty["members"]:
+        if member["member_id"] in in_history:
+            continue
         cards = [c["card_number"] for c in loyalty["cards"] if c["member_id"] == member["member_id"]]
         receipts = [r["receipt_id"] for r in loyalty["receipts"] if r["card_number"] in cards]
         points = [p["points_txn_id"] for p in loyalty["points"] if p["member_id"] == member["member_id"]]
         if len(cards) == 2 and receipts and points:
             return member["member_id"], cards, receipts, points, loyalty
     newest = max(r["updated_at"] for r in loyalty["receipts"])
-    second = next(c for c in loyalty["cards"] if c["status"] != "active" and c["issued_at"] < newest - timedelta(days=1))
+    second = next(c for c in loyalty["cards"] if c["status"] != "active" and c["issued_at"] < newest - timedelta(days=1)
+                  and c["member_id"] not in in_history)
     bought = second["issued_at"] + timedelta(hours=1)
     receipt = {"receipt_id": "R8000001", "card_number": second["card_number"], "store_id": "store-03",
                "total_amount": 59.9, "purchased_at": bought, "updated_at": bought}
