@@ -160,9 +160,9 @@ def _member_with_everything(world, pos_db) -> tuple[str, list[str], list[str], l
     deleted member then leaves every model), and the POS tables as they are then (a copy of the world's).
 
     Purchases at the till follow the world's value process: in the small world's 21 days few members buy, and
-    none with two cards may. Then the first member with two cards buys at the till on the second card: a receipt
+    none with two cards may. Then the first member with two cards buys at the till on their first card: a receipt
     and its points written to the POS database ``pos_db`` before anything is loaded, an hour after that card was
-    issued (far behind the newest row, so no cursor depends on it)."""
+    issued (or the window opened; far behind the newest row, so no cursor depends on it)."""
     import copy
 
     loyalty = copy.deepcopy(world.loyalty)
@@ -176,12 +176,13 @@ def _member_with_everything(world, pos_db) -> tuple[str, list[str], list[str], l
         if len(cards) == 2 and receipts and points:
             return member["member_id"], cards, receipts, points, loyalty
     newest = max(r["updated_at"] for r in loyalty["receipts"])
-    second = next(c for c in loyalty["cards"] if c["status"] != "active" and c["issued_at"] < newest - timedelta(days=1)
-                  and c["member_id"] not in in_history)
-    bought = second["issued_at"] + timedelta(hours=1)
-    receipt = {"receipt_id": "R8000001", "card_number": second["card_number"], "store_id": "store-03",
+    two_cards = {c["member_id"] for c in loyalty["cards"] if c["status"] != "active"} - in_history
+    first = next(c for c in loyalty["cards"] if c["status"] == "active" and c["member_id"] in two_cards
+                 and c["issued_at"] < newest - timedelta(days=1))
+    bought = max(first["issued_at"], world.start.replace(tzinfo=None)) + timedelta(hours=1)
+    receipt = {"receipt_id": "R8000001", "card_number": first["card_number"], "store_id": "store-03",
                "total_amount": 59.9, "purchased_at": bought, "updated_at": bought}
-    point = {"points_txn_id": "T8000001", "member_id": second["member_id"], "receipt_id": "R8000001", "points": 59,
+    point = {"points_txn_id": "T8000001", "member_id": first["member_id"], "receipt_id": "R8000001", "points": 59,
              "reason": "purchase", "created_at": bought, "updated_at": bought}
     with sqlite3.connect(pos_db) as db:
         for table, row in (("receipts", receipt), ("points", point)):
@@ -189,8 +190,8 @@ def _member_with_everything(world, pos_db) -> tuple[str, list[str], list[str], l
                        [str(v) if isinstance(v, datetime) else v for v in row.values()])
     loyalty["receipts"].append(receipt)
     loyalty["points"].append(point)
-    cards = [c["card_number"] for c in loyalty["cards"] if c["member_id"] == second["member_id"]]
-    return second["member_id"], cards, ["R8000001"], ["T8000001"], loyalty
+    cards = [c["card_number"] for c in loyalty["cards"] if c["member_id"] == first["member_id"]]
+    return first["member_id"], cards, ["R8000001"], ["T8000001"], loyalty
 
 
 def _in(values) -> str:

@@ -68,6 +68,7 @@ def with_mart_metadata(
 ) -> Iterator:
     """Pass dbt's events on; materializations of marts get their row count and preview once dbt is done.
 
+    The CLV fit (intermediate.int_clv__fits) is held like a mart: its parameters and backtest plot are read then.
     Events go through at once until the first mart materializes; from there on every event is held, in
     order (models downstream of a mart must not be reported before it), until the stream ends or fails —
     what did materialize is still reported — because the warehouse is readable only once dbt has let go.
