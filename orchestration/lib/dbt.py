@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
-from contextlib import contextmanager
+import uuid
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
 
@@ -63,6 +66,41 @@ def run_dbt(
         env={**os.environ, "JW_WAREHOUSE_PATH": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(env or {})},
         capture_output=capture, text=True, check=check,
     )  # fmt: skip
+
+
+PARTIAL_PARSE = "partial_parse.msgpack"
+KEPT_PARSE_STATES = 20
+
+
+def build_target_path(name: str, run_id: str) -> Path:
+    """A fresh target folder for one dbt invocation of a run, named as dagster-dbt names its own."""
+    return DBT_PROJECT_DIR / "target" / f"{name}-{run_id[:7]}-{uuid.uuid4().hex[:7]}"
+
+
+@contextmanager
+def parse_state_kept(target: Path, warehouse: Path) -> Iterator[None]:
+    """dbt's saved parse (``partial_parse.msgpack``) for ``warehouse``, put into ``target`` before dbt runs and
+    kept from it afterwards.
+
+    dbt reparses the whole project (seconds) whenever the profile differs from the one of its saved parse, and
+    the warehouse path is part of the profile: the project's own saved parse (``dbt parse`` with whatever
+    warehouse was set then) serves no warehouse, so the state is kept per warehouse path. dbt still checks each
+    file against the saved state and reparses what changed.
+    """
+    key = hashlib.sha256(str(Path(warehouse).resolve()).encode()).hexdigest()[:16]
+    kept = DBT_PROJECT_DIR / "target" / "parse_state" / f"{key}.msgpack"
+    target.mkdir(parents=True, exist_ok=True)
+    if kept.exists():
+        shutil.copyfile(kept, target / PARTIAL_PARSE)
+    yield
+    if (target / PARTIAL_PARSE).exists():
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        partial = kept.with_name(f"{kept.name}.{uuid.uuid4().hex[:7]}")
+        shutil.copyfile(target / PARTIAL_PARSE, partial)
+        os.replace(partial, kept)  # whole or not at all, whoever reads it next
+        with suppress(OSError):  # another run prunes at the same time
+            for old in sorted(kept.parent.glob("*.msgpack"), key=lambda p: p.stat().st_mtime)[:-KEPT_PARSE_STATES]:
+                old.unlink(missing_ok=True)  # warehouses of the past (test folders): ~1.4 MB each
 
 
 @contextmanager
