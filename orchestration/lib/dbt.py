@@ -12,7 +12,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
 
-from dagster_dbt import DbtProject
+from dagster_dbt import DbtCliResource, DbtProject
 from filelock import FileLock
 
 from ingestion.config import REPO_ROOT, warehouse_path
@@ -23,6 +23,29 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+class WarehouseDbtCliResource(DbtCliResource):
+    """dagster-dbt's dbt CLI resource without two costs per build that serve this project nothing.
+
+    dagster-dbt asks the executable for its version (``dbt --version``, a process that imports all of dbt, twice
+    per build) and loads a dbt adapter into the Dagster process, used only to fetch row counts and column
+    metadata (``fetch_row_counts``, ``fetch_column_metadata``: not used here; orchestration.lib.mart_metadata
+    reads the marts itself). The executable is this venv's dbt, so its version is the installed dbt-core's.
+    """
+
+    @property
+    def _cli_version(self):
+        from importlib.metadata import version as installed
+
+        from packaging import version
+
+        if Path(self.dbt_executable) != Path(DBT_EXECUTABLE):  # another dbt: ask it
+            return super()._cli_version
+        return version.parse(installed("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args):
+        return None  # no adapter handle: dagster-dbt's invocation takes None (as for dbt Fusion)
 
 
 def _newest_source_mtime() -> float:
