@@ -19,6 +19,27 @@ os.environ["RUNTIME__LOG_LEVEL"] = "WARNING"
 SMALL = {"seed": 7, "people": 300, "days": 21}
 
 
+# The files that run the whole graph or dbt, heaviest first (seconds on the 2-core CI machine): with
+# `--dist loadfile --no-loadscope-reorder` (pyproject) the two workers take files in this order, so the long ones
+# start at once and the many short files fill the gaps at the end instead of one long file running alone.
+HEAVY_FIRST = (
+    "test_pipeline.py",
+    "test_crash_recovery.py",
+    "test_esp_graph.py",
+    "test_warehouse_lock.py",
+    "test_demo.py",
+    "test_journeys.py",
+    "test_identity_graph.py",
+    "test_identity_linkage.py",
+    "test_shop_source.py",
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_DATA_DIR, ignore_errors=True)
 

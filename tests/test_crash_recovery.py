@@ -135,6 +135,11 @@ STAGES = {
 }
 
 
+# How often each stage is looked for: dlt's stages last a moment; dbt builds for many seconds, and looking for it
+# scans the process table (every 5 ms, that took a core from the run it watches)
+POLL_SECONDS = {"extract": 0.005, "normalize": 0.005, "load": 0.005, "dbt": 0.05}
+
+
 def kill_at(stage: str, data: Path, run: subprocess.Popen) -> None:
     deadline = time.monotonic() + STAGE_TIMEOUT
     while not STAGES[stage](data, run):
@@ -143,7 +148,7 @@ def kill_at(stage: str, data: Path, run: subprocess.Popen) -> None:
         if time.monotonic() > deadline:
             os.killpg(run.pid, signal.SIGKILL)
             pytest.fail(f"the run did not reach {stage} within {STAGE_TIMEOUT} s")
-        time.sleep(0.005)
+        time.sleep(POLL_SECONDS[stage])
     os.killpg(run.pid, signal.SIGKILL)
     run.wait(timeout=30)
     assert run.returncode == -signal.SIGKILL

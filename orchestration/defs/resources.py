@@ -1,8 +1,7 @@
 import dagster as dg
-from dagster_dbt import DbtCliResource
 from dagster_dlt import DagsterDltResource
 
-from orchestration.lib.dbt import DBT_EXECUTABLE, dbt_project
+from orchestration.lib.dbt import DBT_EXECUTABLE, WarehouseDbtCliResource, dbt_project
 from orchestration.lib.source_systems import SourceSystemsResource
 
 
@@ -11,7 +10,7 @@ def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
             "dlt": DagsterDltResource(),
-            "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
+            "dbt": WarehouseDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
             "source_systems": SourceSystemsResource(),
         }
     )

@@ -10,7 +10,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 
 from ingestion.config import warehouse_path
 from orchestration.lib.constants import WAREHOUSE_POOL
-from orchestration.lib.dbt import dbt_environment, dbt_project, ensure_manifest
+from orchestration.lib.dbt import build_target_path, dbt_environment, dbt_project, ensure_manifest, parse_state_kept
 from orchestration.lib.mart_metadata import with_mart_metadata
 from orchestration.lib.translators import WarehouseDbtTranslator
 from orchestration.lib.warehouse_lock import retry_on_lock_conflict, wait_until_writable
@@ -31,6 +31,7 @@ class DbtBuildConfig(dg.Config):
 def journey_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
     wait_until_writable(warehouse_path(), log=context.log)
     args = ["build", "--exclude-resource-type", "unit_test", *(["--full-refresh"] if config.full_refresh else [])]
-    with retry_on_lock_conflict(context), dbt_environment():
-        events = dbt.cli(args, context=context).stream()
+    target = build_target_path(context.op_execution_context.op.name, context.run.run_id)
+    with retry_on_lock_conflict(context), dbt_environment(), parse_state_kept(target, warehouse_path()):
+        events = dbt.cli(args, context=context, target_path=target).stream()
         yield from with_mart_metadata(events, context, warehouse_path(), dbt_project.manifest_path)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
-from contextlib import contextmanager
+import uuid
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
 
-from dagster_dbt import DbtProject
+from dagster_dbt import DbtCliResource, DbtProject
 from filelock import FileLock
 
 from ingestion.config import REPO_ROOT, warehouse_path
@@ -20,6 +23,29 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+class WarehouseDbtCliResource(DbtCliResource):
+    """dagster-dbt's dbt CLI resource without two costs per build that serve this project nothing.
+
+    dagster-dbt asks the executable for its version (``dbt --version``, a process that imports all of dbt, twice
+    per build) and loads a dbt adapter into the Dagster process, used only to fetch row counts and column
+    metadata (``fetch_row_counts``, ``fetch_column_metadata``: not used here; orchestration.lib.mart_metadata
+    reads the marts itself). The executable is this venv's dbt, so its version is the installed dbt-core's.
+    """
+
+    @property
+    def _cli_version(self):
+        from importlib.metadata import version as installed
+
+        from packaging import version
+
+        if Path(self.dbt_executable) != Path(DBT_EXECUTABLE):  # another dbt: ask it
+            return super()._cli_version
+        return version.parse(installed("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args):
+        return None  # no adapter handle: dagster-dbt's invocation takes None (as for dbt Fusion)
 
 
 def _newest_source_mtime() -> float:
@@ -63,6 +89,41 @@ def run_dbt(
         env={**os.environ, "JW_WAREHOUSE_PATH": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(env or {})},
         capture_output=capture, text=True, check=check,
     )  # fmt: skip
+
+
+PARTIAL_PARSE = "partial_parse.msgpack"
+KEPT_PARSE_STATES = 20
+
+
+def build_target_path(name: str, run_id: str) -> Path:
+    """A fresh target folder for one dbt invocation of a run, named as dagster-dbt names its own."""
+    return DBT_PROJECT_DIR / "target" / f"{name}-{run_id[:7]}-{uuid.uuid4().hex[:7]}"
+
+
+@contextmanager
+def parse_state_kept(target: Path, warehouse: Path) -> Iterator[None]:
+    """dbt's saved parse (``partial_parse.msgpack``) for ``warehouse``, put into ``target`` before dbt runs and
+    kept from it afterwards.
+
+    dbt reparses the whole project (seconds) whenever the profile differs from the one of its saved parse, and
+    the warehouse path is part of the profile: the project's own saved parse (``dbt parse`` with whatever
+    warehouse was set then) serves no warehouse, so the state is kept per warehouse path. dbt still checks each
+    file against the saved state and reparses what changed.
+    """
+    key = hashlib.sha256(str(Path(warehouse).resolve()).encode()).hexdigest()[:16]
+    kept = DBT_PROJECT_DIR / "target" / "parse_state" / f"{key}.msgpack"
+    target.mkdir(parents=True, exist_ok=True)
+    if kept.exists():
+        shutil.copyfile(kept, target / PARTIAL_PARSE)
+    yield
+    if (target / PARTIAL_PARSE).exists():
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        partial = kept.with_name(f"{kept.name}.{uuid.uuid4().hex[:7]}")
+        shutil.copyfile(target / PARTIAL_PARSE, partial)
+        os.replace(partial, kept)  # whole or not at all, whoever reads it next
+        with suppress(OSError):  # another run prunes at the same time
+            for old in sorted(kept.parent.glob("*.msgpack"), key=lambda p: p.stat().st_mtime)[:-KEPT_PARSE_STATES]:
+                old.unlink(missing_ok=True)  # warehouses of the past (test folders): ~1.4 MB each
 
 
 @contextmanager
