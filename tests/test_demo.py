@@ -18,7 +18,7 @@ def test_demo_builds_everything_and_says_so(tmp_path):
     out = done.stdout
     assert f"warehouse: {tmp_path / 'data' / 'warehouse.duckdb'}" in out
     with duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True) as con:
-        marts = con.sql("select count(*) from information_schema.tables where table_schema = 'marts'").fetchone()[0]
+        marts = con.execute("select count(*) from information_schema.tables where table_schema = 'marts'").fetchone()[0]
     assert re.search(r"raw\s+\d+ tables", out) and re.search(rf"marts\s+{marts} tables", out) and marts >= 16
     assert re.search(r"quarantined: .*\biot [1-9][\d,]* \(readings [1-9]", out)  # the demo world has bad IoT lines
     assert re.search(r"checks: (\d+) of \1 passed", out)
