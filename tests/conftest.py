@@ -11,7 +11,7 @@ _DATA_DIR = Path(tempfile.mkdtemp(prefix="jw-test-"))
 os.environ["JW_DATA_DIR"] = str(_DATA_DIR)
 os.environ["DAGSTER_HOME"] = str(_DATA_DIR / "dagster_home")
 (_DATA_DIR / "dagster_home").mkdir()  # Dagster wants it to exist, whichever test touches it first
-for var in ("JW_WAREHOUSE_PATH", "JW_SHOP_API_URL", "JW_ESP_API_URL", "JW_SOCIAL_API_URL", "JW_LOYALTY_DB_URL", "JW_LOYALTY_DB_SCHEMA", "JW_IOT_BUCKET_URL"):
+for var in ("JW_WAREHOUSE_PATH", "JW_SHOP_API_URL", "JW_ESP_API_URL", "JW_SOCIAL_API_URL", "JW_LOYALTY_DB_URL", "JW_LOYALTY_DB_SCHEMA", "JW_IOT_BUCKET_URL", "JW_HISTORY_DIR"):
     os.environ.pop(var, None)
 os.environ["RUNTIME__LOG_LEVEL"] = "WARNING"
 
@@ -67,11 +67,32 @@ def small_systems(small_world, tmp_path):
     return tmp_path / "source_systems"
 
 
-def count(warehouse: Path, relation: str, where: str = "true") -> int:
+def rows(warehouse: Path, sql: str) -> list[tuple]:
     import duckdb
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(f"select count(*) from {relation} where {where}").fetchone()[0]
+        return con.execute(sql).fetchall()
+
+
+def one(warehouse: Path, sql: str):
+    return rows(warehouse, sql)[0][0]
+
+
+def count(warehouse: Path, relation: str, where: str = "true") -> int:
+    return one(warehouse, f"select count(*) from {relation} where {where}")
+
+
+def dbt(warehouse: Path, tmp: Path, *args: str) -> dict:
+    """Run dbt against ``warehouse`` (target and logs in ``tmp``); returns the run results by node name."""
+    import json
+
+    from orchestration.lib.dbt import run_dbt
+
+    target = tmp / "dbt_target"
+    done = run_dbt(list(args), warehouse, target, log_dir=tmp / "dbt_logs")
+    assert done.returncode == 0, done.stdout[-4000:]
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    return {r["unique_id"].split(".")[2]: r for r in results}
 
 
 def loaded_rows(info) -> dict[str, int]:

@@ -13,7 +13,6 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -22,7 +21,7 @@ from ingestion import pipelines
 from ingestion.demo_world.value import BAD_ROW_KINDS
 from ingestion.demo_world.writers import write_history
 
-from .conftest import loaded_rows
+from .conftest import loaded_rows, rows
 
 # what the quarantine says for each kind of bad row the generator mixes in
 REASONS = {
@@ -55,11 +54,6 @@ def load(history, tmp_path):
 
     _load.warehouse = warehouse
     return _load
-
-
-def rows(warehouse: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql).fetchall()
 
 
 def _day(value) -> date:

@@ -12,12 +12,11 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from ingestion import pipelines
 
-from .conftest import count, loaded_rows
+from .conftest import count, loaded_rows, rows
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -39,11 +38,6 @@ def load(small_systems, tmp_path):
 
     _load.warehouse = warehouse
     return _load
-
-
-def rows(warehouse: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql).fetchall()
 
 
 def epoch_ms(iso: str) -> int:

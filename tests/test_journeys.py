@@ -19,6 +19,8 @@ from ingestion import pipelines
 from ingestion.demo_world.journey_scoring import score_journeys
 from ingestion.demo_world.writers import write_world
 
+from .conftest import dbt, one, rows
+
 PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
 # raw rows the second load brings: each event-like table and the column that dates it
 HELD_BACK = {
@@ -32,26 +34,6 @@ HELD_BACK = {
     "iot.readings": "recorded_at",
 }
 CHILDREN = {"shop.orders__lines": ("order_id", "shop.orders"), "shop.abandoned_checkouts__lines": ("checkout_id", "shop.abandoned_checkouts")}
-
-
-def dbt(warehouse: Path, tmp: Path, *args: str) -> dict:
-    """Run dbt against ``warehouse``; returns the run results by node name."""
-    from orchestration.lib.dbt import run_dbt
-
-    target = tmp / "dbt_target"
-    done = run_dbt(list(args), warehouse, target, log_dir=tmp / "dbt_logs")
-    assert done.returncode == 0, done.stdout[-4000:]
-    results = json.loads((target / "run_results.json").read_text())["results"]
-    return {r["unique_id"].split(".")[2]: r for r in results}
-
-
-def rows(warehouse: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql).fetchall()
-
-
-def one(warehouse: Path, sql: str):
-    return rows(warehouse, sql)[0][0]
 
 
 @pytest.fixture(scope="module")

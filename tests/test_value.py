@@ -16,32 +16,17 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
 
 from ingestion import config, pipelines
 from ingestion.demo_world.writers import sync_late_tills, write_world
 
+from .conftest import dbt, rows
+
 PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
 VALUE_MODELS = ["path:models/intermediate/value", "path:models/marts/value", "customer_360", "path:tests/value"]
 STAGES = ("prospect", "new", "active", "at risk", "lapsed", "reactivated")
-
-
-def dbt(warehouse: Path, tmp: Path, *args: str) -> dict:
-    """Run dbt against ``warehouse``; returns the run results by node name."""
-    from orchestration.lib.dbt import run_dbt
-
-    target = tmp / "dbt_target"
-    done = run_dbt(list(args), warehouse, target, log_dir=tmp / "dbt_logs")
-    assert done.returncode == 0, done.stdout[-4000:]
-    results = json.loads((target / "run_results.json").read_text())["results"]
-    return {r["unique_id"].split(".")[2]: r for r in results}
-
-
-def rows(warehouse: Path, sql: str) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql).fetchall()
 
 
 def lifecycle_vars() -> dict[str, int]:
