@@ -2,10 +2,11 @@
 
     journey world generate [--seed --people --days]   write the demo world's source systems
     journey world serve --port N [--faults RATE]      serve the demo shop, ESP and social APIs until Ctrl-C
-    journey run                                       the whole graph once, against the configured sources
+    journey run [--full-refresh]                      the whole graph once, against the configured sources
     journey demo [--seed --people --days]             generate, run, summary
     journey identity train [--seed --people --days]   train the probabilistic identity model, save it in the repo
     journey iot-bridge [--host --port --topic ...]    MQTT -> NDJSON drop files for the IoT source
+    journey clv fit FILE.csv --calibration-end DATE   BG/NBD + Gamma-Gamma on a customer_id,date,amount file (no warehouse)
 
 Everything lands under ``$JW_DATA_DIR`` (default ``<repo>/data``); runs go through the Dagster instance in
 ``$DAGSTER_HOME`` (default ``$JW_DATA_DIR/dagster_home``), the one ``make ui`` opens. Imports are lazy so that
