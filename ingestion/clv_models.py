@@ -19,7 +19,6 @@ import pandas as pd
 
 from ingestion import clv
 
-DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0}
 PARAMETERS = ("r", "alpha", "a", "b", "p", "q", "gamma")
 FIT_COLUMNS = [
     "run_id", "purpose", "fitted_at", "calibration_end", "holdout_end", "time_unit", *PARAMETERS, "log_likelihood",
@@ -29,9 +28,9 @@ FIT_COLUMNS = [
 
 def units(days: float, time_unit: str) -> float:
     """``days`` in the fit's time unit."""
-    if time_unit not in DAYS_PER_UNIT:
-        raise ValueError(f"clv_time_unit must be one of {sorted(DAYS_PER_UNIT)}, not {time_unit!r}")
-    return days / DAYS_PER_UNIT[time_unit]
+    if time_unit not in clv.TIME_UNITS:
+        raise ValueError(f"clv_time_unit must be one of {sorted(clv.TIME_UNITS)}, not {time_unit!r}")
+    return days / clv.TIME_UNITS[time_unit]
 
 
 def transactions_frame(frame: pd.DataFrame) -> pd.DataFrame:
