@@ -31,8 +31,8 @@ import hashlib
 import io
 import logging
 import re
-from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime, timezone
+from decimal import Decimal
 from typing import Any, Iterator
 
 import dlt
@@ -45,6 +45,7 @@ from ._contracts import (
     SCHEMA_CONTRACT,
     Col,
     Contract,
+    _to_decimal,
     batch_items,
     conform,
     normalize_identifier,
@@ -102,6 +103,7 @@ def identifier_key(identifier_type: str, value: str) -> str:
 # One row
 # --------------------------------------------------------------------------------------------------------------------
 
+_AMOUNT = Col("amount", "decimal")
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}")
 _COMPACT = re.compile(r"\d{8}")
 
@@ -135,22 +137,13 @@ def _date(value: Any) -> date:
 
 
 def _amount(value: Any) -> Decimal:
-    if isinstance(value, bool):
-        raise ValueError("amount: expected a decimal")
-    text = _text(value) if not isinstance(value, float) else repr(value)
-    if text is None:
+    """The contracts' decimal (scale 2, finite, in range); history also wants it given and not negative."""
+    if value is None or (isinstance(value, str) and not value.strip()):
         raise ValueError("amount: missing")
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise ValueError("amount: expected a decimal") from None
-    if not number.is_finite():
-        raise ValueError("amount: expected a decimal")
+    number = _to_decimal(value, _AMOUNT)
     if number < 0:
         raise ValueError("amount: negative")
-    if number != number.quantize(Decimal("0.01")):
-        raise ValueError("amount: more than 2 decimal places")
-    return number.quantize(Decimal("0.01"))
+    return number
 
 
 def parse_row(row: dict, today: date) -> tuple[dict | None, list[str]]:
