@@ -1,0 +1,35 @@
+"""One row per text a person wrote: social comments, mentions and share messages (stg_social__interactions.text) and
+shop product reviews (stg_shop__reviews.text), with the identifier that wrote it, its language and its sentiment
+(``ingestion.sentiment.score_many``: offline, a lexicon and rules per language; score in [-1, 1], label negative,
+neutral or positive). The text itself stays in staging: free text is personal data, nothing downstream carries it.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+# staging model -> its texts, as the columns of this model (the text last, scored and dropped)
+SOURCES = {
+    "stg_social__interactions": """'social:' || interaction_id as text_id, 'social' as source, interaction_type as kind,
+        'social_handle' as identifier_type, handle_normalized as identifier_value, occurred_at, text""",
+    "stg_shop__reviews": """'review:' || review_id as text_id, 'shop_review' as source, 'review' as kind,
+        'shop_customer' as identifier_type, shop_customer_id as identifier_value, created_at as occurred_at, text""",
+}
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    from ingestion.sentiment import score_many
+
+    frames = [
+        dbt.ref(name).filter("text is not null and trim(text) <> ''").project(columns).df()
+        for name, columns in SOURCES.items()
+    ]
+    texts = pd.concat(frames, ignore_index=True)
+    scored = score_many(texts["text"].tolist())
+    out = texts.drop(columns=["text"])
+    out["occurred_at"] = pd.to_datetime(out["occurred_at"], utc=True)
+    out["language"] = pd.Series([s.language for s in scored], dtype="object")
+    out["sentiment_score"] = pd.Series([float(s.score) for s in scored], dtype="float64")
+    out["sentiment_label"] = pd.Series([s.label for s in scored], dtype="object")
+    return out.sort_values("text_id", ignore_index=True)
