@@ -1,6 +1,7 @@
 -- One row per person: identifiers, first/last seen, orders and revenue online and in store, email and
 -- social activity, consent as the source systems record it, journey traits (marts.journey_sessions) and value
--- traits (marts.customer_rfm, marts.customer_lifecycle_history, intermediate.int_value__transactions).
+-- traits (marts.customer_rfm, marts.customer_lifecycle_history, intermediate.int_value__transactions), experience
+-- traits (marts.customer_engagement, the sentiment of the person's texts, marts.service_alerts).
 with identities as (
     select * from {{ ref('int_identity__identifier_map') }}
 ),
@@ -139,6 +140,44 @@ value_traits as (
 
 lifecycle as (
     select person_id, stage from {{ ref('customer_lifecycle_history') }} where is_current
+),
+
+-- experience: what the person wrote (social texts and product reviews) and its sentiment, up to the as-of moment
+person_texts as (
+    select identities.person_id, texts.occurred_at, texts.language, texts.sentiment_score, texts.sentiment_label
+    from {{ ref('int_experience__text_sentiment') }} as texts
+    inner join identities
+        on texts.identifier_type = identities.identifier_type and texts.identifier_value = identities.identifier_value
+    cross join {{ ref('int_value__as_of') }} as value_as_of
+    where texts.occurred_at <= value_as_of.as_of_at
+),
+
+texts as (
+    select
+        person_id,
+        count(*) as texts_written,
+        avg(sentiment_score) as avg_text_sentiment,
+        count(case when sentiment_label = 'negative' then 1 end) as negative_texts
+    from person_texts
+    group by person_id
+),
+
+-- the language of most of the person's texts; a tie goes to the language of the latest of them
+preferred_language as (
+    select person_id, arg_max(language, (texts, last_text_at)) as preferred_language
+    from (
+        select person_id, language, count(*) as texts, max(occurred_at) as last_text_at
+        from person_texts
+        where language is not null
+        group by person_id, language
+    ) as language_use
+    group by person_id
+),
+
+alerts as (
+    select person_id, count(*) as service_alerts, max(occurred_at) as last_service_alert_at
+    from {{ ref('service_alerts') }}
+    group by person_id
 )
 
 select
@@ -194,7 +233,22 @@ select
     cast(coalesce(value_traits.imported_revenue, 0) as decimal(18, 2)) as imported_revenue,
     value_traits.cohort_month,
     customer_clv.p_alive,
-    customer_clv.clv_12m
+    customer_clv.clv_12m,
+    engagement.engagement_score,
+    engagement.engagement_tier,
+    engagement.email_open_rate,
+    engagement.email_click_rate,
+    engagement.days_since_last_email_open,
+    engagement.social_interactions as social_interactions_in_window,
+    engagement.store_visits as store_visits_in_window,
+    engagement.storefront_active_days as storefront_active_days_in_window,
+    engagement.device_active_days as device_active_days_in_window,
+    coalesce(texts.texts_written, 0) as texts_written,
+    cast(round(texts.avg_text_sentiment, 4) as double) as avg_text_sentiment,
+    coalesce(texts.negative_texts, 0) as negative_texts,
+    preferred_language.preferred_language,
+    coalesce(alerts.service_alerts, 0) as service_alerts,
+    alerts.last_service_alert_at
 from identifier_counts as ids  -- one row per person_id
 cross join as_of
 left join shop_profile on ids.person_id = shop_profile.person_id
@@ -207,3 +261,7 @@ left join {{ ref('customer_rfm') }} as rfm on ids.person_id = rfm.person_id
 left join lifecycle on ids.person_id = lifecycle.person_id
 left join value_traits on ids.person_id = value_traits.person_id
 left join {{ ref('customer_clv') }} as customer_clv on ids.person_id = customer_clv.person_id
+left join {{ ref('customer_engagement') }} as engagement on ids.person_id = engagement.person_id
+left join texts on ids.person_id = texts.person_id
+left join preferred_language on ids.person_id = preferred_language.person_id
+left join alerts on ids.person_id = alerts.person_id

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-# staging model -> its texts, as the columns of this model (the text last, scored and dropped)
-SOURCES = {
-    "stg_social__interactions": """'social:' || interaction_id as text_id, 'social' as source, interaction_type as kind,
-        'social_handle' as identifier_type, handle_normalized as identifier_value, occurred_at, text""",
-    "stg_shop__reviews": """'review:' || review_id as text_id, 'shop_review' as source, 'review' as kind,
-        'shop_customer' as identifier_type, shop_customer_id as identifier_value, created_at as occurred_at, text""",
-}
+# the texts of each staging model as the columns of this model (the text last: scored, then dropped)
+SOCIAL = """'social:' || interaction_id as text_id, 'social' as source, interaction_type as kind,
+    'social_handle' as identifier_type, handle_normalized as identifier_value, occurred_at, text"""
+REVIEWS = """'review:' || review_id as text_id, 'shop_review' as source, 'review' as kind,
+    'shop_customer' as identifier_type, shop_customer_id as identifier_value, created_at as occurred_at, text"""
+WRITTEN = "text is not null and trim(text) <> ''"
 
 
 def model(dbt, session):
@@ -22,8 +21,8 @@ def model(dbt, session):
     from ingestion.sentiment import score_many
 
     frames = [
-        dbt.ref(name).filter("text is not null and trim(text) <> ''").project(columns).df()
-        for name, columns in SOURCES.items()
+        dbt.ref("stg_social__interactions").filter(WRITTEN).project(SOCIAL).df(),
+        dbt.ref("stg_shop__reviews").filter(WRITTEN).project(REVIEWS).df(),
     ]
     texts = pd.concat(frames, ignore_index=True)
     scored = score_many(texts["text"].tolist())

@@ -36,9 +36,9 @@ campaigns as (
 email as (
     select
         person_id,
-        sum(received) as campaigns_received,
-        sum(case when received = 1 then opened else 0 end) as campaigns_opened,
-        sum(case when received = 1 then clicked else 0 end) as campaigns_clicked
+        count(case when received = 1 then 1 end) as campaigns_received,
+        count(case when received = 1 and opened = 1 then 1 end) as campaigns_opened,
+        count(case when received = 1 and clicked = 1 then 1 end) as campaigns_clicked
     from campaigns
     group by person_id
 ),
