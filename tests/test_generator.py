@@ -11,7 +11,7 @@ DEFAULT_COUNTS = {
     "esp": {"campaigns": 12, "campaign_messages": 12, "metrics": 4, "profiles": 1292, "events": 22273},
     "social": {"posts": 45, "comments": 631, "tags": 557, "reactions": 1851, "sharedposts": 589, "checkins": 595},
     "loyalty": {"members": 919, "cards": 1013, "receipts": 397, "points": 318},
-    "iot": {"devices": 302, "readings": 50926},
+    "iot": {"devices": 302, "device_changes": 121, "readings": 101852},
 }
 
 
@@ -33,7 +33,7 @@ def test_default_world_is_exactly_the_documented_one():
         "loyalty_card": 1013,
         "social_handle": 920,
         "loyalty_member": 919,
-        "iot_device": 179,
+        "iot_device": 184,
         "history_email": 779,
     }
 
@@ -47,8 +47,7 @@ def test_ground_truth_covers_every_source_identifier(small_world):
     assert len(interactions) > 0 and all(("social_handle", normalize_handle(i["from"]["username"])) in truth for i in interactions)
     assert all(("loyalty_member", m["member_id"]) in truth for m in w.loyalty["members"])
     assert all(("loyalty_card", c["card_number"]) in truth for c in w.loyalty["cards"])
-    opted_in = {d["device_id"] for d in w.iot["devices"] if d["opted_in"]}
-    assert {v for (t, v) in truth if t == "iot_device"} == opted_in  # opted-out devices are nobody's business
+    assert {v for (t, v) in truth if t == "iot_device"} == w.iot_opted_in()  # opted-out devices are nobody's business
 
 
 def test_identifiers_vary_across_systems_like_people_type_them(small_world):

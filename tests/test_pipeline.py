@@ -66,8 +66,8 @@ def rows_loaded(run) -> dict[str, int]:
 
 
 def opted_in_readings(world) -> int:
-    opted_in = {d["device_id"] for d in world.iot["devices"] if d["opted_in"]}
-    return sum(r["device_id"] in opted_in for r in world.iot["readings"])
+    """Readings recorded while their device's consent held (after a withdrawal or before an opt-in: none)."""
+    return len(world.iot_consented_readings())
 
 
 def test_raw_assets_report_the_rows_they_loaded(demo_run):
@@ -76,7 +76,8 @@ def test_raw_assets_report_the_rows_they_loaded(demo_run):
     # and a delete marker per customer the shop erased (a no-op here)
     assert loaded["shop/customers"] == len(world.shop["customers"]) + len(world.shop["customer_events"])
     assert loaded["shop/orders__lines"] == sum(len(o["line_items"]) for o in world.shop["orders"])
-    assert loaded["iot/readings"] == opted_in_readings(world)  # a not-opted-in device's readings never land
+    assert loaded["iot/readings"] == opted_in_readings(world)  # a reading outside its device's consent never lands
+    assert loaded["iot/device_consents"] == len(world.iot["devices"]) + len(world.iot["device_changes"])
     assert loaded["iot/readings__quarantine"] == 3  # BAD_READING_LINES, written into the drop by the demo writer
     assert loaded["loyalty/receipts"] == len(world.loyalty["receipts"])
     assert (loaded["esp/profiles"], loaded["esp/events"]) == (len(world.esp["profiles"]), len(world.esp["events"]))

@@ -137,6 +137,10 @@ def klaviyo_time(ts: datetime) -> str:
     return ts.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def iso(ts: datetime) -> str:
     """UTC ISO-8601 with a ``Z``: the wire format of the demo HTTP APIs."""
     return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -193,6 +197,39 @@ class World:
 
     def tables(self) -> dict[str, dict[str, list[dict]]]:
         return {"shop": self.shop, "esp": self.esp, "social": self.social, "loyalty": self.loyalty, "iot": self.iot}
+
+    def iot_consent_periods(self) -> dict[str, list[tuple[datetime, datetime | None]]]:
+        """Per device, the spans its consent held: ``[valid_from, valid_to)``, ``valid_to`` None = still holds."""
+        history: dict[str, list[tuple[datetime, bool]]] = {}
+        for row in [*self.iot.get("devices", []), *self.iot.get("device_changes", [])]:
+            history.setdefault(row["device_id"], []).append((_parse(row["updated_at"]), row["opted_in"]))
+        periods: dict[str, list] = {}
+        for device_id, changes in history.items():
+            spans, opened = [], None
+            for at, opted in sorted(changes, key=lambda c: c[0]):
+                if opted and opened is None:
+                    opened = at
+                elif not opted and opened is not None:
+                    spans.append((opened, at))
+                    opened = None
+            if opened is not None:
+                spans.append((opened, None))
+            periods[device_id] = spans
+        return periods
+
+    def iot_opted_in(self) -> set[str]:
+        """Devices whose consent holds now (at the end of the window)."""
+        return {d for d, spans in self.iot_consent_periods().items() if spans and spans[-1][1] is None}
+
+    def iot_consented_readings(self) -> list[dict]:
+        """The readings recorded while their device's consent held: what the warehouse keeps."""
+        periods = self.iot_consent_periods()
+
+        def held(reading: dict) -> bool:
+            at = _parse(reading["recorded_at"])
+            return any(lo <= at and (hi is None or at < hi) for lo, hi in periods.get(reading["device_id"], ()))
+
+        return [r for r in self.iot.get("readings", []) if held(r)]
 
     def fingerprint(self) -> str:
         """A digest of every row: equal fingerprints mean identical worlds."""
@@ -1287,42 +1324,59 @@ class _Gen:
         ]
 
     def _iot(self, persons: list[dict]) -> None:
+        """Devices, their consent over time and their readings.
+
+        ``self.rng`` draws exactly what it always drew (registration, reading times, the first metric's value); the
+        second metric of each reading event (wearables: active minutes next to steps; cars: trips next to km driven)
+        and the consent changes come from rngs of their own. Devices send readings whatever their consent: the
+        warehouse must keep only those recorded while the consent held (``World.iot_consent_periods``)."""
         rng = self.rng
-        devices, readings = [], []
+        metrics = random.Random(f"iot-metrics:{self.world.seed}")
+        consent = random.Random(f"iot-consent:{self.world.seed}")
+        devices, changes, readings = [], [], []
         for person in persons:
             if not person["device"]:
                 continue
             device_id = f"dev-{len(devices) + 1:05d}"
             registered = self.world.start + timedelta(hours=rng.randrange(24 * 10))
-            devices.append(
-                {
-                    "device_id": device_id,
-                    "device_type": person["device"],
-                    "owner_email": self.vary_email(person["email"]),
-                    "opted_in": person["iot_opt_in"],
-                    "registered_at": iso(registered),
-                    "updated_at": iso(registered),
-                }
-            )
-            if person["iot_opt_in"]:
+            device = {
+                "device_id": device_id,
+                "device_type": person["device"],
+                "owner_email": self.vary_email(person["email"]),
+                "opted_in": person["iot_opt_in"],
+                "registered_at": iso(registered),
+                "updated_at": iso(registered),
+            }
+            devices.append(device)
+            # consent changes inside the window: opted-in devices withdraw (some opt in again), others opt in late
+            opted, at = person["iot_opt_in"], registered
+            for p in (0.25, 0.4) if opted else (0.3, 0.25, 0.4):
+                if consent.random() >= p:
+                    break
+                at = _moment(consent, at + timedelta(hours=6), at + (self.world.end - at) * 0.8)
+                opted = not opted
+                changes.append(dict(device, opted_in=opted, updated_at=iso(at)))
+            if opted:  # the device's person is known to the warehouse only while (and because) it is opted in now
                 self.truth("iot_device", device_id, person["person_id"])
             metric = "steps" if person["device"] == "wearable" else "km_driven"
+            second = "active_minutes" if metric == "steps" else "trips"
             day = registered.replace(hour=0, minute=0, second=0) + timedelta(days=1)
             while day < self.world.end:
                 for slot in (8, 20):
                     at = day + timedelta(hours=slot, minutes=rng.randrange(60))
-                    readings.append(
-                        {
-                            "reading_id": f"{device_id}-{at:%Y%m%d%H}",
-                            "device_id": device_id,
-                            "metric": metric,
-                            "value": rng.randint(500, 12000) if metric == "steps" else round(rng.uniform(0, 80), 1),
-                            "recorded_at": iso(at),
-                        }
-                    )
+                    value = rng.randint(500, 12000) if metric == "steps" else round(rng.uniform(0, 80), 1)
+                    if metric == "steps":
+                        extra = max(0, round(value / 110 + metrics.gauss(0, 6)))
+                    else:
+                        extra = 0 if value < 1 else max(1, round(value / 18 + metrics.uniform(-1, 1)))
+                    reading_id = f"{device_id}-{at:%Y%m%d%H}"
+                    for rid, name, v in ((reading_id, metric, value), (f"{reading_id}-{second}", second, extra)):
+                        readings.append(
+                            {"reading_id": rid, "device_id": device_id, "metric": name, "value": v, "recorded_at": iso(at)}
+                        )
                 day += timedelta(days=1)
-        self.world.iot = {"devices": devices, "readings": readings}
-
+        changes.sort(key=lambda c: (c["updated_at"], c["device_id"]))
+        self.world.iot = {"devices": devices, "device_changes": changes, "readings": readings}
 
 def add_world_arguments(parser) -> None:
     """``--seed``, ``--people``, ``--days`` for command lines that build a world (argparse)."""

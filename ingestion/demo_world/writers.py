@@ -15,6 +15,7 @@ import csv
 import json
 import shutil
 from collections import defaultdict
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
@@ -144,6 +145,15 @@ def write_iot_drop(world: World, folder: Path) -> None:
     with open(folder / "devices" / "registry.ndjson", "w") as out:
         for device in world.iot["devices"]:
             out.write(json.dumps(device) + "\n")
+    # consent changes: one registry change file per day, named like the bridge's (<utc ts>-<client>.ndjson)
+    changes_by_day: dict[str, list[dict]] = defaultdict(list)
+    for change in world.iot.get("device_changes", []):
+        changes_by_day[change["updated_at"][:10]].append(change)
+    for day, changes in sorted(changes_by_day.items()):
+        stamp = changes[0]["updated_at"].replace("-", "").replace(":", "")
+        with open(folder / "devices" / f"{stamp}-registry.ndjson", "w") as out:
+            for change in changes:
+                out.write(json.dumps(change) + "\n")
     by_day: dict[str, list[dict]] = defaultdict(list)
     for reading in world.iot["readings"]:
         by_day[reading["recorded_at"][:10]].append(reading)
@@ -201,6 +211,39 @@ def write_value_truth(world: World, root: Path) -> None:
     (root / "value_params.json").write_text(json.dumps(world.value_params, indent=2))
 
 
+DEVICE_DAILY_TRUTH_SCHEMA = pa.schema([
+    ("device_id", pa.string()), ("day", pa.date32()), ("person_id", pa.string()), ("steps", pa.int64()),
+    ("active_minutes", pa.int64()), ("km_driven", pa.float64()), ("trips", pa.int64()), ("readings", pa.int64()),
+])
+DEVICE_METRICS = {"steps": int, "active_minutes": int, "km_driven": float, "trips": int}
+
+
+def device_daily_truth(world: World) -> list[dict]:
+    """Per device and UTC day with a reading recorded while its consent held: the sums of each metric (null where
+    the device does not measure it), the reading events (one per device and moment), and the device's person
+    while its consent holds now (null otherwise)."""
+    person = {t["identifier_value"]: t["person_id"] for t in world.ground_truth if t["identifier_type"] == "iot_device"}
+    days: dict[tuple[str, str], dict] = {}
+    moments: dict[tuple[str, str], set] = defaultdict(set)
+    for reading in world.iot_consented_readings():
+        key = (reading["device_id"], reading["recorded_at"][:10])
+        row = days.setdefault(key, {"device_id": key[0], "day": date.fromisoformat(key[1]),
+                                    "person_id": person.get(key[0]), **{m: None for m in DEVICE_METRICS}})
+        kind = DEVICE_METRICS[reading["metric"]]
+        row[reading["metric"]] = (row[reading["metric"]] or kind(0)) + kind(reading["value"])
+        moments[key].add(reading["recorded_at"])
+    rows = [dict(row, readings=len(moments[key])) for key, row in sorted(days.items())]
+    for row in rows:
+        if row["km_driven"] is not None:
+            row["km_driven"] = round(row["km_driven"], 6)
+    return rows
+
+
+def write_device_daily_truth(world: World, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(device_daily_truth(world), schema=DEVICE_DAILY_TRUTH_SCHEMA), path)
+
+
 def write_world(world: World, root: Path) -> dict[str, str]:
     """Write every source system of ``world`` below ``root``; returns where each one went."""
     root.mkdir(parents=True, exist_ok=True)
@@ -213,6 +256,7 @@ def write_world(world: World, root: Path) -> dict[str, str]:
     write_journeys_truth(world, root / "journeys_truth.parquet")
     write_history(world, root / "history")
     write_value_truth(world, root)
+    write_device_daily_truth(world, root / "device_daily_truth.parquet")
     (root / "world.json").write_text(
         json.dumps({"seed": world.seed, "people": world.people, "days": world.days, "fingerprint": world.fingerprint()})
     )
@@ -224,4 +268,5 @@ def write_world(world: World, root: Path) -> dict[str, str]:
         "journeys_truth": str(root / "journeys_truth.parquet"),
         "history": str(root / "history"),
         "value_truth": str(root / "value_truth.parquet"),
+        "device_daily_truth": str(root / "device_daily_truth.parquet"),
     }

@@ -14,11 +14,18 @@ registry row dated in the future beyond ``future_tolerance_s``) goes to ``<table
 ``file:line``, never the line itself. A field the contract does not know is accepted as text and reported.
 A file that cannot be read at all is quarantined by name; every other file still loads.
 
-Opt-in only, enforced here, before anything lands: readings of a device the registry knows as not opted in are never
-loaded, and the registry row of such a device is reduced to its id, ``opted_in = false`` and ``updated_at`` (no
-owner e-mail). A reading of a device the registry does not know yet is kept (staging hides it until the device is
-known and opted in; a warn-severity dbt relationships test reports it); should the device then arrive as not opted
-in, its held readings are hard-deleted from raw.
+Opt-in only, enforced here, before anything lands. Every registry row is a consent statement (``opted_in`` as of
+``updated_at``); together they are the device's consent history, kept in ``device_consents`` (device_id, opted_in,
+changed_at; merge on device_id + changed_at, so a change file that later leaves the drop is not forgotten). A reading
+lands only if the consent in force at its ``recorded_at`` (the device's newest statement not after it) is an
+opt-in: a reading sent after a withdrawal, before a (late) opt-in or before the device's first statement never
+lands, while the readings recorded during an opt-in period do, whatever the device's consent is now. The registry
+row of a device not opted in now is reduced to its id, ``opted_in = false`` and ``updated_at`` (no owner e-mail).
+A reading of a device the registry does not know yet is kept (staging hides it until the device is known; a
+warn-severity dbt relationships test reports it); once the device arrives, its held readings recorded outside its
+consent are hard-deleted from raw. A statement that arrives late and withdraws consent retroactively (dated before
+readings already loaded) does not delete those from raw: staging (``stg_iot__readings``, limited to the consent
+periods) drops them at once.
 
 State (dlt resource state, committed with a successful load only):
 
@@ -30,12 +37,15 @@ State (dlt resource state, committed with a successful load only):
   fingerprints (mtime, size) of the files inside the window, so that a file renamed into place late by a concurrent
   writer is still read, and a file is read once unless it changes. Writers must put complete files in place with a
   rename (the bridge does); a file copied in with a modification time older than the lag window is not read.
-- ``readings`` also keeps the ids of held readings per unknown device (to delete them should the device arrive not
-  opted in); a device that never arrives keeps its ids there.
+- ``readings`` also keeps the ids and times of held readings per unknown device (to delete those outside its
+  consent once it arrives); a device that never arrives keeps them there.
+- ``device_consents``: the (device, changed_at) statements loaded and their ``opted_in``; a statement is loaded once
+  (again only if its ``opted_in`` changed).
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import logging
@@ -96,6 +106,15 @@ DEVICES_CONTRACT = Contract(
     primary_key=("device_id",),
     cursor="updated_at",
 )
+# Every registry row, typed alike: the consent history (one statement per device and moment; on a tie the later file).
+HISTORY_CONTRACT = Contract(
+    "devices", DEVICES_CONTRACT.columns, primary_key=("device_id", "updated_at"), cursor="updated_at"
+)
+CONSENTS_SCHEMA = pa.schema([
+    pa.field("device_id", pa.string(), nullable=False),
+    pa.field("opted_in", pa.bool_(), nullable=False),
+    pa.field("changed_at", pa.timestamp("us", tz="UTC"), nullable=False),
+])
 # What is kept of a device whose owner has not opted in.
 PRIVATE_COLUMNS = ("device_id", "opted_in", "updated_at")
 # Readings of a held (unknown) device that turns out not to be opted in are deleted with dlt's hard-delete hint.
@@ -178,10 +197,34 @@ class Registry:
 
     table: pa.Table  # DEVICES_CONTRACT's columns (+ new ones), one row per device
     quarantine: list[dict]
+    history: pa.Table  # CONSENTS_SCHEMA: every valid statement, one per device and changed_at
 
     @property
     def consent(self) -> dict[str, bool]:
+        """Each device's consent now (its newest statement)."""
         return dict(zip(self.table["device_id"].to_pylist(), self.table["opted_in"].to_pylist()))
+
+    def consent_timeline(self) -> "Timeline":
+        return Timeline(self.history)
+
+
+class Timeline:
+    """Per device its statements in time order: which consent was in force at a moment."""
+
+    def __init__(self, history: pa.Table):
+        changes: dict[str, list[tuple[datetime, bool]]] = {}
+        for device_id, opted_in, at in zip(*(history[c].to_pylist() for c in ("device_id", "opted_in", "changed_at"))):
+            changes.setdefault(device_id, []).append((at, opted_in))
+        self.times = {d: [at for at, _ in sorted(rows)] for d, rows in changes.items()}
+        self.values = {d: [ok for _, ok in sorted(rows)] for d, rows in changes.items()}
+
+    def __contains__(self, device_id: str) -> bool:
+        return device_id in self.times
+
+    def held_at(self, device_id: str, at: datetime) -> bool:
+        """The consent in force at ``at``: the newest statement not after it (none yet: no consent)."""
+        index = bisect.bisect_right(self.times[device_id], at) - 1
+        return index >= 0 and self.values[device_id][index]
 
 
 def read_registry(bucket_url: str, now: datetime, future_tolerance: timedelta) -> Registry:
@@ -195,8 +238,14 @@ def read_registry(bucket_url: str, now: datetime, future_tolerance: timedelta) -
             else:
                 records.append(line.row)
                 positions.append(line.position)
-    batch = conform(records, DEVICES_CONTRACT, position=positions, now=now, future_tolerance=future_tolerance)
-    return Registry(batch.table, quarantine + batch.quarantine)
+    batch = conform(records, HISTORY_CONTRACT, position=positions, now=now, future_tolerance=future_tolerance)
+    history = batch.table
+    # the newest statement per device is its state (and the quarantine's record key stays the device id)
+    checked = conform(records, DEVICES_CONTRACT, position=positions, now=now, future_tolerance=future_tolerance)
+    consents = pa.Table.from_arrays(
+        [history["device_id"], history["opted_in"], history["updated_at"]], schema=CONSENTS_SCHEMA
+    )
+    return Registry(checked.table, quarantine + checked.quarantine, consents)
 
 
 def _private(table: pa.Table) -> pa.Table:
@@ -292,25 +341,51 @@ def iot_source(
             reported.extend(q["quarantine_id"] for q in fresh)
             yield quarantine_item("devices", fresh)
 
+    @dlt.resource(
+        name="device_consents", primary_key=("device_id", "changed_at"), write_disposition="merge", file_format="parquet"
+    )
+    def device_consents() -> Iterator[Any]:
+        """The consent history: every registry statement (device_id, opted_in, changed_at), each loaded once."""
+        state = dlt.current.resource_state()
+        loaded: dict[str, bool] = state.setdefault("loaded", {})  # "<device_id> <changed_at iso>" -> opted_in
+        history = registry().history
+        fresh = []
+        for index, (device_id, opted_in, at) in enumerate(
+            zip(*(history[c].to_pylist() for c in ("device_id", "opted_in", "changed_at")))
+        ):
+            key = f"{device_id} {at.isoformat()}"
+            if loaded.get(key) is not opted_in:
+                fresh.append(index)
+                loaded[key] = opted_in
+        table = history.take(pa.array(fresh, pa.int64()))
+        for offset in range(0, table.num_rows, batch_rows):
+            yield table.slice(offset, batch_rows)
+
     @dlt.resource(name="readings", primary_key="reading_id", write_disposition="merge", file_format="parquet")
     def readings() -> Iterator[Any]:
         state = dlt.current.resource_state()
         cursor = FileCursor(state.setdefault("files", {}), files_lag, now)
-        held: dict[str, list[str]] = state.setdefault("held", {})  # unknown device_id -> its reading_ids in raw
-        consent = registry().consent
+        # unknown device_id -> its held readings in raw, [reading_id, recorded_at iso] (a bare id: an older state's)
+        held: dict[str, list] = state.setdefault("held", {})
+        reg = registry()
+        consent, timeline = reg.consent, reg.consent_timeline()
 
-        # Held readings whose device is now known: opted in -> staging shows them; not opted in -> out of raw.
+        # Held readings whose device is now known: those recorded outside its consent leave raw.
         purge = []
-        for device_id in [d for d in held if d in consent]:
-            ids = held.pop(device_id)
-            if not consent[device_id]:
-                purge.extend({"reading_id": r, "device_id": device_id, **PURGE_FILL} for r in ids)
+        for device_id in [d for d in held if d in timeline]:
+            for entry in held.pop(device_id):
+                if isinstance(entry, str):  # no time kept: the device's consent now decides (as it used to)
+                    keep = consent[device_id]
+                    reading_id = entry
+                else:
+                    reading_id, at = entry
+                    keep = timeline.held_at(device_id, datetime.fromisoformat(at))
+                if not keep:
+                    purge.append({"reading_id": reading_id, "device_id": device_id, **PURGE_FILL})
         for offset in range(0, len(purge), batch_rows):
             yield purge_item(purge[offset : offset + batch_rows])
 
-        known = pa.array(list(consent), pa.string())
-        refused = pa.array([d for d, ok in consent.items() if not ok], pa.string())
-        holding = {d: set(ids) for d, ids in held.items()}
+        holding = {d: {(e if isinstance(e, str) else tuple(e)) for e in entries} for d, entries in held.items()}
         seen: set[str] = set()
         records: list[Any] = []
         positions: list[str] = []
@@ -321,15 +396,21 @@ def iot_source(
             records.clear()
             positions.clear()
             quarantine.extend(batch.quarantine)
-            table = batch.table.filter(pc.invert(pc.is_in(batch.table["device_id"], value_set=refused)))  # never lands
+            table = batch.table
             ids = table["reading_id"].to_pylist()
-            fresh = [i not in seen for i in ids]  # a redelivery already read in this run: once is enough
-            seen.update(ids)
-            if not all(fresh):
-                table = table.filter(pa.array(fresh, pa.bool_()))
-            unknown = table.filter(pc.invert(pc.is_in(table["device_id"], value_set=known)))
-            for device_id, reading_id in zip(unknown["device_id"].to_pylist(), unknown["reading_id"].to_pylist()):
-                holding.setdefault(device_id, set()).add(reading_id)
+            devices_, times = table["device_id"].to_pylist(), table["recorded_at"].to_pylist()
+            keep = []
+            for reading_id, device_id, at in zip(ids, devices_, times):
+                if reading_id in seen:  # a redelivery already read in this run: once is enough
+                    keep.append(False)
+                elif device_id not in timeline:  # unknown yet: held in raw
+                    holding.setdefault(device_id, set()).add((reading_id, at.isoformat()))
+                    keep.append(True)
+                else:  # outside the consent in force when it was recorded: never lands
+                    keep.append(timeline.held_at(device_id, at))
+                seen.add(reading_id)
+            if not all(keep):
+                table = table.filter(pa.array(keep, pa.bool_()))
             if table.num_rows:
                 yield table
 
@@ -354,11 +435,11 @@ def iot_source(
             yield quarantine_item("readings", quarantine)
         cursor.commit()
         held.clear()
-        held.update({d: sorted(ids) for d, ids in holding.items()})
+        held.update({d: sorted((e if isinstance(e, str) else list(e) for e in entries), key=str) for d, entries in holding.items()})
         if held:
             log.warning(
                 "iot: %d readings of %d devices not in the registry yet are held in raw (staging hides them)",
                 sum(map(len, held.values())), len(held),
             )
 
-    return devices, readings
+    return devices, device_consents, readings

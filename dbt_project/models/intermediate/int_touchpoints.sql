@@ -52,8 +52,11 @@ touchpoints as (
     left join receipt_points on receipts.receipt_id = receipt_points.receipt_id
     where receipts.card_number is not null
     union all
-    select 'iot:' || reading_id, 'iot', 'iot_reading', 'iot_device', device_id, recorded_at, 0, 0, 0, null, null
+    -- one touchpoint per reading event (a device sends several metrics at one moment: steps and active minutes,
+    -- km driven and trips), named after its first reading id (the primary metric's: '<device>-<yyyymmddhh>')
+    select 'iot:' || min(reading_id), 'iot', 'iot_reading', 'iot_device', device_id, recorded_at, 0, 0, 0, null, null
     from {{ ref('stg_iot__readings') }}
+    group by device_id, recorded_at
 )
 
 select

@@ -1,5 +1,11 @@
 -- Typed at the source: value is a double, recorded_at a timestamptz (UTC).
--- Readings of a device that is not in the registry yet (held in raw) or no longer opted in stay out of the models.
+-- Only readings recorded while their device's consent held (macro iot_consent_periods over the consent history):
+-- a reading after a withdrawal, before a (late) opt-in, or of a device not in the registry yet (held in raw) stays
+-- out of the models, also when the withdrawal arrived after the reading was loaded.
+with periods as (
+    {{ iot_consent_periods(source('iot', 'device_consents')) }}
+)
+
 select
     readings.reading_id,
     readings.device_id,
@@ -7,6 +13,10 @@ select
     readings.value,
     {{ utc('readings.recorded_at') }} as recorded_at
 from {{ source('iot', 'readings') }} as readings
-inner join {{ source('iot', 'devices') }} as devices
-    on readings.device_id = devices.device_id
-where devices.opted_in  -- a device that opted out since: its readings leave the models at once
+where exists (
+    select 1
+    from periods
+    where periods.device_id = readings.device_id
+        and readings.recorded_at >= periods.valid_from
+        and (periods.valid_to is null or readings.recorded_at < periods.valid_to)
+)
