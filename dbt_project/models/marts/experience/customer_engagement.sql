@@ -64,24 +64,27 @@ activity as (
     group by person_id
 ),
 
--- consented devices: marts.device_daily_features links a device's days to its person only while the consent holds
+-- consented devices: linked to the person while the consent holds now; their days from marts.device_daily_features,
+-- which links a device's days to its person only then (nothing recorded after a withdrawal is there)
 devices as (
-    select
-        identities.person_id,
-        count(*) as consented_devices
+    select identities.person_id, count(*) as consented_devices
     from {{ ref('int_identity__identifier_map') }} as identities
+    inner join {{ ref('int_iot__device_consent_periods') }} as periods
+        on identities.identifier_value = periods.device_id and periods.valid_to is null
     where identities.identifier_type = 'iot_device'
     group by identities.person_id
 ),
 
 device_days as (
     select
-        person_id,
-        count(distinct case when in_window then cast(timezone('UTC', occurred_at) as date) end) as device_active_days,
-        max(occurred_at) as last_device_reading_at
-    from touchpoints
-    where channel = 'iot'
-    group by person_id
+        features.person_id,
+        count(case when features.day > as_of.as_of_date - {{ var('engagement_window_days') }} then 1 end)
+            as device_active_days,
+        max(features.last_seen_at) as last_device_reading_at
+    from {{ ref('device_daily_features') }} as features
+    cross join as_of
+    where features.person_id is not null
+    group by features.person_id
 ),
 
 measured as (
