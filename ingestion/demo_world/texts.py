@@ -539,3 +539,22 @@ def corpus(split: str, n: int = 3000, seed: int = 0) -> list[dict]:
 def template_literals(entry) -> list[str]:
     """The literal pieces of a pool entry (its text between ``{placeholders}``), for checks on where it shows up."""
     return [literal for literal, *_ in string.Formatter().parse(_key(entry)) if literal]
+
+
+_TITLES = {
+    "en": {
+        "positive": ("Love it", "Great buy", "Top quality", "Very happy", "Perfect fit", "Recommended", "Five stars"),
+        "neutral": ("Okay", "As expected", "Average", "First impressions", "It's fine", "Mixed"),
+        "negative": ("Disappointed", "Not again", "Poor quality", "Returned it", "Avoid", "Not worth it"),
+    },
+    "de": {
+        "positive": ("Top!", "Sehr zufrieden", "Klasse Qualität", "Super", "Passt perfekt", "Empfehlenswert", "Fünf Sterne"),
+        "neutral": ("Okay", "Wie erwartet", "Durchschnitt", "Erster Eindruck", "Geht so", "Gemischt"),
+        "negative": ("Enttäuscht", "Nie wieder", "Schlechte Qualität", "Zurückgeschickt", "Finger weg", "Nicht zu empfehlen"),
+    },
+}
+
+
+def review_title(rng: random.Random, language: str, label: str) -> str:
+    """A review's short title in ``language`` that fits ``label`` (the shop shows it above the text)."""
+    return rng.choice(_TITLES[language][label])
