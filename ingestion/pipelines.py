@@ -67,6 +67,7 @@ DERIVED_TABLES: dict[str, dict[str, str]] = {
         "orders__quarantine": "orders",
         "abandoned_checkouts__quarantine": "abandoned_checkouts",
         "events__quarantine": "events",
+        "reviews__quarantine": "reviews",
     },
     "esp": {f"{t}__quarantine": t for t in ("campaigns", "profiles", "events")},
     "loyalty": {f"{table}__quarantine": table for table in ("members", "cards", "receipts", "points")},

@@ -14,7 +14,7 @@ RAW_ASSETS = [
     "loyalty/points", "loyalty/points__quarantine", "loyalty/receipts", "loyalty/receipts__quarantine",
     "shop/abandoned_checkouts", "shop/abandoned_checkouts__lines", "shop/abandoned_checkouts__quarantine",
     "shop/customers", "shop/customers__quarantine", "shop/events", "shop/events__quarantine",
-    "shop/orders", "shop/orders__lines", "shop/orders__quarantine",
+    "shop/orders", "shop/orders__lines", "shop/orders__quarantine", "shop/reviews", "shop/reviews__quarantine",
     "social/interactions", "social/interactions__quarantine", "social/posts", "social/posts__quarantine",
 ]  # fmt: skip
 MODEL_ASSETS = [
@@ -39,7 +39,7 @@ MODEL_ASSETS = [
     "staging/stg_loyalty__cards", "staging/stg_loyalty__members", "staging/stg_loyalty__points",
     "staging/stg_loyalty__receipts",
     "staging/stg_shop__abandoned_checkout_lines", "staging/stg_shop__abandoned_checkouts", "staging/stg_shop__customers",
-    "staging/stg_shop__events", "staging/stg_shop__order_lines", "staging/stg_shop__orders",
+    "staging/stg_shop__events", "staging/stg_shop__order_lines", "staging/stg_shop__orders", "staging/stg_shop__reviews",
     "staging/stg_social__interactions", "staging/stg_social__posts",
 ]  # fmt: skip
 SEED_ASSETS = ["seeds/identity_blocklist"]

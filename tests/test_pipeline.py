@@ -236,6 +236,7 @@ def shop_lag_window(world, lag=timedelta(hours=1)) -> dict[str, int]:
         "shop/abandoned_checkouts": len(checkouts),
         "shop/abandoned_checkouts__lines": sum(len(c["line_items"]) for c in checkouts),
         "shop/events": len(recent(world.shop["events"], "collector_tstamp")),
+        "shop/reviews": len(recent(world.shop["reviews"], "updated_at")),
     }
     return {k: v for k, v in counts.items() if v}
 

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from ..sources._contracts import normalize_identifier
+from . import texts as demo_texts
 from . import value as value_process
 from .journeys import Account, StorefrontBuilder, legacy_event_draws as _legacy_event_draws
 
@@ -114,6 +115,19 @@ MENTION_TEXTS = (
     "Wanderung mit der neuen Outdoor-Jacke von @journey ⛰️",
     "Not impressed with @journey lately.",
 )
+# The sentiment people's texts carry, by kind (the texts come from texts.make_text): mentions of a brand are more
+# often complaints than comments under its posts; shares mostly recommend.
+TEXT_LABEL_WEIGHTS = {
+    "comment": {"positive": 0.45, "neutral": 0.3, "negative": 0.25},
+    "mention": {"positive": 0.4, "neutral": 0.2, "negative": 0.4},
+    "share": {"positive": 0.55, "neutral": 0.35, "negative": 0.1},
+    "review": {"positive": 0.5, "neutral": 0.2, "negative": 0.3},
+}
+# A review's star rating given its sentiment (Judge.me-style product reviews, 1..5 stars).
+REVIEW_RATINGS = {"positive": (4, 5, 5), "neutral": (3, 3, 2, 4), "negative": (1, 1, 2)}
+REFUNDED_REVIEW = {"positive": 0.1, "neutral": 0.2, "negative": 0.7}
+REVIEW_SHARE = 0.3  # of the paid orders, how many get a review of one of their products
+GERMAN_SHARE = 0.6  # of the people who write, how many write in German
 SHARE_TEXTS = (
     "Das muss ich haben!",
     "Look what I found 👀",
@@ -190,6 +204,9 @@ class World:
     # the bad rows of ``history``: {"file", "line" (CSV: line in the file, header = 1; Parquet: row, first = 1),
     # "kind" (see value.BAD_ROW_KINDS)}
     history_bad: list[dict] = field(default_factory=list)
+    # every text a person wrote (social comments, mentions, share messages, shop reviews) with its true sentiment:
+    # {text_id, source, kind, person_id, language, label, occurred_at}; written next to the ground truth
+    text_truth: list[dict] = field(default_factory=list)
     # the purchase process (value.py): its true parameters, each buying person's draws, and every purchase
     value_params: dict = field(default_factory=dict)
     value_people: list[dict] = field(default_factory=list)
@@ -434,11 +451,15 @@ class _Gen:
                 }
             )
         self._identities(persons)
+        languages = random.Random(f"language:{self.world.seed}")  # the language each person writes in
+        for person in persons:
+            person["language"] = "de" if languages.random() < GERMAN_SHARE else "en"
         self._value = value_process.draw_people(self.world.seed, persons, self.world.start, self.world.end)
         self._shop(persons, products)
         self._esp(persons)
         self._storefront(products)
         self._social(persons)
+        self._reviews(persons)
         self._loyalty(persons)
         self._iot(persons)
         self._history(persons)
@@ -877,6 +898,8 @@ class _Gen:
         rng = self.rng
         extra = random.Random(f"social:{self.world.seed}")
         ids = random.Random(f"social-identity:{self.world.seed}")  # the names people show on their profile
+        writing = random.Random(f"social-texts:{self.world.seed}")  # what people write, and its sentiment
+        reach = random.Random(f"social-reach:{self.world.seed}")  # how many people each post reached
         posts = []
         legacy_published = {}  # the skeleton dated posts past the world's end; its draws stay, its dates go
         for n in range(1, 46):
@@ -894,6 +917,10 @@ class _Gen:
                     "updated_time": graph_time(published),
                 }
             )
+            # the post's reach (Graph insight post_impressions_unique): videos travel further; a post of the last
+            # day has no insight yet, and now and then the insight is missing (a post boosted from another account)
+            if published < self.world.end - timedelta(days=1) and reach.random() >= 0.05:
+                posts[-1]["reach"] = int(reach.lognormvariate(7.5, 0.8) * (1.8 if posts[-1]["post_type"] == "video" else 1))
         edges: dict[str, list[dict]] = {edge: [] for edge in SOCIAL_EDGES.values()}
         n_interactions = 0
         for person in persons:
@@ -924,12 +951,9 @@ class _Gen:
                 row["from"] = {"name": display_name, "username": self._typed_handle(extra, handle)}
                 if kind == "like":
                     row["type"] = "LIKE"
-                elif kind == "comment":
-                    row["message"] = extra.choice(COMMENT_TEXTS)
-                elif kind == "mention":
-                    row["message"] = extra.choice(MENTION_TEXTS)
-                elif kind == "share" and extra.random() < 0.4:
-                    row["message"] = extra.choice(SHARE_TEXTS)
+                elif kind in ("comment", "mention") or (kind == "share" and extra.random() < 0.4):
+                    extra.choice({"comment": COMMENT_TEXTS, "mention": MENTION_TEXTS, "share": SHARE_TEXTS}[kind])  # drawn still
+                    row["message"] = self._text(writing, kind, person, row["id"], "social", at)
                 elif kind == "check_in":
                     row["place"] = {"id": store_id}
                 updated = at
@@ -939,6 +963,63 @@ class _Gen:
                 row["updated_time"] = graph_time(updated)
                 edges[SOCIAL_EDGES[kind]].append(row)
         self.world.social = {"posts": posts, **edges}
+
+    def _text(self, rng: random.Random, kind: str, person: dict, source_id, source: str, at: datetime,
+              weights: dict[str, float] | None = None) -> str:
+        """A text ``person`` wrote, with a sentiment drawn for its kind; its truth goes to ``world.text_truth``."""
+        weights = weights or TEXT_LABEL_WEIGHTS[kind]
+        label = rng.choices(list(weights), weights=list(weights.values()))[0]
+        text = demo_texts.make_text(rng, kind, person["language"], label, "world")
+        self.world.text_truth.append(
+            {
+                "text_id": f"{'social' if source == 'social' else 'review'}:{source_id}",
+                "source": source,
+                "kind": kind,
+                "person_id": person["person_id"],
+                "language": person["language"],
+                "label": label,
+                "occurred_at": at.astimezone(timezone.utc),
+            }
+        )
+        return text
+
+    def _reviews(self, persons: list[dict]) -> None:
+        """Product reviews in the shop (a reviews app's API next to the Admin API): some buyers review a product
+        of their order a few days after it, in their language, with stars that fit what they wrote; now and then
+        a review is edited later. Drawn from a stream of its own."""
+        rng = random.Random(f"shop-reviews:{self.world.seed}")
+        by_id = {p["person_id"]: p for p in persons}
+        reviews = []
+        for order in self.world.shop["orders"]:
+            if order["financial_status"] not in ("paid", "refunded") or rng.random() >= REVIEW_SHARE:
+                continue
+            person_id = self._truth.get(("shop_customer", str(order["customer"]["id"])))
+            placed = datetime.fromisoformat(order["created_at"])
+            written = placed + timedelta(days=rng.randint(2, 25), seconds=rng.randrange(86_400))
+            if person_id is None or written >= self.world.end:
+                continue
+            product_id = rng.choice(order["line_items"])["product_id"]
+            review_id = 800_001 + len(reviews)
+            person = by_id[person_id]
+            refunded = order["financial_status"] == "refunded"  # a refund: mostly an unhappy review
+            text = self._text(rng, "review", person, review_id, "shop_review", written, REFUNDED_REVIEW if refunded else None)
+            label = self.world.text_truth[-1]["label"]
+            updated = written
+            if rng.random() < 0.1:  # edited a while later
+                updated = min(written + timedelta(hours=rng.randint(1, 240)), self.world.end - timedelta(seconds=1))
+            reviews.append(
+                {
+                    "id": review_id,
+                    "product_id": product_id,
+                    "customer": {"id": order["customer"]["id"]},
+                    "rating": rng.choice(REVIEW_RATINGS[label]),
+                    "title": demo_texts.review_title(rng, person["language"], label),
+                    "body": text,
+                    "created_at": shop_time(written),
+                    "updated_at": shop_time(updated),
+                }
+            )
+        self.world.shop["reviews"] = reviews
 
     @staticmethod
     def _display_name(rng: random.Random, person: dict) -> str:

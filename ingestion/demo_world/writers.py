@@ -5,8 +5,8 @@
 - IoT: newline-delimited JSON files dropped in a folder, one per day, plus the device registry;
 - historical orders: a CSV (ISO dates) and a Parquet file (``YYYYMMDD`` dates) in ``history/``, bad rows included;
 - the ground truth, the journeys' truth and the value process's truth (``value_truth.parquet``: every purchase,
-  ``value_people.parquet``: each buyer's draws, ``value_params.json``: the true parameters): files next to (never
-  inside) the warehouse.
+  ``value_people.parquet``: each buyer's draws, ``value_params.json``: the true parameters) and the texts' true
+  sentiment (``text_sentiment_truth.parquet``): files next to (never inside) the warehouse.
 """
 
 from __future__ import annotations
@@ -242,6 +242,20 @@ def device_daily_truth(world: World) -> list[dict]:
 def write_device_daily_truth(world: World, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(device_daily_truth(world), schema=DEVICE_DAILY_TRUTH_SCHEMA), path)
+TEXT_TRUTH_SCHEMA = pa.schema([
+    ("text_id", pa.string()), ("source", pa.string()), ("kind", pa.string()), ("person_id", pa.string()),
+    ("language", pa.string()), ("label", pa.string()), ("occurred_at", pa.timestamp("us", tz="UTC")),
+])
+
+
+def write_text_truth(world: World, path: Path) -> None:
+    """Every text a person wrote and its true sentiment (one row per text), next to the ground truth.
+
+    ``text_id`` is ``social:<interaction id>`` or ``review:<review id>``, as the warehouse's ids read; ``source``
+    is ``social`` or ``shop_review``; ``kind`` comment | mention | share | review; ``label`` negative | neutral |
+    positive (what a human reads in it); ``occurred_at`` when it was written (UTC)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(world.text_truth, schema=TEXT_TRUTH_SCHEMA), path)
 
 
 def write_world(world: World, root: Path) -> dict[str, str]:
@@ -257,6 +271,7 @@ def write_world(world: World, root: Path) -> dict[str, str]:
     write_history(world, root / "history")
     write_value_truth(world, root)
     write_device_daily_truth(world, root / "device_daily_truth.parquet")
+    write_text_truth(world, root / "text_sentiment_truth.parquet")
     (root / "world.json").write_text(
         json.dumps({"seed": world.seed, "people": world.people, "days": world.days, "fingerprint": world.fingerprint()})
     )
@@ -269,4 +284,5 @@ def write_world(world: World, root: Path) -> dict[str, str]:
         "history": str(root / "history"),
         "value_truth": str(root / "value_truth.parquet"),
         "device_daily_truth": str(root / "device_daily_truth.parquet"),
+        "text_sentiment_truth": str(root / "text_sentiment_truth.parquet"),
     }

@@ -25,6 +25,8 @@ export lives (default: ``base_url``, as in the demo world).
 - Line items are nested in their order (``line_items``) and land in ``orders__lines`` /
   ``abandoned_checkouts__lines`` keyed (``order_id`` | ``checkout_id``, ``id``), replaced per parent on merge;
   they arrive and are quarantined only with their parent, so no line is ever loaded without its order.
+- Product reviews: ``GET /admin/api/2024-07/reviews.json?updated_at_min=`` (the reviews app beside the Admin
+  API), incremental and merged on ``id`` like the others; a rating outside 1..5 stars is quarantined.
 - Storefront events: ``GET /collector/v1/events?after=<UTC>&limit=1000`` (``Authorization: Bearer``), paged
   by ``next_cursor``; incremental on ``collector_tstamp`` (when the collector received the event: a phone
   that was offline sends old events late, and they still arrive).
@@ -51,6 +53,7 @@ from ._contracts import (
     batch_items,
     conform,
     quarantine_item,
+    quarantine_row,
     seconds,
 )
 from ._http import batched, http_session, rest_client
@@ -149,6 +152,23 @@ CUSTOMER_EVENTS = Contract(
     primary_key=("id",),
     cursor="created_at",
 )
+# Product reviews (the reviews app next to the Admin API): the reviewer's customer id, never a name or address
+REVIEWS = Contract(
+    "reviews",
+    (
+        Col("id", "bigint", nullable=False),
+        Col("product_id", "bigint"),
+        Col("customer_id", "bigint"),
+        Col("rating", "bigint", nullable=False),  # 1..5 stars; anything else is quarantined
+        Col("title", "text"),
+        Col("body", "text"),
+        Col("created_at", "timestamp", nullable=False),
+        Col("updated_at", "timestamp", nullable=False),
+    ),
+    primary_key=("id",),
+    cursor="updated_at",
+)
+RATINGS = range(1, 6)
 STOREFRONT_EVENTS = Contract(
     "events",
     (
@@ -300,6 +320,17 @@ def shop_source(
     def abandoned_checkouts():
         yield from incremental(CHECKOUTS, "checkouts", "checkouts", None, _customer_id)
 
+    @dlt.resource(**_resource_hints(REVIEWS))
+    def reviews():
+        for item in incremental(REVIEWS, "reviews", "reviews", None, _customer_id):
+            if isinstance(item, pa.Table):
+                item, out_of_range = _rated(item)
+                if out_of_range:
+                    yield quarantine_item(REVIEWS.table, out_of_range)
+                if not item.num_rows:
+                    continue
+            yield item
+
     @dlt.resource(**_resource_hints(STOREFRONT_EVENTS))
     def events():
         cursor = Cursor(lag=lag)
@@ -309,7 +340,19 @@ def shop_source(
             yield from batch_items(batch, STOREFRONT_EVENTS)
             cursor.advance(batch.max_cursor)
 
-    return customers, orders, abandoned_checkouts, events
+    return customers, orders, abandoned_checkouts, events, reviews
+
+
+def _rated(table: pa.Table) -> tuple[pa.Table, list[dict]]:
+    """Reviews whose rating is 1..5 stars, and quarantine rows (key and reason, no text) for the others."""
+    ok = pc.and_(pc.greater_equal(table["rating"], RATINGS.start), pc.less(table["rating"], RATINGS.stop))
+    bad = table.filter(pc.invert(ok))
+    now = datetime.now(timezone.utc)
+    rows = [
+        quarantine_row(REVIEWS.table, str(key), f"reviews id {key}", f"rating: must be between 1 and 5, not {rating}", now)
+        for key, rating in zip(bad["id"].to_pylist(), bad["rating"].to_pylist())
+    ]
+    return table.filter(ok), rows
 
 
 # dlt deletes the row of every key whose marker has this column set, and inserts nothing for it

@@ -56,6 +56,7 @@ POSTS = Contract(
         Col("channel", "text"),
         Col("post_type", "text"),
         Col("message", "text"),
+        Col("reach", "bigint"),  # people reached (Graph insight post_impressions_unique); none before the insight exists
         Col("created_time", "timestamp", nullable=False),
         Col("updated_time", "timestamp", nullable=False),
     ),
@@ -90,7 +91,7 @@ EDGES: dict[str, tuple[str, str]] = {
     "sharedposts": ("share", "id,message,from{name,username},post_id,channel,created_time,updated_time"),
     "checkins": ("check_in", "id,message,from{name,username},place{id},channel,created_time,updated_time"),
 }
-POST_FIELDS = "id,message,channel,post_type,created_time,updated_time"
+POST_FIELDS = "id,message,channel,post_type,reach,created_time,updated_time"
 
 
 class GraphAPIError(requests.HTTPError):

@@ -5,6 +5,8 @@
   with their ``message`` and author ``from{username}``), ``tags`` (posts of others mentioning us, with their
   ``message``), ``reactions`` (likes), ``sharedposts`` (shares) and ``checkins`` (``place{id}`` = the store);
   per post: ``GET /<version>/<post-id>/comments`` (also ``reactions``, ``sharedposts``);
+- posts carry ``reach`` (people reached: Graph's ``post_impressions_unique`` insight) when asked for; a post
+  without an insight yet has none;
 - ``fields=a,b,from{username}`` selects fields (an unknown one is error #100, as on Graph); without it, a
   default set per edge;
 - ``limit`` (default 25, at most 100), cursor pagination: ``after`` / ``before`` from ``paging.cursors``; the
@@ -47,7 +49,7 @@ _VERSION = re.compile(r"v\d+\.\d+")
 
 # Fields each edge's nodes have, and what Graph returns when no `fields` are asked for.
 FIELDS = {
-    "posts": ("id", "message", "channel", "post_type", "created_time", "updated_time"),
+    "posts": ("id", "message", "channel", "post_type", "reach", "created_time", "updated_time"),
     "comments": ("id", "message", "from", "post_id", "channel", "created_time", "updated_time"),
     "tags": ("id", "message", "from", "channel", "created_time", "updated_time"),
     "reactions": ("id", "type", "from", "post_id", "channel", "created_time", "updated_time"),

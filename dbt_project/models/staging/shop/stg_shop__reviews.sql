@@ -1,2 +1,12 @@
--- TEMP H4 DEV PLACEHOLDER: do not commit
-select cast(null as varchar) as review_id, cast(null as varchar) as shop_customer_id, cast(null as varchar) as text, cast(null as timestamptz) as created_at where false
+-- One row per product review (the reviews app beside the shop), its newest version. `text` is what the
+-- reviewer wrote (free text: personal data, read only by the sentiment model, never passed on downstream).
+select
+    cast(id as varchar) as review_id,
+    cast(customer_id as varchar) as shop_customer_id,
+    cast(product_id as varchar) as product_id,
+    cast(rating as integer) as rating,
+    cast(title as varchar) as title,
+    cast(body as varchar) as text,
+    {{ utc('created_at') }} as created_at,
+    {{ utc('updated_at') }} as updated_at
+from {{ source('shop', 'reviews') }}
