@@ -174,6 +174,16 @@ preferred_language as (
     group by person_id
 ),
 
+reviews as (
+    select identities.person_id, count(*) as product_reviews, avg(reviews.rating) as avg_review_rating
+    from {{ ref('stg_shop__reviews') }} as reviews
+    inner join identities
+        on identities.identifier_type = 'shop_customer' and identities.identifier_value = reviews.shop_customer_id
+    cross join {{ ref('int_value__as_of') }} as value_as_of
+    where reviews.created_at <= value_as_of.as_of_at
+    group by identities.person_id
+),
+
 alerts as (
     select person_id, count(*) as service_alerts, max(occurred_at) as last_service_alert_at
     from {{ ref('service_alerts') }}
@@ -247,6 +257,8 @@ select
     cast(round(texts.avg_text_sentiment, 4) as double) as avg_text_sentiment,
     coalesce(texts.negative_texts, 0) as negative_texts,
     preferred_language.preferred_language,
+    coalesce(reviews.product_reviews, 0) as product_reviews,
+    cast(round(reviews.avg_review_rating, 2) as double) as avg_review_rating,
     coalesce(alerts.service_alerts, 0) as service_alerts,
     alerts.last_service_alert_at
 from identifier_counts as ids  -- one row per person_id
@@ -264,4 +276,5 @@ left join {{ ref('customer_clv') }} as customer_clv on ids.person_id = customer_
 left join {{ ref('customer_engagement') }} as engagement on ids.person_id = engagement.person_id
 left join texts on ids.person_id = texts.person_id
 left join preferred_language on ids.person_id = preferred_language.person_id
+left join reviews on ids.person_id = reviews.person_id
 left join alerts on ids.person_id = alerts.person_id

@@ -1,5 +1,5 @@
 """One row per text a person wrote: social comments, mentions and share messages (stg_social__interactions.text) and
-shop product reviews (stg_shop__reviews.text), with the identifier that wrote it, its language and its sentiment
+shop product reviews (stg_shop__reviews: title and text, read as one), with the identifier that wrote it, its language and its sentiment
 (``ingestion.sentiment.score_many``: offline, a lexicon and rules per language; score in [-1, 1], label negative,
 neutral or positive). The text itself stays in staging: free text is personal data, nothing downstream carries it.
 """
@@ -12,7 +12,8 @@ import pandas as pd
 SOCIAL = """'social:' || interaction_id as text_id, 'social' as source, interaction_type as kind,
     'social_handle' as identifier_type, handle_normalized as identifier_value, occurred_at, text"""
 REVIEWS = """'review:' || review_id as text_id, 'shop_review' as source, 'review' as kind,
-    'shop_customer' as identifier_type, shop_customer_id as identifier_value, created_at as occurred_at, text"""
+    'shop_customer' as identifier_type, shop_customer_id as identifier_value, created_at as occurred_at,
+    coalesce(title || '. ', '') || text as text"""  # the title is part of what the reviewer wrote
 WRITTEN = "text is not null and trim(text) <> ''"
 
 

@@ -1,14 +1,8 @@
 -- One row per negative text of a known customer that asks for a service follow-up: a social mention or a product
--- review that intermediate.int_experience__text_sentiment labels negative, written by a person the identity graph
--- knows as a customer (a shop account, a loyalty membership or an e-mail contact, not a social handle alone).
+-- review that intermediate.int_experience__text_sentiment labels negative, written by a known customer: a person the
+-- identity graph resolved the writer's handle or shop account to (a text of nobody known raises no alert).
 with identities as (
     select * from {{ ref('int_identity__identifier_map') }}
-),
-
-known_customers as (
-    select distinct person_id
-    from identities
-    where identifier_type in ('shop_customer', 'loyalty_member', 'esp_contact')
 ),
 
 negative_texts as (
@@ -33,5 +27,4 @@ from negative_texts
 inner join identities
     on negative_texts.identifier_type = identities.identifier_type
     and negative_texts.identifier_value = identities.identifier_value
-inner join known_customers on identities.person_id = known_customers.person_id
 left join social_channels on negative_texts.text_id = social_channels.text_id
