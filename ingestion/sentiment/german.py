@@ -15,15 +15,18 @@ import functools
 import math
 from pathlib import Path
 
-from .language import GERMAN_WORDS
+from .language import ENGLISH_EVERYDAY, ENGLISH_WORDS, GERMAN_EVERYDAY, GERMAN_WORDS, LOANWORDS
 from .text import EMOJI, TypoIndex, fold, squeeze_variants, tokens
 
 LEXICON_PATH = Path(__file__).with_name("lexicon_de.tsv")
 
 NEGATORS = frozenset(
-    "nicht nich net kein keine keinen keinem keiner keines nie niemals nimmer nichts ohne weder nirgends".split()
+    """nicht nich net nciht ncht nict nihct kein keine keinen keinem keiner keines nie niemals nimmer nichts ohne
+    weder nirgends keineswegs keinesfalls mitnichten kaum""".split()
 )
-POST_NEGATORS = frozenset("nicht nich net nie niemals".split())
+# Phrases that negate what follows: "alles andere als schön", "weit entfernt von gut".
+NEGATING_PHRASES = (("alles", "andere", "als"), ("weit", "entfernt", "von"), ("alles", "andre", "als"))
+POST_NEGATORS = frozenset("nicht nich net nciht ncht nict nie niemals".split())
 INTENSIFIERS = {
     w: 1.0
     for w in """sehr extrem total absolut wirklich echt richtig voll mega super ultra so besonders äußerst ausserst
@@ -34,9 +37,11 @@ INTENSIFIERS = {
 INTENSIFIERS.update({"ganz": 0.5, "zu": 0.6, "noch": 0.5, "viel": 0.6, "mehr": 0.4, "so": 0.8})
 DIMINISHERS = frozenset(
     """etwas bisschen bissl bisserl wenig leicht eher relativ halbwegs einigermaßen einigermassen ziemlich recht
-    teilweise teils manchmal fast beinahe mäßig maessig minimal kaum""".split()
+    teilweise teils manchmal fast beinahe mäßig maessig minimal""".split()
 )
-CONTRAST = frozenset("aber jedoch allerdings trotzdem dennoch sondern doch nur".split()) - {"doch", "nur"}
+CONTRAST = frozenset("aber jedoch allerdings trotzdem dennoch sondern".split())
+# Salutations at the start of a text ("Liebes Team", "Lieber Support") are not praise.
+SALUTATIONS = frozenset("liebe lieber liebes hallo hi hey".split())
 _FOLDED = lambda words: frozenset(fold(w) for w in words)  # noqa: E731
 NEGATORS, POST_NEGATORS, DIMINISHERS, CONTRAST = map(_FOLDED, (NEGATORS, POST_NEGATORS, DIMINISHERS, CONTRAST))
 INTENSIFIERS = {fold(w): v for w, v in INTENSIFIERS.items()}
@@ -62,7 +67,10 @@ def load_lexicon(path: Path = LEXICON_PATH) -> tuple[dict[str, float], dict[tupl
 
 LEXICON, BIGRAMS = load_lexicon()
 _FUNCTION = NEGATORS | DIMINISHERS | CONTRAST | set(INTENSIFIERS)
-TYPOS = TypoIndex(set(LEXICON) | _FUNCTION, min_len=5, protected=GERMAN_WORDS)
+# Everyday words of both languages (German texts borrow "Store", "Sale", "Shirt") are never "corrected".
+_PROTECTED = GERMAN_WORDS | ENGLISH_WORDS | {fold(w) for w in (*GERMAN_EVERYDAY, *ENGLISH_EVERYDAY, *LOANWORDS)}
+TYPOS = TypoIndex(set(LEXICON) | _FUNCTION, min_len=5, protected=_PROTECTED)
+NEGATOR_TYPOS = TypoIndex({"nicht", "keine", "kein", "niemals"}, min_len=4, protected=_PROTECTED)
 
 
 def _stem_lookup(word: str) -> str | None:
@@ -77,13 +85,15 @@ def _stem_lookup(word: str) -> str | None:
 @functools.lru_cache(maxsize=200_000)
 def canonical(word: str) -> str:
     """The lexicon or function word a folded token stands for: itself, de-inflected, de-stretched, or de-typoed."""
-    for candidate in (word, *squeeze_variants(word)):
+    variants = (word, *squeeze_variants(word))
+    for candidate in variants:
         found = _stem_lookup(candidate)
         if found:
             return found
-    corrected = TYPOS.correct(word)
-    if corrected:
-        return corrected
+    for candidate in variants:
+        corrected = TYPOS.correct(candidate) or NEGATOR_TYPOS.correct(candidate)
+        if corrected:
+            return corrected
     for suffix in SUFFIXES:  # an inflected typo: "freundlichn" -> "freundlich"
         if word.endswith(suffix) and len(word) - len(suffix) >= 5:
             corrected = TYPOS.correct(word[: -len(suffix)])
@@ -92,14 +102,56 @@ def canonical(word: str) -> str:
     return word
 
 
-def raw_score(text: str) -> float:
-    """The unsquashed sum of valences (see the module docstring)."""
-    items: list[tuple[str, str, bool]] = []  # (kind, canonical word or token, all caps)
+QUESTION_WEIGHT = 0.3  # sentiment words inside a question ("Ist die Jacke gut?") count this much
+
+
+def _items(text: str) -> list[tuple[str, str, bool]]:
+    """(kind, canonical word or token, all caps) per token, with phrases resolved: "alles andere als" becomes a
+    negator, "doch" after a comma a contrast word, a salutation opening the text nothing."""
+    items = []
     for kind, token in tokens(text):
         if kind == "word":
-            items.append(("word", canonical(fold(token)), token.isupper() and len(token) > 1))
+            items.append(["word", canonical(fold(token)), token.isupper() and len(token) > 1])
         elif kind in ("emo", "punct"):
-            items.append((kind, token, False))
+            items.append([kind, token, False])
+    for i in range(len(items)):
+        for phrase in NEGATING_PHRASES:
+            if tuple(item[1] for item in items[i : i + len(phrase)]) == phrase:
+                for j in range(i, i + len(phrase) - 1):
+                    items[j][1] = ""
+                items[i + len(phrase) - 1][1] = "nicht"
+        if items[i][1] == "doch" and (i == 0 or items[i - 1][1] in (",", ";", "…")):
+            items[i][1] = "aber"
+    first_word = next((i for i, item in enumerate(items) if item[0] == "word"), None)
+    if first_word is not None and items[first_word][1] in SALUTATIONS:
+        items[first_word][1] = ""
+    return [tuple(item) for item in items]
+
+
+def _sentence_weights(items) -> list[float]:
+    """Per token: QUESTION_WEIGHT inside a question, 0 inside "weder ... noch ..." (neither ... nor), else 1."""
+    weights = [1.0] * len(items)
+    start = 0
+    for end in range(len(items) + 1):
+        if end < len(items) and not (items[end][0] == "punct" and items[end][1] in _CLAUSE_END):
+            continue
+        sentence = items[start:end]
+        words = [tok for kind, tok, _ in sentence if kind == "word"]
+        weight = 1.0
+        if end < len(items) and items[end][1] == "?":
+            weight = QUESTION_WEIGHT
+        if "weder" in words and "noch" in words[words.index("weder") :]:
+            weight = 0.0
+        for k in range(start, min(end + 1, len(items))):
+            weights[k] = weight
+        start = end + 1
+    return weights
+
+
+def raw_score(text: str) -> float:
+    """The unsquashed sum of valences (see the module docstring)."""
+    items = _items(text)
+    weights = _sentence_weights(items)
     words_upper = [caps for kind, _, caps in items if kind == "word"]
     cap_emphasis = any(words_upper) and not all(words_upper)
     sentiments: list[float] = []
@@ -123,7 +175,7 @@ def raw_score(text: str) -> float:
             valence = BIGRAMS[(tok, items[i + 1][1])]
             skip.add(i + 1)
             if tok in NEGATORS:  # "nie wieder": the negator is part of the phrase
-                sentiments.append(valence)
+                sentiments.append(valence * weights[i])
                 continue
         else:
             valence = LEXICON.get(tok, 0.0)
@@ -148,7 +200,7 @@ def raw_score(text: str) -> float:
             negated = _post_negated(items, i)
         if negated:
             valence *= N_SCALAR
-        sentiments.append(valence)
+        sentiments.append(valence * weights[i])
     if contrast_at >= 0:
         sentiments = [s * 0.5 if k < contrast_at else s * 1.5 if k > contrast_at else s for k, s in enumerate(sentiments)]
     total = sum(sentiments)

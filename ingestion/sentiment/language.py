@@ -41,6 +41,9 @@ GERMAN_EVERYDAY = """jacke jacken mantel hose hosen hemd kleid kleider rock schu
     mutter vater kinder familie kollegin leute stadt zuhause wohnung arbeit nach hause schon wieder vielleicht
     eigentlich wirklich natuerlich ueberhaupt zusammen zwischen waehrend seit gegenueber naechstes dieses jahres
     hallo servus moin tschuess gruesse liebe leute bitte schoenen""".split()
+LOANWORDS = """store stores shop shops sale online hoodie shirt shirts tshirt service support team app newsletter outlet
+    parka sneaker sneakers jeans outfit look style design code link email mail paypal dhl hermes ups dpd ticket
+    hotline chat update feedback""".split()
 ENGLISH_EVERYDAY = """jacket jackets coat trousers pants shirt dress dresses skirt shoes shoe boots bag bags hat scarf
     sweater cardigan raincoat socks belt gloves size sizes colour color colours black white blue grey gray red green
     yellow brown dark light fabric material seam button zipper gift present birthday christmas wedding holiday

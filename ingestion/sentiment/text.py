@@ -42,18 +42,22 @@ TOKEN_RE = re.compile(
 
 _FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "’": "'", "é": "e", "è": "e", "á": "a", "à": "a"})
 _REPEATS = re.compile(r"(.)\1{2,}")
+_DOUBLES = re.compile(r"(.)\1+")
+_DOUBLE_UMLAUTS = re.compile(r"([äöüß])\1+")
 
 
 def fold(word: str) -> str:
     """Lower case, umlauts transliterated (ä->ae, ö->oe, ü->ue, ß->ss): "Größe", "groesse" and "GRÖSSE" fold alike."""
-    return word.lower().translate(_FOLD)
+    return _DOUBLE_UMLAUTS.sub(r"\1", word.lower()).translate(_FOLD)
 
 
 def squeeze_variants(word: str) -> list[str]:
-    """A word with letters repeated three or more times ("suuuper") as it would be with two and with one."""
-    if not _REPEATS.search(word):
+    """A word with repeated letters ("suuuper", "bestelllt", "hatteee") as it would be with runs of at most two
+    letters and with single letters."""
+    if not _DOUBLES.search(word):
         return []
-    return [_REPEATS.sub(r"\1\1", word), _REPEATS.sub(r"\1", word)]
+    variants = [_REPEATS.sub(r"\1\1", word), _DOUBLES.sub(r"\1", word)]
+    return [v for v in dict.fromkeys(variants) if v != word]
 
 
 def tokens(text: str) -> list[tuple[str, str]]:
