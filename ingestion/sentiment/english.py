@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from pathlib import Path
 
 from vaderSentiment import vaderSentiment as vader
@@ -30,17 +31,52 @@ _VOCABULARY = {w for w in LEXICON if w.isalpha()} | set(vader.BOOSTER_DICT) | {w
 TYPOS = TypoIndex(_VOCABULARY, min_len=5, protected=ENGLISH_WORDS)
 
 
+# Idioms VADER scores wrongly or not at all (general English, the project's own list): each becomes one placeholder
+# word with the phrase's valence in this analyzer's lexicon, so VADER's negation and "but" rules still apply to it.
+IDIOMS = {
+    "don't bother": -2.0, "dont bother": -2.0, "save your money": -2.3, "thanks for nothing": -2.3,
+    "never again": -2.5, "waste of money": -2.6, "waste of time": -2.4, "fell apart": -2.3, "falls apart": -2.3,
+    "fall apart": -2.3, "came apart": -2.0, "see-through": -1.2, "see through": -1.2, "read the reviews": -1.2,
+    "stay away": -2.2, "steer clear": -2.2, "rip off": -2.6, "spot on": 2.0, "sorted it out": 1.6,
+    "sorted out": 1.4, "need this": 1.6, "want it so bad": 1.6, "want this so bad": 1.6, "obsessed with": 2.0,
+    "worth every penny": 2.6, "worth it": 1.6, "worth the money": 1.6, "ten out of ten": 2.6, "10/10": 2.6,
+    "five stars": 2.4, "5 stars": 2.4, "one star": -2.0, "1 star": -2.0, "nothing special": -0.4,
+    "good or bad": 0.0, "can't complain": 1.4, "cannot complain": 1.4, "no complaints": 1.6,
+    "does the job": 1.2, "did the job": 1.2, "as described": 0.8, "not as described": -1.8,
+    "let down": -1.8, "letdown": -1.8, "a joke": -1.8, "went above and beyond": 2.8, "above and beyond": 2.6,
+}
+# Words that negate like "not" although VADER treats them otherwise (as a dampener, or not at all).
+NEGATING = {"far from": "not", "by no means": "not", "anything but": "not", "hardly": "not", "scarcely": "not",
+            "in no way": "not", "nowhere near": "not", "no longer": "not"}
+_PLACEHOLDERS = {}
+for _i, (_phrase, _valence) in enumerate(IDIOMS.items()):
+    _PLACEHOLDERS[_phrase] = f"zzidiom{chr(97 + _i // 26)}{chr(97 + _i % 26)}"
+    LEXICON[_PLACEHOLDERS[_phrase]] = _valence
+_PHRASES = {**_PLACEHOLDERS, **NEGATING}
+_PHRASE_RE = re.compile(
+    r"(?<![\w'])(" + "|".join(re.escape(p) for p in sorted(_PHRASES, key=len, reverse=True)) + r")(?![\w'])",
+    re.IGNORECASE,
+)
+_YET_CONTRAST = re.compile(r",\s*yet\b", re.IGNORECASE)  # ", yet" contrasts like "but"
+_SALUTATION = re.compile(r"^\s*(dear|hi|hello|hey)\b", re.IGNORECASE)
+_NEITHER_NOR = re.compile(r"\bneither\b.*\bnor\b", re.IGNORECASE)
+_SENTENCES = re.compile(r"[^.!?…]+(?:[.!?…]+|$)")
+QUESTION_WEIGHT = 0.3
+
+
 @functools.lru_cache(maxsize=200_000)
 def repair_word(word: str) -> str:
     lower = word.lower()
     if lower in LEXICON or lower in _VOCABULARY or not lower.isalpha():
         return word
-    for variant in squeeze_variants(lower):
-        if variant in LEXICON:
+    variants = (lower, *squeeze_variants(lower))
+    for variant in variants[1:]:
+        if variant in LEXICON or variant in _VOCABULARY:
             return variant.upper() if word.isupper() else variant
-    corrected = TYPOS.correct(lower)
-    if corrected and corrected != lower:
-        return corrected.upper() if word.isupper() else corrected
+    for variant in variants:
+        corrected = TYPOS.correct(variant)
+        if corrected and corrected != lower:
+            return corrected.upper() if word.isupper() else corrected
     return word
 
 
@@ -59,16 +95,26 @@ def repair(text: str) -> tuple[str, float]:
             return repair_word(token)
         return token
 
-    return TOKEN_RE.sub(sub, text), emoji
+    repaired = TOKEN_RE.sub(sub, text)
+    repaired = _PHRASE_RE.sub(lambda m: f" {_PHRASES[m.group().lower()]} ", repaired)
+    repaired = _SALUTATION.sub(" ", _YET_CONTRAST.sub(" but", repaired))
+    return repaired, emoji
+
+
+def _vader_sum(sentence: str) -> float:
+    """VADER's compound of one sentence turned back into its sum of valences (the inverse of its normalisation)."""
+    c = ANALYZER.polarity_scores(sentence)["compound"]
+    c = max(-0.9999, min(0.9999, c))
+    return c * math.sqrt(15.0) / math.sqrt(1.0 - c * c)
 
 
 def compound(text: str) -> float:
-    """VADER's compound of the repaired text, with the emoji added to its sum outside VADER's negation (VADER would
-    flip an emoticon after "never")."""
-    repaired, emoji = repair(text)
-    c = ANALYZER.polarity_scores(repaired)["compound"] if repaired.strip() else 0.0
-    if not emoji:
-        return c
-    c = max(-0.9999, min(0.9999, c))
-    s = c * math.sqrt(15.0) / math.sqrt(1.0 - c * c) + emoji  # VADER's sum back from its compound, plus the emoji
-    return s / math.sqrt(s * s + 15.0)
+    """VADER per sentence of the repaired text, a question counting QUESTION_WEIGHT and "neither ... nor" nothing,
+    plus the emoji outside VADER's negation (VADER would flip an emoticon after "never"); squashed like VADER."""
+    repaired, total = repair(text)
+    for sentence in _SENTENCES.findall(repaired):
+        if not sentence.strip(" .!?…") or _NEITHER_NOR.search(sentence):
+            continue
+        weight = QUESTION_WEIGHT if sentence.rstrip().endswith("?") else 1.0
+        total += weight * _vader_sum(sentence)
+    return total / math.sqrt(total * total + 15.0)
