@@ -43,6 +43,9 @@ IDIOMS = {
     "five stars": 2.4, "5 stars": 2.4, "one star": -2.0, "1 star": -2.0, "nothing special": -0.4,
     "good or bad": 0.0, "can't complain": 1.4, "cannot complain": 1.4, "no complaints": 1.6,
     "does the job": 1.2, "did the job": 1.2, "as described": 0.8, "not as described": -1.8,
+    "couldn't be happier": 3.0, "could not be happier": 3.0, "couldn't be better": 2.8, "would buy again": 2.2,
+    "buy again": 1.8, "buy it again": 1.8, "sent it back": -1.4, "sent it straight back": -1.8, "top notch": 2.6,
+    "so much for": -1.6, "don't buy": -2.1, "do not buy": -2.1, "nothing more": -0.5, "keeps ignoring": -2.2,
     "let down": -1.8, "letdown": -1.8, "a joke": -1.8, "went above and beyond": 2.8, "above and beyond": 2.6,
 }
 # Words that negate like "not" although VADER treats them otherwise (as a dampener, or not at all).
@@ -62,6 +65,7 @@ _SALUTATION = re.compile(r"^\s*(dear|hi|hello|hey)\b", re.IGNORECASE)
 _NEITHER_NOR = re.compile(r"\bneither\b.*\bnor\b", re.IGNORECASE)
 _SENTENCES = re.compile(r"[^.!?…]+(?:[.!?…]+|$)")
 QUESTION_WEIGHT = 0.3
+_OTHER_EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\uFE0F\u200D]")
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -95,7 +99,7 @@ def repair(text: str) -> tuple[str, float]:
             return repair_word(token)
         return token
 
-    repaired = TOKEN_RE.sub(sub, text)
+    repaired = _OTHER_EMOJI.sub(" ", TOKEN_RE.sub(sub, text))  # emoji outside the table carry no valence here
     repaired = _PHRASE_RE.sub(lambda m: f" {_PHRASES[m.group().lower()]} ", repaired)
     repaired = _SALUTATION.sub(" ", _YET_CONTRAST.sub(" but", repaired))
     return repaired, emoji
