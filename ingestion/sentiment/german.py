@@ -70,15 +70,23 @@ _FUNCTION = NEGATORS | DIMINISHERS | CONTRAST | set(INTENSIFIERS)
 # Everyday words of both languages (German texts borrow "Store", "Sale", "Shirt") are never "corrected".
 _PROTECTED = GERMAN_WORDS | ENGLISH_WORDS | {fold(w) for w in (*GERMAN_EVERYDAY, *ENGLISH_EVERYDAY, *LOANWORDS)}
 TYPOS = TypoIndex(set(LEXICON) | _FUNCTION, min_len=5, protected=_PROTECTED)
-NEGATOR_TYPOS = TypoIndex({"nicht", "keine", "kein", "niemals"}, min_len=4, protected=_PROTECTED)
+NEGATOR_TYPOS = TypoIndex({"nicht", "keine", "niemals"}, min_len=4, protected=_PROTECTED)
+BIGRAM_WORDS = TypoIndex({w for pair in BIGRAMS for w in pair}, min_len=5, protected=_PROTECTED)
 
 
 def _stem_lookup(word: str) -> str | None:
+    """The word, or its stem without an inflection ending, or without a participle's "ge-" ("geärgert" -> "ärger"),
+    or "lieblings" for a compound of it ("Lieblingsteil")."""
     if word in LEXICON or word in _FUNCTION:
         return word
-    for suffix in SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and word[: -len(suffix)] in LEXICON:
-            return word[: -len(suffix)]
+    for stem in (word, word[2:]) if word.startswith("ge") and len(word) > 6 else (word,):
+        if stem in LEXICON:
+            return stem
+        for suffix in SUFFIXES:
+            if stem.endswith(suffix) and len(stem) - len(suffix) >= 3 and stem[: -len(suffix)] in LEXICON:
+                return stem[: -len(suffix)]
+    if word.startswith("lieblings") and len(word) > 10:
+        return "lieblings"
     return None
 
 
@@ -91,7 +99,7 @@ def canonical(word: str) -> str:
         if found:
             return found
     for candidate in variants:
-        corrected = TYPOS.correct(candidate) or NEGATOR_TYPOS.correct(candidate)
+        corrected = TYPOS.correct(candidate) or NEGATOR_TYPOS.correct(candidate) or BIGRAM_WORDS.correct(candidate)
         if corrected:
             return corrected
     for suffix in SUFFIXES:  # an inflected typo: "freundlichn" -> "freundlich"

@@ -55,7 +55,14 @@ ENGLISH_EVERYDAY = """jacket jackets coat trousers pants shirt dress dresses ski
     cold hours minutes euros cents invoice account password hotline call message answer question questions friend
     girlfriend boyfriend mother father kids family colleague people city home flat work maybe actually really
     naturally together between while since opposite thoughts starts start update after weather hello hey thanks
-    cheers regards please""".split()
+    cheers regards please found find finds needs need needed guess guessed holds hold held sure tried tries trying
+    went goes going gone came comes coming made makes making took takes taking gave gives given told tells said says
+    asked asks looked looks looking wanted wants wanting used uses using worked works working called calls seemed
+    seems felt feels kept keeps left leaves thought thinks brought brings bought sent sends arrived arrives waited
+    waits changed changes paid pays showed shows tagged someone anyone everyone people person thing things stuff
+    other another every each both either same different little small large big long short high low early later
+    first last next own just even ever still yet back away around down out off up where there their they're
+    sister brother mother daddy mummy partner wife husband son daughter size colour model version weather""".split()
 
 
 def language_votes(text: str, german_lexicon: frozenset[str] = frozenset(), english_lexicon: frozenset[str] = frozenset()):
