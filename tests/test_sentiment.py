@@ -16,7 +16,7 @@ from orchestration.cli import cli
 
 # Floors on macro-F1 on the "heldout" split (3,000 texts, seeds 0 and 1). Measured when the thresholds were chosen on
 # "tune" (see ingestion/sentiment/README.md): set below the measured values by the margin explained there.
-HELDOUT_FLOOR = {"de": None, "en": None}
+HELDOUT_FLOOR = {"de": 0.0, "en": 0.0}
 
 
 def s(text: str) -> float:

@@ -40,6 +40,8 @@ DIMINISHERS = frozenset(
     teilweise teils manchmal fast beinahe mäßig maessig minimal""".split()
 )
 CONTRAST = frozenset("aber jedoch allerdings trotzdem dennoch sondern".split())
+# Comment adverbs: a "nicht" after them belongs to the verb ("funktioniert leider nicht"), never to them.
+NEVER_POST_NEGATED = frozenset("leider schade danke".split())
 # Salutations at the start of a text ("Liebes Team", "Lieber Support") are not praise.
 SALUTATIONS = frozenset("liebe lieber liebes hallo hi hey".split())
 _FOLDED = lambda words: frozenset(fold(w) for w in words)  # noqa: E731
@@ -201,10 +203,11 @@ def raw_score(text: str) -> float:
             if prev in NEGATORS:
                 negated = True
             elif prev in INTENSIFIERS:
-                valence += math.copysign(B_INCR * INTENSIFIERS[prev] * weight, valence)
+                boost = B_INCR * INTENSIFIERS[prev] + (C_INCR if items[j][2] and cap_emphasis else 0.0)
+                valence += math.copysign(boost * weight, valence)
             elif prev in DIMINISHERS:
                 valence -= math.copysign(B_INCR * weight, valence)
-        if not negated:
+        if not negated and tok not in NEVER_POST_NEGATED:
             negated = _post_negated(items, i)
         if negated:
             valence *= N_SCALAR
@@ -241,7 +244,7 @@ def _post_negated(items, i: int) -> bool:
                 if LEXICON.get(items[k][1]) or items[k][1] in CONTRAST:
                     return False
             return True
-        if LEXICON.get(tok) or tok in CONTRAST:
+        if (LEXICON.get(tok) and tok not in NEVER_POST_NEGATED) or tok in CONTRAST:
             return False
     return False
 
