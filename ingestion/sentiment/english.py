@@ -17,7 +17,7 @@ from pathlib import Path
 
 from vaderSentiment import vaderSentiment as vader
 
-from .language import ENGLISH_WORDS
+from .language import ENGLISH_EVERYDAY, ENGLISH_WORDS
 from .text import EMOJI, TOKEN_RE, TypoIndex, squeeze_variants
 
 EXTRA_LEXICON_PATH = Path(__file__).with_name("lexicon_en_extra.tsv")
@@ -28,7 +28,8 @@ for _line in EXTRA_LEXICON_PATH.read_text(encoding="utf-8").splitlines():
         _word, _valence = _line.rsplit("\t", 1)
         LEXICON[_word] = float(_valence)
 _VOCABULARY = {w for w in LEXICON if w.isalpha()} | set(vader.BOOSTER_DICT) | {w for w in vader.NEGATE if w.isalpha()}
-TYPOS = TypoIndex(_VOCABULARY, min_len=5, protected=ENGLISH_WORDS)
+_EVERYDAY = ENGLISH_WORDS | set(ENGLISH_EVERYDAY)
+TYPOS = TypoIndex(_VOCABULARY, min_len=5, protected=_EVERYDAY)
 
 
 # Idioms VADER scores wrongly or not at all (general English, the project's own list): each becomes one placeholder
@@ -77,7 +78,7 @@ def repair_word(word: str) -> str:
         return word
     variants = (lower, *squeeze_variants(lower))
     for variant in variants[1:]:
-        if variant in LEXICON or variant in _VOCABULARY:
+        if variant in LEXICON or variant in _VOCABULARY or variant in _EVERYDAY:
             return variant.upper() if word.isupper() else variant
     for variant in variants:
         corrected = TYPOS.correct(variant)

@@ -104,10 +104,10 @@ def canonical(word: str) -> str:
         corrected = TYPOS.correct(candidate) or NEGATOR_TYPOS.correct(candidate) or BIGRAM_WORDS.correct(candidate)
         if corrected:
             return corrected
-    for suffix in SUFFIXES:  # an inflected typo: "freundlichn" -> "freundlich"
-        if word.endswith(suffix) and len(word) - len(suffix) >= 5:
+    for suffix in SUFFIXES:  # an inflected typo: "freundlcihe" -> "freundlich"
+        if word.endswith(suffix) and len(word) - len(suffix) >= 6:
             corrected = TYPOS.correct(word[: -len(suffix)])
-            if corrected and corrected in LEXICON:
+            if corrected and corrected in LEXICON and len(corrected) >= 6:
                 return corrected
     return word
 
@@ -181,7 +181,8 @@ def raw_score(text: str) -> float:
             sentiments.append(0.0)
             continue
         valence = 0.0
-        if i + 1 < n and items[i + 1][0] == "word" and (tok, items[i + 1][1]) in BIGRAMS:
+        bigram = i + 1 < n and items[i + 1][0] == "word" and (tok, items[i + 1][1]) in BIGRAMS
+        if bigram:
             valence = BIGRAMS[(tok, items[i + 1][1])]
             skip.add(i + 1)
             if tok in NEGATORS:  # "nie wieder": the negator is part of the phrase
@@ -207,7 +208,7 @@ def raw_score(text: str) -> float:
                 valence += math.copysign(boost * weight, valence)
             elif prev in DIMINISHERS:
                 valence -= math.copysign(B_INCR * weight, valence)
-        if not negated and tok not in NEVER_POST_NEGATED:
+        if not negated and not bigram and tok not in NEVER_POST_NEGATED:
             negated = _post_negated(items, i)
         if negated:
             valence *= N_SCALAR

@@ -77,16 +77,19 @@ class TypoIndex:
     """Edit-distance-1 lookup (one letter dropped, added, replaced or two swapped) into a known vocabulary.
 
     Symmetric-delete index (the SymSpell idea): a word and a typo of it share a one-letter delete. Only words of
-    ``min_len`` letters or more are corrected, and only when exactly one vocabulary word fits, so short or
-    ambiguous tokens stay as they are.
+    ``min_len`` letters or more are corrected, only when exactly one known word fits (a changed letter must keep
+    the first two letters, any typo the first), and never to a protected everyday word, so short, ambiguous or
+    everyday tokens stay as they are.
     """
 
     def __init__(self, vocabulary: Iterable[str], min_len: int = 5, protected: Iterable[str] = ()):
         self.vocabulary = set(vocabulary)
-        self.protected = set(protected)
+        self.protected = set(protected) - self.vocabulary
         self.min_len = min_len
         self._index: dict[str, set[str]] = {}
-        for word in self.vocabulary:
+        # Protected words are matched too, so that a typo nearer to an everyday word than to a lexicon word is left
+        # alone ("bestelt" is "bestellt", not "beste").
+        for word in self.vocabulary | self.protected:
             if len(word) >= min_len - 1:
                 self._index.setdefault(word, set()).add(word)
                 for deleted in _deletes(word):
@@ -97,10 +100,17 @@ class TypoIndex:
             return None
         if word in self.vocabulary:
             return word
+        known = self.vocabulary | self.protected
         candidates = set(self._index.get(word, ()))  # the token lost a letter
         for deleted in _deletes(word):  # the token gained, changed or swapped a letter
-            if deleted in self.vocabulary:
+            if deleted in known:
                 candidates.add(deleted)
             candidates.update(self._index.get(deleted, ()))
-        candidates = {c for c in candidates if abs(len(c) - len(word)) <= 1 and c[0] == word[0]}
-        return candidates.pop() if len(candidates) == 1 else None
+        candidates = {
+            c for c in candidates
+            if c[0] == word[0] and (abs(len(c) - len(word)) == 1 or (len(c) == len(word) and c[1] == word[1]))
+        }  # fmt: skip
+        if len(candidates) != 1:
+            return None
+        found = candidates.pop()
+        return None if found in self.protected else found
