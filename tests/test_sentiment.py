@@ -14,9 +14,11 @@ from ingestion.demo_world import texts
 from ingestion.sentiment import Sentiment, detect_language, evaluate, score, score_many
 from orchestration.cli import cli
 
-# Floors on macro-F1 on the "heldout" split (3,000 texts, seeds 0 and 1). Measured when the thresholds were chosen on
-# "tune" (see ingestion/sentiment/README.md): set below the measured values by the margin explained there.
-HELDOUT_FLOOR = {"de": 0.0, "en": 0.0}
+# Floors on macro-F1 on the "heldout" split (3,000 texts, 1,500 per language, seeds 0 and 1). Measured on heldout seeds
+# 0-4 after tuning on "tune" only: de 0.824-0.857 (sd 0.013), en 0.811-0.833 (sd 0.009). Each floor sits about three
+# seed-to-seed standard deviations below the lowest of the five, so a reworded corpus does not fail it, a lost rule
+# (negation, contrast, typos) does. See ingestion/sentiment/README.md.
+HELDOUT_FLOOR = {"de": 0.78, "en": 0.77}
 
 
 def s(text: str) -> float:
@@ -103,11 +105,11 @@ def test_score_many_matches_score_and_is_fast():
     batch = [row["text"] for row in rows]
     assert score_many(batch[:300]) == [score(text) for text in batch[:300]]
     many = [f"{text} #{i}" for i, text in enumerate(batch * 4)][:10_000]  # 10,000 distinct texts
-    started = time.perf_counter()
+    started = time.process_time()  # CPU seconds of this process: what the scorer costs, whatever else runs
     results = score_many(many)
-    seconds = time.perf_counter() - started
+    seconds = time.process_time() - started
     assert len(results) == 10_000 and all(r.label in sentiment.LABELS for r in results)
-    assert seconds < 4.0, f"10,000 texts took {seconds:.2f} s"  # ~0.6 s alone; the bound leaves room for a busy machine
+    assert seconds < 2.0, f"10,000 texts took {seconds:.2f} CPU s"  # ~0.85 s measured
 
 
 def test_evaluate_counts_and_macro_f1():
@@ -138,7 +140,7 @@ def test_heldout_macro_f1_floors(seed):
         result = report[language]
         assert result["n"] >= 1000
         assert result["macro_f1"] >= floor, (language, result["macro_f1"], result["confusion"])
-        assert result["language_errors"] <= 0.02 * result["n"], (language, result["language_errors"])
+        assert result["language_errors"] <= 0.03 * result["n"], (language, result["language_errors"])
 
 
 def test_cli_score_and_eval():

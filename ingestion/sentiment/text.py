@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -46,6 +47,7 @@ _DOUBLES = re.compile(r"(.)\1+")
 _DOUBLE_UMLAUTS = re.compile(r"([äöüß])\1+")
 
 
+@functools.lru_cache(maxsize=200_000)
 def fold(word: str) -> str:
     """Lower case, umlauts transliterated (ä->ae, ö->oe, ü->ue, ß->ss): "Größe", "groesse" and "GRÖSSE" fold alike."""
     return _DOUBLE_UMLAUTS.sub(r"\1", word.lower()).translate(_FOLD)
@@ -60,13 +62,12 @@ def squeeze_variants(word: str) -> list[str]:
     return [v for v in dict.fromkeys(variants) if v != word]
 
 
-def tokens(text: str) -> list[tuple[str, str]]:
+@functools.lru_cache(maxsize=1024)  # language detection and scoring tokenise the same text one after the other
+def tokens(text: str) -> tuple[tuple[str, str], ...]:
     """(kind, token) pairs: kind in emo (emoticon or emoji), word, num, punct. Words keep their case."""
-    out = []
-    for match in TOKEN_RE.finditer(text):
-        kind = match.lastgroup
-        out.append(("emo" if kind == "emoji" else kind, match.group()))
-    return out
+    return tuple(
+        ("emo" if match.lastgroup == "emoji" else match.lastgroup, match.group()) for match in TOKEN_RE.finditer(text)
+    )
 
 
 def _deletes(word: str) -> set[str]:
@@ -85,11 +86,12 @@ class TypoIndex:
     def __init__(self, vocabulary: Iterable[str], min_len: int = 5, protected: Iterable[str] = ()):
         self.vocabulary = set(vocabulary)
         self.protected = set(protected) - self.vocabulary
+        self._known = self.vocabulary | self.protected
         self.min_len = min_len
         self._index: dict[str, set[str]] = {}
         # Protected words are matched too, so that a typo nearer to an everyday word than to a lexicon word is left
         # alone ("bestelt" is "bestellt", not "beste").
-        for word in self.vocabulary | self.protected:
+        for word in self._known:
             if len(word) >= min_len - 1:
                 self._index.setdefault(word, set()).add(word)
                 for deleted in _deletes(word):
@@ -100,7 +102,7 @@ class TypoIndex:
             return None
         if word in self.vocabulary:
             return word
-        known = self.vocabulary | self.protected
+        known = self._known
         candidates = set(self._index.get(word, ()))  # the token lost a letter
         for deleted in _deletes(word):  # the token gained, changed or swapped a letter
             if deleted in known:
