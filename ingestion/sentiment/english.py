@@ -1,11 +1,12 @@
-"""English sentiment: vaderSentiment (MIT) on a lightly repaired text.
+"""English sentiment: vaderSentiment (MIT) per sentence, on a lightly repaired text.
 
-VADER's lexicon gains a few shopping and service words it leaves neutral (lexicon_en_extra.tsv, the project's own).
-Before VADER sees the text, emoji and emoticons of the shared table are taken out and their valence is added to
-VADER's sum afterwards (VADER would negate a ":(" after "never" and spells many emoji out as words without
-valence), and words VADER does not
-know are mapped to the one lexicon, booster or negation word one typo away ("terible" -> "terrible"), never below five
-letters. VADER then applies its own negation, boosters, "but", capitals and punctuation rules.
+VADER's lexicon gains a few shop-talk words it leaves neutral or misreads (lexicon_en_extra.tsv, the project's own),
+and idioms it cannot see ("don't bother", "spot on") become placeholder words with a valence; "far from", "by no
+means", "hardly" become "not"; ", yet" becomes "but". Emoji and emoticons of the shared table are taken out and their
+valence is added to VADER's sum afterwards (VADER would negate a ":(" after "never"); other emoji are dropped. Words
+VADER does not know are mapped to the one lexicon word one typo away ("terible" -> "terrible"), never below five
+letters and never an everyday word. Each sentence is scored by VADER (negation, boosters, "but", capitals,
+punctuation); a question counts QUESTION_WEIGHT, "neither ... nor" nothing; the sum is squashed like VADER's compound.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 Per sentiment-bearing word: valence from the lexicon; an intensifier or diminisher up to three words before it moves
 the valence by VADER's 0.293 (0.95, 0.9 further away); a negator up to three words before ("nicht gut", "kein
 Problem", "nicht sehr schnell") multiplies it by -0.74, and so does a clause-final one after it when nothing else
-follows ("gefällt mir nicht"); a word in capitals amid lower case gains 0.733. A contrast word ("aber", "jedoch",
+follows ("gefällt mir nicht"); "alles andere als" and "kaum" negate too; a word in capitals amid lower case gains
+0.733 (a capitalised intensifier adds it to the word it boosts). Words inside a question count QUESTION_WEIGHT,
+inside "weder ... noch" nothing; a salutation opening the text ("Liebes Team") nothing. A contrast word ("aber", "jedoch",
 "allerdings", "trotzdem", "sondern") halves what comes before it and weights what follows by 1.5. Emoji and
 emoticons add their valence. Exclamation marks (up to three) add 0.292 each in the direction of the sum. The sum is
 squashed like VADER's compound: s / sqrt(s^2 + 15), in [-1, 1].
