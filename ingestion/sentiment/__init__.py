@@ -1,6 +1,6 @@
 """Offline sentiment of short German and English texts: per text its language, a score in [-1, 1] and a label.
 
-    score("Nicht schlecht, aber die Lieferung war sehr langsam 😕")  # Sentiment(language='de', score=-0.4, label='negative')
+    score("Nicht schlecht, aber die Lieferung war sehr langsam 😕")  # Sentiment(language='de', score=-0.7163, label='negative')
 
 English runs on vaderSentiment (MIT, its lexicon ships in the wheel); German on the project's own lexicon
 (``lexicon_de.tsv``, MIT, see README.md here) with VADER-style rules for negation, intensifiers, diminishers,
