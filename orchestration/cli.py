@@ -7,6 +7,8 @@
     journey identity train [--seed --people --days]   train the probabilistic identity model, save it in the repo
     journey iot-bridge [--host --port --topic ...]    MQTT -> NDJSON drop files for the IoT source
     journey clv fit FILE.csv --calibration-end DATE   BG/NBD + Gamma-Gamma on a customer_id,date,amount file (no warehouse)
+    journey sentiment score TEXT... [--json]          language, score and label of German/English texts (offline)
+    journey sentiment eval [--split heldout]          macro-F1 per language on the demo world's labelled texts
 
 Everything lands under ``$JW_DATA_DIR`` (default ``<repo>/data``); runs go through the Dagster instance in
 ``$DAGSTER_HOME`` (default ``$JW_DATA_DIR/dagster_home``), the one ``make ui`` opens. Imports are lazy so that
@@ -257,6 +259,64 @@ def clv_fit(transactions: str, calibration_end, unit: str, as_json: bool) -> Non
         f"log-likelihood {fitted.gg_log_likelihood:.4f}"
     )
     click.echo(f"converged: {'yes' if fitted.converged else 'NO'}; {fitted.seconds:.2f} s")
+
+
+@cli.group()
+def sentiment() -> None:
+    """Sentiment of German and English texts, offline (lexicons and rules; nothing downloaded)."""
+
+
+@sentiment.command("score")
+@click.argument("texts", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per text instead of text.")
+def sentiment_score(texts: tuple[str, ...], as_json: bool) -> None:
+    """Print language (de, en or -), score in [-1, 1] and label of each TEXT."""
+    import json
+
+    from ingestion import sentiment as model
+
+    for text, result in zip(texts, model.score_many(texts)):
+        if as_json:
+            click.echo(json.dumps({"text": text, **result._asdict()}, ensure_ascii=False))
+        else:
+            click.echo(f"{result.language or '-'}\t{result.score:+.4f}\t{result.label}\t{text}")
+
+
+@sentiment.command("eval")
+@click.option(
+    "--split", type=click.Choice(["tune", "heldout", "world"]), default="heldout", show_default=True,
+    help="Which split of the labelled corpus (ingestion.demo_world.texts): tune (what the thresholds were chosen on), "
+    "heldout (never tuned on), world (what the demo world writes).",
+)  # fmt: skip
+@click.option("--n", "size", type=click.IntRange(min=30), default=3000, show_default=True, help="Texts in the corpus.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the corpus.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def sentiment_eval(split: str, size: int, seed: int, as_json: bool) -> None:
+    """Macro-F1, accuracy and confusion matrix per language of the scorer on a labelled corpus split."""
+    import json
+
+    from ingestion import sentiment as model
+
+    try:
+        from ingestion.demo_world.texts import corpus
+    except ImportError as error:
+        raise click.ClickException(f"no labelled corpus in this checkout (ingestion.demo_world.texts: {error})")
+    started = time.monotonic()
+    report = model.evaluate(corpus(split, n=size, seed=seed))
+    seconds = time.monotonic() - started
+    if as_json:
+        click.echo(json.dumps({"split": split, "n": size, "seed": seed, "seconds": round(seconds, 3), "languages": report}))
+        return
+    click.echo(f"split {split}, {size} texts, seed {seed}: scored in {seconds:.2f} s")
+    for language, result in report.items():
+        f1 = "  ".join(f"{label} {value:.3f}" for label, value in result["f1"].items())
+        click.echo(
+            f"{language}: macro-F1 {result['macro_f1']:.3f}  accuracy {result['accuracy']:.3f}  n {result['n']}  "
+            f"(F1 {f1}; language missed {result['language_errors']})"
+        )
+        click.echo("    true \\ predicted  " + "  ".join(f"{label:>8}" for label in model.LABELS))
+        for true_label, row in result["confusion"].items():
+            click.echo(f"    {true_label:>17}  " + "  ".join(f"{row[label]:>8}" for label in model.LABELS))
 
 
 def main(args=None) -> None:

@@ -3,7 +3,9 @@
 Per sentiment-bearing word: valence from the lexicon; an intensifier or diminisher up to three words before it moves
 the valence by VADER's 0.293 (0.95, 0.9 further away); a negator up to three words before ("nicht gut", "kein
 Problem", "nicht sehr schnell") multiplies it by -0.74, and so does a clause-final one after it when nothing else
-follows ("gefällt mir nicht"); a word in capitals amid lower case gains 0.733. A contrast word ("aber", "jedoch",
+follows ("gefällt mir nicht"); "alles andere als" and "kaum" negate too; a word in capitals amid lower case gains
+0.733 (a capitalised intensifier adds it to the word it boosts). Words inside a question count QUESTION_WEIGHT,
+inside "weder ... noch" nothing; a salutation opening the text ("Liebes Team") nothing. A contrast word ("aber", "jedoch",
 "allerdings", "trotzdem", "sondern") halves what comes before it and weights what follows by 1.5. Emoji and
 emoticons add their valence. Exclamation marks (up to three) add 0.292 each in the direction of the sum. The sum is
 squashed like VADER's compound: s / sqrt(s^2 + 15), in [-1, 1].
@@ -15,15 +17,18 @@ import functools
 import math
 from pathlib import Path
 
-from .language import GERMAN_WORDS
+from .language import ENGLISH_EVERYDAY, ENGLISH_WORDS, GERMAN_EVERYDAY, GERMAN_WORDS, LOANWORDS
 from .text import EMOJI, TypoIndex, fold, squeeze_variants, tokens
 
 LEXICON_PATH = Path(__file__).with_name("lexicon_de.tsv")
 
 NEGATORS = frozenset(
-    "nicht nich net kein keine keinen keinem keiner keines nie niemals nimmer nichts ohne weder nirgends".split()
+    """nicht nich net nciht ncht nict nihct kein keine keinen keinem keiner keines nie niemals nimmer nichts ohne
+    weder nirgends keineswegs keinesfalls mitnichten kaum""".split()
 )
-POST_NEGATORS = frozenset("nicht nich net nie niemals".split())
+# Phrases that negate what follows: "alles andere als schön", "weit entfernt von gut".
+NEGATING_PHRASES = (("alles", "andere", "als"), ("weit", "entfernt", "von"), ("alles", "andre", "als"))
+POST_NEGATORS = frozenset("nicht nich net nciht ncht nict nie niemals".split())
 INTENSIFIERS = {
     w: 1.0
     for w in """sehr extrem total absolut wirklich echt richtig voll mega super ultra so besonders äußerst ausserst
@@ -34,9 +39,13 @@ INTENSIFIERS = {
 INTENSIFIERS.update({"ganz": 0.5, "zu": 0.6, "noch": 0.5, "viel": 0.6, "mehr": 0.4, "so": 0.8})
 DIMINISHERS = frozenset(
     """etwas bisschen bissl bisserl wenig leicht eher relativ halbwegs einigermaßen einigermassen ziemlich recht
-    teilweise teils manchmal fast beinahe mäßig maessig minimal kaum""".split()
+    teilweise teils manchmal fast beinahe mäßig maessig minimal""".split()
 )
-CONTRAST = frozenset("aber jedoch allerdings trotzdem dennoch sondern doch nur".split()) - {"doch", "nur"}
+CONTRAST = frozenset("aber jedoch allerdings trotzdem dennoch sondern".split())
+# Comment adverbs: a "nicht" after them belongs to the verb ("funktioniert leider nicht"), never to them.
+NEVER_POST_NEGATED = frozenset("leider schade danke".split())
+# Salutations at the start of a text ("Liebes Team", "Lieber Support") are not praise.
+SALUTATIONS = frozenset("liebe lieber liebes hallo hi hey".split())
 _FOLDED = lambda words: frozenset(fold(w) for w in words)  # noqa: E731
 NEGATORS, POST_NEGATORS, DIMINISHERS, CONTRAST = map(_FOLDED, (NEGATORS, POST_NEGATORS, DIMINISHERS, CONTRAST))
 INTENSIFIERS = {fold(w): v for w, v in INTENSIFIERS.items()}
@@ -62,44 +71,99 @@ def load_lexicon(path: Path = LEXICON_PATH) -> tuple[dict[str, float], dict[tupl
 
 LEXICON, BIGRAMS = load_lexicon()
 _FUNCTION = NEGATORS | DIMINISHERS | CONTRAST | set(INTENSIFIERS)
-TYPOS = TypoIndex(set(LEXICON) | _FUNCTION, min_len=5, protected=GERMAN_WORDS)
+# Everyday words of both languages (German texts borrow "Store", "Sale", "Shirt") are never "corrected".
+_PROTECTED = GERMAN_WORDS | ENGLISH_WORDS | {fold(w) for w in (*GERMAN_EVERYDAY, *ENGLISH_EVERYDAY, *LOANWORDS)}
+TYPOS = TypoIndex(set(LEXICON) | _FUNCTION, min_len=5, protected=_PROTECTED)
+NEGATOR_TYPOS = TypoIndex({"nicht", "keine", "niemals"}, min_len=4, protected=_PROTECTED)
+BIGRAM_WORDS = TypoIndex({w for pair in BIGRAMS for w in pair}, min_len=5, protected=_PROTECTED)
 
 
 def _stem_lookup(word: str) -> str | None:
+    """The word, or its stem without an inflection ending, or without a participle's "ge-" ("geärgert" -> "ärger"),
+    or "lieblings" for a compound of it ("Lieblingsteil")."""
     if word in LEXICON or word in _FUNCTION:
         return word
-    for suffix in SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and word[: -len(suffix)] in LEXICON:
-            return word[: -len(suffix)]
+    for stem in (word, word[2:]) if word.startswith("ge") and len(word) > 6 else (word,):
+        if stem in LEXICON:
+            return stem
+        for suffix in SUFFIXES:
+            if stem.endswith(suffix) and len(stem) - len(suffix) >= 3 and stem[: -len(suffix)] in LEXICON:
+                return stem[: -len(suffix)]
+    if word.startswith("lieblings") and len(word) > 10:
+        return "lieblings"
     return None
 
 
 @functools.lru_cache(maxsize=200_000)
 def canonical(word: str) -> str:
     """The lexicon or function word a folded token stands for: itself, de-inflected, de-stretched, or de-typoed."""
-    for candidate in (word, *squeeze_variants(word)):
+    variants = (word, *squeeze_variants(word))
+    for candidate in variants:
         found = _stem_lookup(candidate)
         if found:
             return found
-    corrected = TYPOS.correct(word)
-    if corrected:
-        return corrected
-    for suffix in SUFFIXES:  # an inflected typo: "freundlichn" -> "freundlich"
-        if word.endswith(suffix) and len(word) - len(suffix) >= 5:
+    for candidate in variants:
+        corrected = TYPOS.correct(candidate) or NEGATOR_TYPOS.correct(candidate) or BIGRAM_WORDS.correct(candidate)
+        if corrected:
+            return corrected
+    for suffix in SUFFIXES:  # an inflected typo: "freundlcihe" -> "freundlich"
+        if word.endswith(suffix) and len(word) - len(suffix) >= 6:
             corrected = TYPOS.correct(word[: -len(suffix)])
-            if corrected and corrected in LEXICON:
+            if corrected and corrected in LEXICON and len(corrected) >= 6:
                 return corrected
     return word
 
 
-def raw_score(text: str) -> float:
-    """The unsquashed sum of valences (see the module docstring)."""
-    items: list[tuple[str, str, bool]] = []  # (kind, canonical word or token, all caps)
+QUESTION_WEIGHT = 0.3  # sentiment words inside a question ("Ist die Jacke gut?") count this much
+
+
+def _items(text: str) -> list[tuple[str, str, bool]]:
+    """(kind, canonical word or token, all caps) per token, with phrases resolved: "alles andere als" becomes a
+    negator, "doch" after a comma a contrast word, a salutation opening the text nothing."""
+    items = []
     for kind, token in tokens(text):
         if kind == "word":
-            items.append(("word", canonical(fold(token)), token.isupper() and len(token) > 1))
+            items.append(["word", canonical(fold(token)), token.isupper() and len(token) > 1])
         elif kind in ("emo", "punct"):
-            items.append((kind, token, False))
+            items.append([kind, token, False])
+    for i in range(len(items)):
+        for phrase in NEGATING_PHRASES:
+            if tuple(item[1] for item in items[i : i + len(phrase)]) == phrase:
+                for j in range(i, i + len(phrase) - 1):
+                    items[j][1] = ""
+                items[i + len(phrase) - 1][1] = "nicht"
+        if items[i][1] == "doch" and (i == 0 or items[i - 1][1] in (",", ";", "…")):
+            items[i][1] = "aber"
+    first_word = next((i for i, item in enumerate(items) if item[0] == "word"), None)
+    if first_word is not None and items[first_word][1] in SALUTATIONS:
+        items[first_word][1] = ""
+    return [tuple(item) for item in items]
+
+
+def _sentence_weights(items) -> list[float]:
+    """Per token: QUESTION_WEIGHT inside a question, 0 inside "weder ... noch ..." (neither ... nor), else 1."""
+    weights = [1.0] * len(items)
+    start = 0
+    for end in range(len(items) + 1):
+        if end < len(items) and not (items[end][0] == "punct" and items[end][1] in _CLAUSE_END):
+            continue
+        sentence = items[start:end]
+        words = [tok for kind, tok, _ in sentence if kind == "word"]
+        weight = 1.0
+        if end < len(items) and items[end][1] == "?":
+            weight = QUESTION_WEIGHT
+        if "weder" in words and "noch" in words[words.index("weder") :]:
+            weight = 0.0
+        for k in range(start, min(end + 1, len(items))):
+            weights[k] = weight
+        start = end + 1
+    return weights
+
+
+def raw_score(text: str) -> float:
+    """The unsquashed sum of valences (see the module docstring)."""
+    items = _items(text)
+    weights = _sentence_weights(items)
     words_upper = [caps for kind, _, caps in items if kind == "word"]
     cap_emphasis = any(words_upper) and not all(words_upper)
     sentiments: list[float] = []
@@ -119,11 +183,12 @@ def raw_score(text: str) -> float:
             sentiments.append(0.0)
             continue
         valence = 0.0
-        if i + 1 < n and items[i + 1][0] == "word" and (tok, items[i + 1][1]) in BIGRAMS:
+        bigram = i + 1 < n and items[i + 1][0] == "word" and (tok, items[i + 1][1]) in BIGRAMS
+        if bigram:
             valence = BIGRAMS[(tok, items[i + 1][1])]
             skip.add(i + 1)
             if tok in NEGATORS:  # "nie wieder": the negator is part of the phrase
-                sentiments.append(valence)
+                sentiments.append(valence * weights[i])
                 continue
         else:
             valence = LEXICON.get(tok, 0.0)
@@ -141,14 +206,15 @@ def raw_score(text: str) -> float:
             if prev in NEGATORS:
                 negated = True
             elif prev in INTENSIFIERS:
-                valence += math.copysign(B_INCR * INTENSIFIERS[prev] * weight, valence)
+                boost = B_INCR * INTENSIFIERS[prev] + (C_INCR if items[j][2] and cap_emphasis else 0.0)
+                valence += math.copysign(boost * weight, valence)
             elif prev in DIMINISHERS:
                 valence -= math.copysign(B_INCR * weight, valence)
-        if not negated:
+        if not negated and not bigram and tok not in NEVER_POST_NEGATED:
             negated = _post_negated(items, i)
         if negated:
             valence *= N_SCALAR
-        sentiments.append(valence)
+        sentiments.append(valence * weights[i])
     if contrast_at >= 0:
         sentiments = [s * 0.5 if k < contrast_at else s * 1.5 if k > contrast_at else s for k, s in enumerate(sentiments)]
     total = sum(sentiments)
@@ -181,7 +247,7 @@ def _post_negated(items, i: int) -> bool:
                 if LEXICON.get(items[k][1]) or items[k][1] in CONTRAST:
                     return False
             return True
-        if LEXICON.get(tok) or tok in CONTRAST:
+        if (LEXICON.get(tok) and tok not in NEVER_POST_NEGATED) or tok in CONTRAST:
             return False
     return False
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -42,27 +43,31 @@ TOKEN_RE = re.compile(
 
 _FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "’": "'", "é": "e", "è": "e", "á": "a", "à": "a"})
 _REPEATS = re.compile(r"(.)\1{2,}")
+_DOUBLES = re.compile(r"(.)\1+")
+_DOUBLE_UMLAUTS = re.compile(r"([äöüß])\1+")
 
 
+@functools.lru_cache(maxsize=200_000)
 def fold(word: str) -> str:
     """Lower case, umlauts transliterated (ä->ae, ö->oe, ü->ue, ß->ss): "Größe", "groesse" and "GRÖSSE" fold alike."""
-    return word.lower().translate(_FOLD)
+    return _DOUBLE_UMLAUTS.sub(r"\1", word.lower()).translate(_FOLD)
 
 
 def squeeze_variants(word: str) -> list[str]:
-    """A word with letters repeated three or more times ("suuuper") as it would be with two and with one."""
-    if not _REPEATS.search(word):
+    """A word with repeated letters ("suuuper", "bestelllt", "hatteee") as it would be with runs of at most two
+    letters and with single letters."""
+    if not _DOUBLES.search(word):
         return []
-    return [_REPEATS.sub(r"\1\1", word), _REPEATS.sub(r"\1", word)]
+    variants = [_REPEATS.sub(r"\1\1", word), _DOUBLES.sub(r"\1", word)]
+    return [v for v in dict.fromkeys(variants) if v != word]
 
 
-def tokens(text: str) -> list[tuple[str, str]]:
+@functools.lru_cache(maxsize=1024)  # language detection and scoring tokenise the same text one after the other
+def tokens(text: str) -> tuple[tuple[str, str], ...]:
     """(kind, token) pairs: kind in emo (emoticon or emoji), word, num, punct. Words keep their case."""
-    out = []
-    for match in TOKEN_RE.finditer(text):
-        kind = match.lastgroup
-        out.append(("emo" if kind == "emoji" else kind, match.group()))
-    return out
+    return tuple(
+        ("emo" if match.lastgroup == "emoji" else match.lastgroup, match.group()) for match in TOKEN_RE.finditer(text)
+    )
 
 
 def _deletes(word: str) -> set[str]:
@@ -73,16 +78,20 @@ class TypoIndex:
     """Edit-distance-1 lookup (one letter dropped, added, replaced or two swapped) into a known vocabulary.
 
     Symmetric-delete index (the SymSpell idea): a word and a typo of it share a one-letter delete. Only words of
-    ``min_len`` letters or more are corrected, and only when exactly one vocabulary word fits, so short or
-    ambiguous tokens stay as they are.
+    ``min_len`` letters or more are corrected, only when exactly one known word fits (a changed letter must keep
+    the first two letters, any typo the first), and never to a protected everyday word, so short, ambiguous or
+    everyday tokens stay as they are.
     """
 
     def __init__(self, vocabulary: Iterable[str], min_len: int = 5, protected: Iterable[str] = ()):
         self.vocabulary = set(vocabulary)
-        self.protected = set(protected)
+        self.protected = set(protected) - self.vocabulary
+        self._known = self.vocabulary | self.protected
         self.min_len = min_len
         self._index: dict[str, set[str]] = {}
-        for word in self.vocabulary:
+        # Protected words are matched too, so that a typo nearer to an everyday word than to a lexicon word is left
+        # alone ("bestelt" is "bestellt", not "beste").
+        for word in self._known:
             if len(word) >= min_len - 1:
                 self._index.setdefault(word, set()).add(word)
                 for deleted in _deletes(word):
@@ -93,10 +102,17 @@ class TypoIndex:
             return None
         if word in self.vocabulary:
             return word
+        known = self._known
         candidates = set(self._index.get(word, ()))  # the token lost a letter
         for deleted in _deletes(word):  # the token gained, changed or swapped a letter
-            if deleted in self.vocabulary:
+            if deleted in known:
                 candidates.add(deleted)
             candidates.update(self._index.get(deleted, ()))
-        candidates = {c for c in candidates if abs(len(c) - len(word)) <= 1 and c[0] == word[0]}
-        return candidates.pop() if len(candidates) == 1 else None
+        candidates = {
+            c for c in candidates
+            if c[0] == word[0] and (abs(len(c) - len(word)) == 1 or (len(c) == len(word) and c[1] == word[1]))
+        }  # fmt: skip
+        if len(candidates) != 1:
+            return None
+        found = candidates.pop()
+        return None if found in self.protected else found
