@@ -6,7 +6,7 @@ from ingestion.sources._contracts import normalize_identifier
 DEFAULT_COUNTS = {
     "shop": {
         "customers": 1757, "orders": 883, "abandoned_checkouts": 495, "events": 50182,
-        "customer_events": 9, "deleted_customers": 9, "reviews": 216,
+        "customer_events": 9, "deleted_customers": 9, "reviews": 321,
     },
     "esp": {"campaigns": 12, "campaign_messages": 12, "metrics": 4, "profiles": 1292, "events": 22273},
     "social": {"posts": 45, "comments": 631, "tags": 557, "reactions": 1851, "sharedposts": 589, "checkins": 595},
