@@ -6,7 +6,7 @@ from ingestion.sources._contracts import normalize_identifier
 DEFAULT_COUNTS = {
     "shop": {
         "customers": 1757, "orders": 883, "abandoned_checkouts": 495, "events": 50182,
-        "customer_events": 9, "deleted_customers": 9, "reviews": 216,
+        "customer_events": 9, "deleted_customers": 9, "reviews": 321,
     },
     "esp": {"campaigns": 12, "campaign_messages": 12, "metrics": 4, "profiles": 1292, "events": 22273},
     "social": {"posts": 45, "comments": 631, "tags": 557, "reactions": 1851, "sharedposts": 589, "checkins": 595},
@@ -233,3 +233,51 @@ def test_the_history_export_overlaps_the_live_orders_and_hides_bad_rows_of_every
               for n, r in enumerate(rows, start=2 if name.endswith(".csv") else 1)
               if (name, n) not in bad and r["email"] and not r["shop_customer_id"] and not r["loyalty_member_id"]}
     assert emails and {("history_email", e) for e in emails} <= truth
+
+
+def test_every_text_has_its_true_sentiment_next_to_the_ground_truth(small_world, tmp_path):
+    """Comments, mentions, share messages and reviews are texts of the person's language with a known label."""
+    import pyarrow.parquet as pq
+
+    from ingestion.demo_world.texts import LABELS, LANGUAGES
+    from ingestion.demo_world.writers import write_world
+
+    w = small_world
+    truth = {t["text_id"]: t for t in w.text_truth}
+    assert len(truth) == len(w.text_truth)  # one row per text
+    kinds = {"comments": "comment", "tags": "mention", "sharedposts": "share"}
+    written = {f"social:{r['id']}": kinds[edge] for edge in kinds for r in w.social[edge] if r.get("message")}
+    written |= {f"review:{r['id']}": "review" for r in w.shop["reviews"]}
+    assert {k: t["kind"] for k, t in truth.items()} == written
+    assert all(t["label"] in LABELS and t["language"] in LANGUAGES for t in w.text_truth)
+    assert not [r for r in w.social["reactions"] + w.social["checkins"] if r.get("message")]
+    # the author is the person whose handle wrote it (social) or whose shop account it is (reviews)
+    person = {(g["identifier_type"], g["identifier_value"]): g["person_id"] for g in w.ground_truth}
+    authors = {f"social:{r['id']}": normalize_handle(r["from"]["username"]) for e in kinds for r in w.social[e]}
+    assert all(person[("social_handle", authors[k])] == t["person_id"] for k, t in truth.items() if k.startswith("social:"))
+    reviews = {f"review:{r['id']}": r for r in w.shop["reviews"]}
+    assert all(person[("shop_customer", str(reviews[k]["customer"]["id"]))] == t["person_id"] for k, t in truth.items() if k in reviews)
+    # stars fit the words
+    stars = Counter((truth[k]["label"], r["rating"]) for k, r in reviews.items())
+    assert all(rating >= 4 for (label, rating) in stars if label == "positive")
+    assert all(rating <= 2 for (label, rating) in stars if label == "negative")
+    # a person writes in one language; about 60 % write German
+    languages = {}
+    for t in w.text_truth:
+        assert languages.setdefault(t["person_id"], t["language"]) == t["language"]
+    assert 0.5 < sum(v == "de" for v in languages.values()) / len(languages) < 0.7
+    assert Counter(t["label"] for t in w.text_truth if t["kind"] == "mention")["negative"] > 10  # complaints to follow up
+
+    paths = write_world(w, tmp_path)
+    table = pq.read_table(paths["text_sentiment_truth"])
+    assert table.schema.names == ["text_id", "source", "kind", "person_id", "language", "label", "occurred_at"]
+    assert str(table.schema.field("occurred_at").type) == "timestamp[us, tz=UTC]"
+    assert table.num_rows == len(w.text_truth)
+    assert set(table.column("source").to_pylist()) == {"social", "shop_review"}
+
+
+def test_posts_report_their_reach_when_the_insight_exists(small_world):
+    posts = small_world.social["posts"]
+    reached = [p["reach"] for p in posts if "reach" in p]
+    assert 0 < len(reached) < len(posts)  # some posts have no insight (yet)
+    assert all(isinstance(r, int) and r > 0 for r in reached)

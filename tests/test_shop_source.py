@@ -21,7 +21,7 @@ from ingestion.sources._contracts import normalize_identifier
 
 from .conftest import count
 
-TABLES = ("customers", "orders", "orders__lines", "abandoned_checkouts", "abandoned_checkouts__lines", "events")
+TABLES = ("customers", "orders", "orders__lines", "abandoned_checkouts", "abandoned_checkouts__lines", "events", "reviews")
 
 
 def utc(text):
@@ -93,6 +93,9 @@ def world_rows(world):
             (e["event_id"], e["user_id"], utc(e["derived_tstamp"]), utc(e["collector_tstamp"]))
             for e in {e["event_id"]: e for e in sorted(shop["events"], key=lambda e: e["collector_tstamp"])}.values()
         },
+        "reviews": {
+            (r["id"], r["customer"]["id"], r["product_id"], r["rating"], r["body"], utc(r["updated_at"])) for r in shop["reviews"]
+        },
     }
 
 
@@ -103,6 +106,7 @@ WAREHOUSE_ROWS = {
     "abandoned_checkouts": "select id, customer_id, total_price from shop.abandoned_checkouts",
     "abandoned_checkouts__lines": "select checkout_id, id, quantity, price from shop.abandoned_checkouts__lines",
     "events": "select event_id, user_id, derived_tstamp, collector_tstamp from shop.events",
+    "reviews": "select id, customer_id, product_id, rating, body, updated_at from shop.reviews",
 }
 
 
@@ -145,6 +149,22 @@ def test_a_price_that_is_not_money_is_quarantined_and_revenue_stays_exact(shop, 
     assert shop.rows("select sum(total_price) from shop.orders where financial_status <> 'refunded'") == [(revenue,)]
     assert shop.rows(f"select count(*) from shop.orders__lines where order_id = {bad['id']}") == [(0,)]
     assert count(shop.warehouse, "shop.orders") == len(good)
+
+
+def test_a_review_with_stars_out_of_range_or_no_number_is_quarantined_without_its_text(shop, small_world):
+    reviews = shop.read("reviews")
+    last = len(reviews) - 1
+    assert last >= 2
+    reviews[0]["rating"], reviews[last]["rating"] = 6, "five"
+    shop.write("reviews", reviews)
+    shop.load()
+    assert shop.quarantine("reviews") == sorted([
+        (str(reviews[0]["id"]), "reviews page 1#0", "rating: must be between 1 and 5"),
+        (str(reviews[last]["id"]), f"reviews page 1#{last}", "rating: expected an integer"),
+    ])
+    assert reviews[0]["body"] not in str(shop.rows("select * from shop.reviews__quarantine"))
+    assert count(shop.warehouse, "shop.reviews") == len(small_world.shop["reviews"]) - 2
+    assert count(shop.warehouse, "shop.reviews", "rating not between 1 and 5") == 0
 
 
 def test_a_bad_date_is_quarantined_never_null(shop, small_world):

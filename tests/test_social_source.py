@@ -90,7 +90,7 @@ class Social:
         )
 
     def posts(self):
-        return set(self.query("select id, channel, post_type, message, created_time, updated_time from social.posts"))
+        return set(self.query("select id, channel, post_type, message, reach, created_time, updated_time from social.posts"))
 
     def quarantine(self, table):
         if f"{table}__quarantine" not in self.tables():
@@ -114,7 +114,10 @@ def expected_interactions(edges):
 
 def expected_posts(posts):
     return {
-        (p["id"], p["channel"], p["post_type"], normalize_text(p["message"]), at(p["created_time"]), at(p["updated_time"]))
+        (
+            p["id"], p["channel"], p["post_type"], normalize_text(p["message"]), p.get("reach"),
+            at(p["created_time"]), at(p["updated_time"]),
+        )
         for p in posts
     }
 

@@ -126,7 +126,7 @@ TEXT_LABEL_WEIGHTS = {
 # A review's star rating given its sentiment (Judge.me-style product reviews, 1..5 stars).
 REVIEW_RATINGS = {"positive": (4, 5, 5), "neutral": (3, 3, 2, 4), "negative": (1, 1, 2)}
 REFUNDED_REVIEW = {"positive": 0.1, "neutral": 0.2, "negative": 0.7}
-REVIEW_SHARE = 0.3  # of the paid orders, how many get a review of one of their products
+REVIEW_SHARE = 0.4  # of the paid and refunded orders, how many get a review of one of their products
 GERMAN_SHARE = 0.6  # of the people who write, how many write in German
 SHARE_TEXTS = (
     "Das muss ich haben!",
@@ -995,7 +995,7 @@ class _Gen:
                 continue
             person_id = self._truth.get(("shop_customer", str(order["customer"]["id"])))
             placed = datetime.fromisoformat(order["created_at"])
-            written = placed + timedelta(days=rng.randint(2, 25), seconds=rng.randrange(86_400))
+            written = placed + timedelta(days=rng.randint(1, 14), seconds=rng.randrange(86_400))
             if person_id is None or written >= self.world.end:
                 continue
             product_id = rng.choice(order["line_items"])["product_id"]

@@ -44,6 +44,7 @@ from dlt.sources.helpers.rest_client.paginators import HeaderLinkPaginator, JSON
 
 from ._contracts import (
     DEFAULT_FUTURE_TOLERANCE,
+    Batch,
     DEFAULT_LAG,
     SCHEMA_CONTRACT,
     Child,
@@ -322,14 +323,15 @@ def shop_source(
 
     @dlt.resource(**_resource_hints(REVIEWS))
     def reviews():
-        for item in incremental(REVIEWS, "reviews", "reviews", None, _customer_id):
-            if isinstance(item, pa.Table):
-                item, out_of_range = _rated(item)
-                if out_of_range:
-                    yield quarantine_item(REVIEWS.table, out_of_range)
-                if not item.num_rows:
-                    continue
-            yield item
+        cursor = Cursor(lag=lag)
+        params = {"limit": page_size, "updated_at_min": _utc(cursor.start)}
+        for records, positions in batched(pages("reviews", "reviews", params)):
+            for record in records:
+                _customer_id(record)
+            batch = conform(records, REVIEWS, position=positions, future_tolerance=tolerance)
+            _quarantine_bad_ratings(batch, records, positions)
+            yield from batch_items(batch, REVIEWS)
+            cursor.advance(batch.max_cursor)
 
     @dlt.resource(**_resource_hints(STOREFRONT_EVENTS))
     def events():
@@ -343,16 +345,17 @@ def shop_source(
     return customers, orders, abandoned_checkouts, events, reviews
 
 
-def _rated(table: pa.Table) -> tuple[pa.Table, list[dict]]:
-    """Reviews whose rating is 1..5 stars, and quarantine rows (key and reason, no text) for the others."""
+def _quarantine_bad_ratings(batch: Batch, records: list, positions: list[str]) -> None:
+    """Move reviews whose rating is not 1..5 stars from the batch to its quarantine (key, position, reason)."""
+    table = batch.table
     ok = pc.and_(pc.greater_equal(table["rating"], RATINGS.start), pc.less(table["rating"], RATINGS.stop))
-    bad = table.filter(pc.invert(ok))
+    if pc.all(ok).as_py():
+        return
+    where = {r.get("id"): p for r, p in zip(records, positions) if isinstance(r, dict)}  # the newest copy's position
     now = datetime.now(timezone.utc)
-    rows = [
-        quarantine_row(REVIEWS.table, str(key), f"reviews id {key}", f"rating: must be between 1 and 5, not {rating}", now)
-        for key, rating in zip(bad["id"].to_pylist(), bad["rating"].to_pylist())
-    ]
-    return table.filter(ok), rows
+    for key in table.filter(pc.invert(ok))["id"].to_pylist():
+        batch.quarantine.append(quarantine_row(REVIEWS.table, str(key), where.get(key, "?"), "rating: must be between 1 and 5", now))
+    batch.table = table.filter(ok)
 
 
 # dlt deletes the row of every key whose marker has this column set, and inserts nothing for it
