@@ -257,7 +257,7 @@ def test_a_payload_that_is_not_json_reaches_the_quarantine_not_the_floor(names, 
         topic = f"{prefix}/{device['device_id']}/readings"
         pub.publish(topic, b"\xff\xfegarbage\nsecond part", qos=1).wait_for_publish(10)
         pub.publish(topic, json.dumps({"reading_id": "no-dev", "metric": "steps", "value": 5,
-                                       "recorded_at": "2026-09-02T00:00:00Z"}), qos=1).wait_for_publish(10)  # fmt: skip
+                                       "recorded_at": "2026-09-29T00:00:00Z"}), qos=1).wait_for_publish(10)  # fmt: skip
         pub.disconnect()
         pub.loop_stop()
         wait_for(lambda: len(list((drop / "readings").glob("*.ndjson"))) >= 1
@@ -293,14 +293,15 @@ def test_a_consent_change_published_by_a_device_reaches_the_warehouse(names, wor
 
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         iot_bridge.publish([dict(leaver, opted_in=False, updated_at=now)], HOST, PORT, prefix)
-        extra = dict(readings[0], reading_id="after-opt-out", device_id=leaver["device_id"])
+        extra = dict(readings[0], reading_id="after-opt-out", device_id=leaver["device_id"], recorded_at=now)
         iot_bridge.publish([extra], HOST, PORT, prefix)
         wait_for(lambda: any(r.get("reading_id") == "after-opt-out" for r in drop_lines(drop, "readings")), 15, "it")
     finally:
         stop.set()
         bridge.join(15)
     warehouse, info = load_drop(drop, tmp_path)
-    assert loaded_rows(info) == {"devices": 1}  # incremental: the change only; the reading never lands
+    # incremental: the change only (the device's state and its consent statement); the reading never lands
+    assert loaded_rows(info) == {"devices": 1, "device_consents": 1}
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select opted_in, owner_email from iot.devices where device_id = ?", [leaver["device_id"]]).fetchall() == [
             (False, None)

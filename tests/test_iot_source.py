@@ -45,12 +45,19 @@ def epoch_ms(iso: str) -> int:
 
 
 def truth_readings(world, devices: set[str] | None = None) -> set[tuple]:
-    opted_in = {d["device_id"] for d in world.iot["devices"] if d["opted_in"]} if devices is None else devices
+    """The generator's readings recorded while their device's consent held (of ``devices`` only, when given)."""
     return {
         (r["reading_id"], r["device_id"], r["metric"], float(r["value"]), epoch_ms(r["recorded_at"]))
-        for r in world.iot["readings"]
-        if r["device_id"] in opted_in
+        for r in world.iot_consented_readings()
+        if devices is None or r["device_id"] in devices
     }
+
+
+def steady_device(world) -> str:
+    """A device opted in since before 2026-09-20 that never withdrew (extra readings of it dated later count)."""
+    limit = datetime(2026, 9, 20, tzinfo=timezone.utc)
+    return next(d for d, spans in sorted(world.iot_consent_periods().items())
+                if len(spans) == 1 and spans[0][1] is None and spans[0][0] < limit)  # fmt: skip
 
 
 def raw_readings(warehouse: Path, where: str = "true") -> set[tuple]:
@@ -69,12 +76,12 @@ def iso(ts: datetime) -> str:
 
 
 def dbt_staging(warehouse: Path, tmp_path: Path) -> dict[str, tuple[str, int]]:
-    """Build the IoT staging models and run their tests and the IoT source's tests on the test warehouse;
+    """Build the IoT staging models (and the consent periods) and run their tests and the IoT source's tests on the test warehouse;
     returns each test's (status, failures)."""
     dbt = str(Path(sys.executable).with_name("dbt"))
     project = REPO / "dbt_project"
     subprocess.run(
-        [dbt, "build", "--quiet", "--select", "staging.iot", "source:iot", "--project-dir", str(project),
+        [dbt, "build", "--quiet", "--select", "staging.iot", "intermediate.iot", "source:iot", "--indirect-selection", "cautious", "--project-dir", str(project),
          "--profiles-dir", str(project), "--target-path", str(tmp_path / "dbt_target"), "--log-path", str(tmp_path / "dbt_logs")],
         check=True, cwd=project,
         env={**os.environ, "JW_WAREHOUSE_PATH": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
@@ -90,10 +97,9 @@ def test_readings_are_typed_by_the_contract_not_by_the_first_row(load, small_wor
     """Seed 7: the first reading is an integer step count, then 500 km_driven readings are decimals. The old source
     typed `value` from the first row (bigint) and sent 454 of 500 decimals to a `value__v_double` variant column,
     NULL in staging. Now every value lands as a double, equal to the generator's."""
-    km = [r for r in small_world.iot["readings"] if r["metric"] == "km_driven"]
-    opted = {d["device_id"] for d in small_world.iot["devices"] if d["opted_in"]}
-    assert len([r for r in km if r["device_id"] in opted]) == 500
-    assert sum(1 for r in km if r["device_id"] in opted and r["value"] != int(r["value"])) >= 400  # the drift is there
+    km = [r for r in small_world.iot_consented_readings() if r["metric"] == "km_driven"]
+    assert len(km) >= 300
+    assert sum(1 for r in km if r["value"] != int(r["value"])) >= 0.8 * len(km)  # the drift is there
 
     load()
     columns = dict(rows(load.warehouse, "select column_name, data_type from information_schema.columns "
@@ -102,7 +108,7 @@ def test_readings_are_typed_by_the_contract_not_by_the_first_row(load, small_wor
     assert columns["recorded_at"] == "TIMESTAMP WITH TIME ZONE"
     assert not [c for c in columns if c.startswith("value__v_")]
     assert raw_readings(load.warehouse) == truth_readings(small_world)
-    assert count(load.warehouse, "iot.readings", "metric = 'km_driven' and value is not null") == 500
+    assert count(load.warehouse, "iot.readings", "metric = 'km_driven' and value is not null") == len(km)
 
 
 def test_any_seed_lands_every_value(small_world, tmp_path):
@@ -120,7 +126,7 @@ def test_any_seed_lands_every_value(small_world, tmp_path):
 
 
 def test_a_reading_that_breaks_the_contract_is_quarantined_with_its_position_never_its_text(load, drop, small_world):
-    device = next(d["device_id"] for d in small_world.iot["devices"] if d["opted_in"])
+    device = steady_device(small_world)
     good = {"reading_id": "x-good", "device_id": device, "metric": "steps", "value": 7, "recorded_at": "2026-09-20T08:00:00+02:00"}
     write_ndjson(drop / "readings" / "2026-09-20-extra.ndjson", [
         good,
@@ -150,7 +156,7 @@ def test_a_reading_that_breaks_the_contract_is_quarantined_with_its_position_nev
 def test_a_non_utf8_file_is_quarantined_by_name_and_every_other_file_loads(load, drop, small_world):
     """The old source failed as a whole (UnicodeDecodeError naming no file). Now: one file with a Latin-1 line among
     good ones, one file of binary garbage; the bad lines are quarantined by file:line, everything else loads."""
-    device = next(d["device_id"] for d in small_world.iot["devices"] if d["opted_in"])
+    device = steady_device(small_world)
     ok = {"reading_id": "enc-ok", "device_id": device, "metric": "steps", "value": 10, "recorded_at": "2026-09-21T08:00:00Z"}
     latin1 = '{"reading_id": "enc-bad", "device_id": "%s", "metric": "Schritte \u00e4", "value": 1}\n' % device
     (drop / "readings" / "2026-09-21-gateway.ndjson").write_bytes(
@@ -187,17 +193,19 @@ def test_readings_of_an_unknown_device_are_held_and_flow_on_when_it_arrives(load
          "recorded_at": iso(now - timedelta(hours=n + 1))}
         for dev in ("dev-new-in", "dev-new-out") for n in range(3)
     ]  # fmt: skip
-    write_ndjson(drop / "readings" / "early.ndjson", early)
+    # and one reading of dev-new-in recorded before its opt-in: held too, it leaves raw once the device arrives
+    too_early = dict(early[0], reading_id="new-in-too-early", recorded_at=iso(now - timedelta(hours=6)))
+    write_ndjson(drop / "readings" / "early.ndjson", early + [too_early])
     load()
-    assert count(load.warehouse, "iot.readings", "device_id like 'dev-new-%'") == 6
+    assert count(load.warehouse, "iot.readings", "device_id like 'dev-new-%'") == 7
     assert count(load.warehouse, "iot.devices", "device_id like 'dev-new-%'") == 0
     tests = dbt_staging(load.warehouse, tmp_path)  # the warn-severity relationships test reports them; build passes
-    assert tests.pop("source_relationships_iot_readings_device_id__device_id__source_iot_devices_") == ("warn", 6)
+    assert tests.pop("source_relationships_iot_readings_device_id__device_id__source_iot_devices_") == ("warn", 7)
     assert {status for status, _ in tests.values()} == {"pass"}
     assert count(load.warehouse, "staging.stg_iot__readings", "device_id like 'dev-new-%'") == 0
     assert count(load.warehouse, "staging.stg_iot__readings") == len(truth_readings(small_world))
 
-    registered = iso(now - timedelta(minutes=5))
+    registered = iso(now - timedelta(hours=5))  # registered (and opted in) before its first readings
     write_ndjson(drop / "devices" / "20991231T000000Z-late.ndjson", [
         {"device_id": "dev-new-in", "device_type": "wearable", "owner_email": "someone@mail.test", "opted_in": True,
          "registered_at": registered, "updated_at": registered},
@@ -226,10 +234,12 @@ def test_readings_of_an_unknown_device_are_held_and_flow_on_when_it_arrives(load
 def test_a_future_dated_registry_row_is_quarantined_and_an_earlier_opt_out_still_arrives(load, drop, small_world, tmp_path):
     """The old source's cursor jumped to a registry row dated 2099, and every later change (an opt-out too) was
     skipped. Now the 2099 row is quarantined in iot.devices__quarantine and moves nothing; an opt-out dated earlier
-    than it lands, and the device's readings leave staging."""
+    than it lands (in the window: after readings already loaded), and the device's readings from then on leave
+    staging, while those recorded before it stay; a reading it sends afterwards never lands."""
     devices = small_world.iot["devices"]
-    opted = [d for d in devices if d["opted_in"]]
-    jumper, leaver = opted[0], opted[1]
+    opted_now = small_world.iot_opted_in()
+    leaver = next(d for d in devices if d["device_id"] == steady_device(small_world))
+    jumper = next(d for d in devices if d["device_id"] in opted_now and d is not leaver)
     load()
     changed_type = "car" if jumper["device_type"] == "wearable" else "wearable"
     write_ndjson(drop / "devices" / "20260101T000000Z-future.ndjson", [
@@ -245,32 +255,47 @@ def test_a_future_dated_registry_row_is_quarantined_and_an_earlier_opt_out_still
     ]
 
     # The opt-out, in UTC earlier than the 2099 row, written with an offset (text comparison would misorder it).
-    opt_out_at = (datetime.now(timezone.utc) - timedelta(hours=1)).astimezone(timezone(timedelta(hours=-5)))
+    opt_out_at = datetime(2026, 9, 25, 12, tzinfo=timezone(timedelta(hours=-5)))
     write_ndjson(drop / "devices" / "20260102T000000Z-optout.ndjson", [
         dict(leaver, opted_in=False, updated_at=opt_out_at.isoformat(timespec="seconds"))
     ])  # fmt: skip
+    after = {"reading_id": "sent-after-opt-out", "device_id": leaver["device_id"], "metric": "steps", "value": 5,
+             "recorded_at": iso((opt_out_at + timedelta(hours=1)).astimezone(timezone.utc))}  # fmt: skip
+    write_ndjson(drop / "readings" / "2026-09-25-after.ndjson", [after])
     info = load()
-    assert loaded_rows(info) == {"devices": 1}  # the future row is not quarantined twice
+    assert loaded_rows(info) == {"devices": 1, "device_consents": 1}  # the future row is not quarantined twice
+    assert count(load.warehouse, "iot.readings", "reading_id = 'sent-after-opt-out'") == 0  # never lands
+    assert rows(load.warehouse, f"select opted_in, epoch(changed_at) from iot.device_consents "
+                                f"where device_id = '{leaver['device_id']}' order by changed_at") == [
+        (True, datetime.fromisoformat(leaver["updated_at"].replace("Z", "+00:00")).timestamp()),
+        (False, float(int(opt_out_at.timestamp()))),
+    ]  # fmt: skip
     assert rows(load.warehouse, f"select opted_in, owner_email, epoch(updated_at) from iot.devices where device_id = '{leaver['device_id']}'") == [
         (False, None, float(int(opt_out_at.timestamp())))
     ]  # fmt: skip
     dbt_staging(load.warehouse, tmp_path)
-    assert count(load.warehouse, "staging.stg_iot__readings", f"device_id = '{leaver['device_id']}'") == 0
-    assert count(load.warehouse, "staging.stg_iot__readings") == len(
-        truth_readings(small_world, {d["device_id"] for d in opted[:1] + opted[2:]})
-    )
-    assert count(load.warehouse, "staging.stg_iot__devices", "not opted_in") == len(devices) - len(opted) + 1
+    cut = epoch_ms(opt_out_at.isoformat())
+    mine = truth_readings(small_world, {leaver["device_id"]})
+    before = {r for r in mine if r[4] < cut}
+    assert before and len(before) < len(mine)  # readings on both sides of the opt-out
+    assert raw_readings(load.warehouse, f"device_id = '{leaver['device_id']}'") == mine  # loaded before it arrived
+    got = rows(load.warehouse, "select reading_id, device_id, metric, value, epoch_ms(recorded_at) "
+                               f"from staging.stg_iot__readings where device_id = '{leaver['device_id']}'")  # fmt: skip
+    assert set(got) == before
+    assert count(load.warehouse, "staging.stg_iot__readings") == len(truth_readings(small_world)) - len(mine - before)
+    assert count(load.warehouse, "staging.stg_iot__devices", "not opted_in") == len(devices) - len(opted_now) + 1
 
     # The change file deleted from the drop: the older registry row left never rolls the device back.
     (drop / "devices" / "20260102T000000Z-optout.ndjson").unlink()
     assert loaded_rows(load()) == {}
     assert count(load.warehouse, "iot.devices", f"device_id = '{leaver['device_id']}' and not opted_in") == 1
+    assert count(load.warehouse, "iot.device_consents", f"device_id = '{leaver['device_id']}' and not opted_in") == 1
 
 
 def test_a_file_renamed_into_the_drop_late_is_still_read(load, drop, small_world):
     """Two writers: a file whose modification time is older than the newest file already loaded (inside the lag
     window) is read; a reload reads nothing twice."""
-    device = next(d["device_id"] for d in small_world.iot["devices"] if d["opted_in"])
+    device = steady_device(small_world)
     load()
     late = drop / "readings" / "zz-late.ndjson"
     write_ndjson(late, [{"reading_id": "late-file", "device_id": device, "metric": "steps", "value": 3,
