@@ -163,7 +163,7 @@ def test_warehouse_sentiment_scores_against_the_truth_per_language(built, text_t
     for language in LANGUAGES:
         pairs = [(t["label"], labels[t["text_id"]]) for t in text_truth if t["language"] == language]
         assert len(pairs) >= 300
-        assert macro_f1(pairs) >= 0.6, (language, macro_f1(pairs))
+        assert macro_f1(pairs) >= 0.8, (language, macro_f1(pairs))  # measured 0.91 de, 0.90 en (default world)
         # a scorer that says one label for everything scores at most about 1/3 macro-F1 (a baseline the floor beats)
         assert macro_f1([(t, "positive") for t, _ in pairs]) < 0.35
 
@@ -177,7 +177,7 @@ def test_service_alerts_find_the_negative_mentions_and_reviews_of_known_people(b
     hits = set(alerts) & set(truth)
     precision, recall = len(hits) / len(alerts), len(hits) / len(truth)
     assert len(truth) >= 100
-    assert precision >= 0.65 and recall >= 0.6, (precision, recall)
+    assert precision >= 0.9 and recall >= 0.75, (precision, recall)  # measured 0.99 and 0.86 (default world)
     # an alert names the person who wrote it, and its reason the kind of text
     kinds = {t["text_id"]: t for t in text_truth}
     assert all(reason == ("negative_review" if kinds[t]["kind"] == "review" else "negative_mention")
