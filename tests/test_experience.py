@@ -113,6 +113,20 @@ def built(tmp_path_factory):
     return warehouse, paths, world
 
 
+def test_dbt_docs_show_every_customer_360_column_with_its_description_and_unit(built, tmp_path):
+    from orchestration.lib.dbt import run_dbt
+
+    done = run_dbt(["docs", "generate"], built[0], tmp_path / "target", log_dir=tmp_path / "logs")
+    assert done.returncode == 0, done.stdout[-2000:]
+    catalog = json.loads((tmp_path / "target" / "catalog.json").read_text())
+    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
+    (key,) = [k for k in catalog["nodes"] if k.endswith(".customer_360")]
+    in_warehouse = {c.lower() for c in catalog["nodes"][key]["columns"]}
+    documented = manifest["nodes"][key]["columns"]
+    assert len(in_warehouse) >= 40 and in_warehouse == set(documented)
+    assert undocumented(manifest["nodes"][key]) == []
+
+
 @pytest.fixture(scope="module")
 def text_truth(built) -> list[dict]:
     return pq.read_table(built[1]["text_sentiment_truth"]).to_pylist()

@@ -232,6 +232,8 @@ select
         and coalesce(esp_profile.unsubscribed, 0) = 0 as email_marketing_consent,
     coalesce(loyalty_profile.loyalty_marketing_opt_in, 0) = 1 as loyalty_marketing_consent,
     ids.iot_devices > 0 as iot_opt_in,
+    coalesce(esp_profile.unsubscribed, 0) = 1 as email_unsubscribed,
+    coalesce(engagement.consented_devices, 0) as consented_devices,
     coalesce(session_traits.sessions, 0) as sessions,
     session_traits.first_channel,
     session_traits.last_channel,
