@@ -53,15 +53,27 @@ activity as (
         count(case when touchpoint_type = 'receipt' and in_window then 1 end) as store_visits,
         sum(case when channel = 'pos' and in_window then points else 0 end) as loyalty_points,
         max(case when touchpoint_type = 'receipt' then occurred_at end) as last_store_visit_at,
-        count(case when channel = 'online' and touchpoint_type <> 'abandoned_checkout' and in_window then 1 end)
-            as storefront_events,
-        count(distinct case when channel = 'online' and touchpoint_type <> 'abandoned_checkout' and in_window
-            then cast(timezone('UTC', occurred_at) as date) end) as storefront_active_days,
-        count(case when touchpoint_type = 'order' and in_window then 1 end) as online_orders,
-        max(case when channel = 'online' and touchpoint_type <> 'abandoned_checkout' then occurred_at end)
-            as last_storefront_at
+        count(case when touchpoint_type = 'order' and in_window then 1 end) as online_orders
     from touchpoints
     group by person_id
+),
+
+-- storefront: marts.touchpoints, where a visitor's events belong to the person once stitched (a login or a tracked
+-- e-mail link, earlier events too) and a device clock ahead of the collector is put back at the collector's time
+storefront as (
+    select
+        storefront_touchpoints.person_id,
+        count(case when storefront_touchpoints.occurred_at > as_of.window_start then 1 end) as storefront_events,
+        count(distinct case when storefront_touchpoints.occurred_at > as_of.window_start
+            then cast(timezone('UTC', storefront_touchpoints.occurred_at) as date) end) as storefront_active_days,
+        max(storefront_touchpoints.occurred_at) as last_storefront_at
+    from {{ ref('touchpoints') }} as storefront_touchpoints
+    cross join as_of
+    where storefront_touchpoints.person_id is not null
+        and storefront_touchpoints.channel = 'online'
+        and storefront_touchpoints.touchpoint_type <> 'abandoned_checkout'
+        and storefront_touchpoints.occurred_at <= as_of.as_of_at
+    group by storefront_touchpoints.person_id
 ),
 
 -- consented devices: linked to the person while the consent holds now; their days from marts.device_daily_features,
@@ -101,10 +113,10 @@ measured as (
         coalesce(activity.store_visits, 0) as store_visits,
         coalesce(activity.loyalty_points, 0) as loyalty_points,
         activity.last_store_visit_at,
-        coalesce(activity.storefront_events, 0) as storefront_events,
-        coalesce(activity.storefront_active_days, 0) as storefront_active_days,
+        coalesce(storefront.storefront_events, 0) as storefront_events,
+        coalesce(storefront.storefront_active_days, 0) as storefront_active_days,
         coalesce(activity.online_orders, 0) as online_orders,
-        activity.last_storefront_at,
+        storefront.last_storefront_at,
         coalesce(devices.consented_devices, 0) as consented_devices,
         coalesce(device_days.device_active_days, 0) as device_active_days,
         device_days.last_device_reading_at
@@ -112,6 +124,7 @@ measured as (
     cross join as_of
     left join email on people.person_id = email.person_id
     left join activity on people.person_id = activity.person_id
+    left join storefront on people.person_id = storefront.person_id
     left join devices on people.person_id = devices.person_id
     left join device_days on people.person_id = device_days.person_id
 ),
