@@ -197,3 +197,14 @@ def test_the_collector_export_pages_every_event_once_in_the_order_received(api, 
     assert after == [e for e in expected if utc(e["collector_tstamp"]) >= middle]
     assert requests.get(url, headers=AUTH, timeout=10).status_code == 401  # the collector takes a bearer token
     assert requests.get(url, params={"since": "x"}, headers=bearer, timeout=10).status_code == 400
+
+
+def test_reviews_page_by_link_and_filter_on_updated_at(api, small_world):
+    reviews = small_world.shop["reviews"]
+    assert len(reviews) >= 3
+    records, pages, _ = walk(f"{api}{ADMIN}/reviews.json", {"limit": 1})
+    assert records == sorted(reviews, key=lambda r: r["id"]) and pages == len(reviews)
+    assert all(set(r) == {"id", "product_id", "customer", "rating", "title", "body", "created_at", "updated_at"} for r in records)
+    newest = max(utc(r["updated_at"]) for r in reviews)
+    records, _, _ = walk(f"{api}{ADMIN}/reviews.json", {"updated_at_min": newest.isoformat()})
+    assert [r["id"] for r in records] == [r["id"] for r in reviews if utc(r["updated_at"]) == newest]

@@ -17,7 +17,7 @@ from ingestion.demo_world.apis import shop as shop_app
 from ingestion.demo_world.generator import shop_time
 from ingestion.sources import _http
 from ingestion.sources import shop as shop_module
-from ingestion.sources._contracts import normalize_identifier
+from ingestion.sources._contracts import normalize_identifier, normalize_text
 
 from .conftest import count
 
@@ -419,3 +419,27 @@ def test_a_wrong_token_is_a_clear_error_that_never_shows_the_token(small_systems
         exc = exc.__cause__ or exc.__context__
     assert "401" in " ".join(chain)
     assert token not in " ".join(chain) and token not in caplog.text
+
+
+def test_stg_shop__reviews_is_every_review_typed_row_for_row(shop, small_world, tmp_path):
+    shop.load()
+    dbt(shop.warehouse, tmp_path / "target", "build", "--select", "stg_shop__reviews", "stg_shop__customers", "--indirect-selection", "cautious")
+    expected = {
+        (
+            str(r["id"]), str(r["customer"]["id"]), str(r["product_id"]), r["rating"], r["title"], normalize_text(r["body"]),
+            utc(r["created_at"]), utc(r["updated_at"]),
+        )
+        for r in small_world.shop["reviews"]
+    }
+    got = shop.rows(
+        "select review_id, shop_customer_id, product_id, rating, title, text, created_at, updated_at from staging.stg_shop__reviews"
+    )
+    assert {tuple(v.astimezone(timezone.utc) if isinstance(v, datetime) else v for v in r) for r in got} == expected
+    assert len(got) == len(expected) > 0
+    types = dict(shop.rows(
+        "select column_name, data_type from information_schema.columns where table_name = 'stg_shop__reviews'"
+    ))
+    assert types == {
+        "review_id": "VARCHAR", "shop_customer_id": "VARCHAR", "product_id": "VARCHAR", "rating": "INTEGER",
+        "title": "VARCHAR", "text": "VARCHAR", "created_at": "TIMESTAMP WITH TIME ZONE", "updated_at": "TIMESTAMP WITH TIME ZONE",
+    }

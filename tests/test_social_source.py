@@ -425,3 +425,15 @@ def test_an_interaction_on_a_post_not_loaded_is_kept(social, small_world):
     social.load()
     assert social.query("select post_id from social.interactions where id = 'int-orphan'") == [("post-9999",)]
     assert social.query("select count(*) from social.interactions") == [(567 + 1,)]
+
+
+def test_stg_social__posts_carries_each_posts_reach_or_null(social, small_world, tmp_path):
+    from .conftest import dbt, rows
+
+    social.load()
+    dbt(social.warehouse, tmp_path, "run", "--select", "stg_social__posts")
+    got = dict(rows(social.warehouse, "select post_id, reach from staging.stg_social__posts"))
+    assert got == {p["id"]: p.get("reach") for p in small_world.social["posts"]}
+    assert None in got.values() and any(got.values())
+    assert rows(social.warehouse, "select data_type from information_schema.columns "
+                "where table_name = 'stg_social__posts' and column_name = 'reach'") == [("BIGINT",)]

@@ -4,6 +4,10 @@ Every person has identifiers that differ across systems (shop customer ids, emai
 whitespace, loyalty members and cards, social handles, device ids). ``World.ground_truth`` maps every
 source identifier, in the canonical form the warehouse normalises to, to the person it belongs to.
 
+People write in German or English (about 60 % German): social comments, mentions, share messages and shop
+product reviews come from ``texts.make_text`` with a sentiment drawn per kind; ``World.text_truth`` keeps each
+text's true label, next to the ground truth. Posts carry their reach.
+
 The same ``(seed, people, days)`` always produces exactly the same world: there is no clock and no
 global random state in here.
 """

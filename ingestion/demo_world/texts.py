@@ -404,7 +404,9 @@ class _Writer:
         elif r < 0.5:  # fact, then the verdict
             body = f"{self.fill(self.pick('fact'))} {self.clause(polarity)}"
         elif r < 0.65:  # two verdicts
-            body = f"{self.clause(polarity)}{self.pick('sep')}{_lower_first(self.clause(polarity)) if self.r.random() < 0.3 else self.clause(polarity)}"
+            first, sep = self.clause(polarity), self.pick("sep")
+            second = _lower_first(self.clause(polarity)) if self.r.random() < 0.3 else self.clause(polarity)
+            body = f"{first}{sep}{second}"
         else:
             body = self.clause(polarity)
         if kind == "review" and self.r.random() < 0.6:
@@ -490,28 +492,25 @@ def _end(sentence: str) -> str:
     return sentence if sentence[-1:] in ".!?)" or not sentence[-1:].isalnum() else sentence + "."
 
 
-_DE_LOWER = set(
+# First words that are no nouns: after a comma they lose their capital (German nouns keep theirs).
+_DE_LOWER = frozenset(
     "die der das diese eure euer ich bin kam kann hat hab hätte würde passt trage hält nie nach sofort warte so da ihr "
     "macht ohne im absolut klare keine nichts bester mein zehn jeden danke wahnsinnig verdammt mega totale drei toll "
-    "zweimal schlechtester bereue ärgere doppelt kann".split()
+    "zweimal schlechtester bereue ärgere doppelt".split()
+)
+_EN_FIRST = frozenset(
+    _key(e).split(" ", 1)[0].lower() for name in ("product", "service", "pos_phrase", "neg_phrase", "neg_neg") for e in _P["en"][name]
 )
 
 
 def _lower_first(clause: str) -> str:
-    """The first letter after a comma: lower case, except "I" and German nouns (capitalised: they keep it)."""
+    """A clause after a comma: its first word in lower case, unless it is "I", shouted, or a German noun."""
     first = clause.split(" ", 1)[0]
-    if first in ("I", "I'm") or first.isupper() or not first[:1].isupper():
+    if first.isupper() or first == "I'm" or not first[:1].isupper():
         return clause
-    if first[:1].isupper() and clause[:2] != "I " and (first.lower() in _DE_LOWER or _looks_english(first)):
+    if first.lower() in _DE_LOWER or (first.isascii() and first.lower() in _EN_FIRST):
         return clause[0].lower() + clause[1:]
     return clause
-
-
-def _looks_english(word: str) -> bool:
-    return word.isascii() and word.lower() in _EN_WORDS
-
-
-_EN_WORDS = {w.split(" ", 1)[0].lower() for pools in (_P["en"],) for name in ("product", "service", "pos_phrase", "neg_phrase", "neg_neg") for e in pools[name] for w in [_key(e)]}
 
 
 def make_text(rng: random.Random, kind: str, language: str, label: str, split: str = "world") -> str:

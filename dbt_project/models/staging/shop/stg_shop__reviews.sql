@@ -7,6 +7,6 @@ select
     cast(rating as integer) as rating,
     cast(title as varchar) as title,
     cast(body as varchar) as text,
-    {{ utc('created_at') }} as created_at,
-    {{ utc('updated_at') }} as updated_at
+    cast(created_at as timestamptz) as created_at,  -- timestamptz, as issue 8's interface fixes (other staging: utc())
+    cast(updated_at as timestamptz) as updated_at
 from {{ source('shop', 'reviews') }}
