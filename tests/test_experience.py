@@ -234,7 +234,7 @@ def test_social_engagement_counts_each_persons_texts_per_month(built, text_truth
 def test_customer_360_experience_traits_against_the_truth(built, text_truth, identity):
     warehouse, paths, _ = built
     as_of = one(warehouse, "select as_of_at from intermediate.int_value__as_of")
-    written, negative = Counter(), Counter()
+    written = Counter()
     for t in text_truth:
         if t["person_id"] in identity and t["occurred_at"] <= as_of:
             written[identity[t["person_id"]]] += 1

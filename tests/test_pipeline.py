@@ -14,7 +14,7 @@ from ingestion.demo_world.scoring import score_identity
 from ingestion.demo_world.writers import write_world
 from orchestration.demo import run_pipeline
 
-from .conftest import count
+from .conftest import count, rows
 
 
 @functools.cache
@@ -178,9 +178,15 @@ def test_customer_360_totals_reconcile_with_the_sources(warehouse):
 
 def test_consent_is_in_the_data(warehouse):
     world = default_world()
-    opted_out = [d["device_id"] for d in world.iot["devices"] if not d["opted_in"]]
-    assert count(warehouse, "iot.readings", f"device_id in ({','.join(repr(d) for d in opted_out)})") == 0
-    assert count(warehouse, "marts.customer_360", "iot_opt_in") == 179
+    # raw holds exactly the readings recorded while their device's consent held: none after a withdrawal, none
+    # before an opt-in, none of a device that never opted in (sent all the same by the demo world's devices)
+    consented = {r["reading_id"] for r in world.iot_consented_readings()}
+    assert len(consented) < len(world.iot["readings"])
+    assert {r for (r,) in rows(warehouse, "select reading_id from iot.readings")} == consented
+    never = {device for device, spans in world.iot_consent_periods().items() if not spans}
+    assert never and count(warehouse, "iot.readings", f"device_id in ({','.join(repr(d) for d in never)})") == 0
+    owners = {t["person_id"] for t in world.ground_truth if t["identifier_type"] == "iot_device"}  # consent holds now
+    assert count(warehouse, "marts.customer_360", "iot_opt_in") == len(owners)
     consenting = "(select person_id from marts.customer_360 where email_marketing_consent) as c"
     members = "intermediate.int_identity__identifier_map"
     unsubscribed = (
