@@ -131,7 +131,7 @@ def demo(seed: int, people: int, days: int) -> None:
     """Build a demo world, run the whole graph on it, and print what was built (and how well identities resolve)."""
     started = time.monotonic()
     from ingestion import config
-    from ingestion.demo_world.scoring import score_identity
+    from ingestion.demo_world.scoring import score_identity, score_sentiment
     from orchestration.demo import run_and_summarize
 
     written = _generate(seed, people, days)
@@ -143,6 +143,10 @@ def demo(seed: int, people: int, days: int) -> None:
             f"({score.correct_pairs}/{score.predicted_pairs} pairs), recall {score.recall:.4f} "
             f"({score.correct_pairs}/{score.true_pairs} pairs)"
         )
+        sentiment = score_sentiment(config.warehouse_path(), written["text_sentiment_truth"])
+        click.echo("sentiment vs the texts' truth: macro-F1 " + ", ".join(
+            f"{language} {r['macro_f1']:.3f} ({r['n']:,} texts{f', {m} unscored' if (m := r['missing']) else ''})"
+            for language, r in sentiment.items()))  # fmt: skip
     click.echo(f"wall time: {time.monotonic() - started:.1f} s")
     click.echo(f"\nopen the Dagster UI on these runs: make ui  (DAGSTER_HOME={config.dagster_home()})")
     raise SystemExit(0 if summary.ok else 1)

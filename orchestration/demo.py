@@ -162,6 +162,40 @@ def clv_lines(warehouse) -> list[str]:
     return [line]
 
 
+EXPERIENCE_SQL = """
+select
+    (select count(*) from intermediate.int_experience__text_sentiment),
+    (select count(*) from intermediate.int_experience__text_sentiment where language = 'de'),
+    (select count(*) from intermediate.int_experience__text_sentiment where language = 'en'),
+    (select count(*) from intermediate.int_experience__text_sentiment where sentiment_label = 'negative'),
+    (select count(*) from marts.service_alerts where reason = 'negative_mention'),
+    (select count(*) from marts.service_alerts where reason = 'negative_review'),
+    (select count(*) from marts.device_daily_features),
+    (select count(distinct device_id) from marts.device_daily_features),
+    (select count(distinct device_id) from marts.device_daily_features where person_id is not null),
+    (select count(*) from information_schema.columns where table_schema = 'marts' and table_name = 'customer_360')
+"""
+ENGAGEMENT_TIERS = ("high", "medium", "low", "none")
+
+
+def experience_lines(warehouse) -> list[str]:
+    """Texts scored, service alerts, engagement tiers and consented device-days as ``journey demo`` prints them."""
+    import duckdb
+
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            texts, de, en, negative, mentions, reviews, device_days, devices, linked, traits = con.execute(EXPERIENCE_SQL).fetchone()
+            tiers = dict(con.execute("select engagement_tier, count(*) from marts.customer_engagement group by 1").fetchall())
+    except duckdb.CatalogException:
+        return []
+    return [
+        f"  experience:  {texts:,} texts scored (de {de:,}, en {en:,}; {negative:,} negative); service alerts "
+        f"{mentions:,} mentions + {reviews:,} reviews; engagement " + " · ".join(f"{t} {tiers.get(t, 0):,}" for t in ENGAGEMENT_TIERS),
+        f"  devices:     {device_days:,} consented device-days of {devices:,} devices ({linked:,} linked: consent holds now); "
+        f"customer_360 has {traits} traits",
+    ]
+
+
 def run_pipeline(asset_selection=None, full_refresh: bool = False):
     """Materialize every asset (or ``asset_selection``) and run their checks in-process on the shared instance.
 
@@ -251,7 +285,8 @@ def run_and_summarize(log_name: str = "run", full_refresh: bool = False) -> RunR
         elif layer == "marts":
             detail = " · ".join(f"{t.split('.', 1)[1]} {n:,}" for t, n in tables.items())
         print(f"  {layer:<13}{len(tables):>3} tables {sum(tables.values()):>9,} rows   {detail}".rstrip())
-    for line in quarantine_lines(quarantine_counts(counts)) + journey_lines(warehouse) + value_lines(warehouse) + clv_lines(warehouse):
+    lines = quarantine_lines(quarantine_counts(counts)) + journey_lines(warehouse) + value_lines(warehouse)
+    for line in lines + clv_lines(warehouse) + experience_lines(warehouse):
         print(line)
     line = f"\nchecks: {summary.checks_passed} of {summary.checks} passed"
     if summary.warnings:

@@ -25,6 +25,10 @@ def test_demo_builds_everything_and_says_so(tmp_path):
     assert re.search(r"value: +[1-9][\d,]* customers as of \d{4}-\d\d-\d\d, [1-9][\d,]* purchases", out)
     assert re.search(r"clv: +BG/NBD r \d", out) and "backtest" in out
     assert re.search(r"precision 0\.\d{4} \(\d+/\d+ pairs\), recall 0\.\d{4}", out)
+    assert re.search(r"experience: +[1-9][\d,]* texts scored \(de [1-9][\d,]*, en [1-9][\d,]*;", out)
+    assert re.search(r"devices: +[1-9][\d,]* consented device-days .*customer_360 has (\d+) traits", out)
+    assert int(re.search(r"customer_360 has (\d+) traits", out).group(1)) >= 40
+    assert re.search(r"sentiment vs the texts' truth: macro-F1 de 0\.\d{3} \([\d,]+ texts\), en 0\.\d{3}", out)
     assert "make ui" in out and str(tmp_path / "data" / "dagster_home") in out
     assert len(out.splitlines()) < 25  # a summary, not a log: the log is in a file
     assert (tmp_path / "data" / "logs" / "demo_run.log").stat().st_size > 0

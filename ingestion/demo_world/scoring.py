@@ -55,3 +55,26 @@ def score_identity(warehouse: Path, ground_truth: Path) -> IdentityScore:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         row = con.execute(PAIRS_SQL, [str(ground_truth)]).fetchone()
     return IdentityScore(*(int(v) for v in row))
+
+
+SENTIMENT_SQL = """
+select truth.language, truth.label, scored.sentiment_label
+from read_parquet(?) as truth
+left join intermediate.int_experience__text_sentiment as scored using (text_id)
+"""
+
+
+def score_sentiment(warehouse: Path, truth_path: Path) -> dict[str, dict]:
+    """The warehouse's sentiment labels against the demo world's texts' truth, per true language:
+    ``ingestion.sentiment.label_report`` (macro-F1, accuracy, n, confusion) plus ``missing`` (texts the warehouse has no
+    score for, counted as neutral: a text lost on the way is an error, not a pass)."""
+    from ingestion.sentiment import label_report
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(SENTIMENT_SQL, [str(truth_path)]).fetchall()
+    report = {}
+    for language in sorted({language for language, _, _ in rows}):
+        mine = [(label, got) for lang, label, got in rows if lang == language]
+        report[language] = {**label_report((label, got or "neutral") for label, got in mine),
+                            "missing": sum(got is None for _, got in mine)}
+    return report

@@ -83,30 +83,35 @@ def evaluate(rows: Iterable[dict], thresholds: dict | None = None) -> dict:
     predicted = score_many((row["text"] for row in rows), thresholds)
     report = {}
     for language in sorted({row["language"] for row in rows}):
-        confusion = {t: {p: 0 for p in LABELS} for t in LABELS}
-        n = language_errors = 0
-        for row, got in zip(rows, predicted):
-            if row["language"] != language:
-                continue
-            n += 1
-            language_errors += got.language != language
-            confusion[row["label"]][got.label] += 1
-        f1 = {}
-        for label in LABELS:
-            tp = confusion[label][label]
-            fp = sum(confusion[t][label] for t in LABELS) - tp
-            fn = sum(confusion[label].values()) - tp
-            f1[label] = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-        correct = sum(confusion[label][label] for label in LABELS)
+        mine = [(row, got) for row, got in zip(rows, predicted) if row["language"] == language]
         report[language] = {
-            "macro_f1": sum(f1.values()) / len(LABELS),
-            "accuracy": correct / n if n else 0.0,
-            "n": n,
-            "language_errors": language_errors,
-            "f1": f1,
-            "confusion": confusion,
+            **label_report((row["label"], got.label) for row, got in mine),
+            "language_errors": sum(got.language != language for _, got in mine),
         }
     return report
 
 
-__all__ = ["LABELS", "LANGUAGES", "Sentiment", "THRESHOLDS", "detect_language", "evaluate", "score", "score_many"]
+def label_report(pairs: Iterable[tuple[str, str]]) -> dict:
+    """Macro-F1, accuracy, n, F1 per label and the confusion matrix of (true label, predicted label) pairs."""
+    confusion = {t: {p: 0 for p in LABELS} for t in LABELS}
+    n = 0
+    for true, got in pairs:
+        confusion[true][got] += 1
+        n += 1
+    f1 = {}
+    for label in LABELS:
+        tp = confusion[label][label]
+        fp = sum(confusion[t][label] for t in LABELS) - tp
+        fn = sum(confusion[label].values()) - tp
+        f1[label] = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    correct = sum(confusion[label][label] for label in LABELS)
+    return {
+        "macro_f1": sum(f1.values()) / len(LABELS),
+        "accuracy": correct / n if n else 0.0,
+        "n": n,
+        "f1": f1,
+        "confusion": confusion,
+    }
+
+
+__all__ = ["LABELS", "LANGUAGES", "Sentiment", "THRESHOLDS", "detect_language", "evaluate", "label_report", "score", "score_many"]
