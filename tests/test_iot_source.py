@@ -221,7 +221,7 @@ def test_readings_of_an_unknown_device_are_held_and_flow_on_when_it_arrives(load
         ("new-in-later", "dev-new-in", "steps", 100.0, epoch_ms(early[0]["recorded_at"]))
     }
     assert count(load.warehouse, "iot.readings", "device_id = 'dev-new-out'") == 0  # held ones deleted, new never land
-    assert count(load.warehouse, "iot.devices", "device_id = 'dev-new-out' and owner_email is null and not opted_in") == 1
+    assert count(load.warehouse, "iot.devices", "device_id = 'dev-new-out' and owner_email is null and registered_at is null and not opted_in and device_type = 'wearable'") == 1
     tests = dbt_staging(load.warehouse, tmp_path)
     assert {status for status, _ in tests.values()} == {"pass"}  # no orphan left
     assert count(load.warehouse, "staging.stg_iot__readings", "device_id = 'dev-new-in'") == 4

@@ -20,7 +20,7 @@ changed_at; merge on device_id + changed_at, so a change file that later leaves 
 lands only if the consent in force at its ``recorded_at`` (the device's newest statement not after it) is an
 opt-in: a reading sent after a withdrawal, before a (late) opt-in or before the device's first statement never
 lands, while the readings recorded during an opt-in period do, whatever the device's consent is now. The registry
-row of a device not opted in now is reduced to its id, ``opted_in = false`` and ``updated_at`` (no owner e-mail).
+row of a device not opted in now is reduced to its id, type, ``opted_in = false`` and ``updated_at`` (no owner e-mail).
 A reading of a device the registry does not know yet is kept (staging hides it until the device is known; a
 warn-severity dbt relationships test reports it); once the device arrives, its held readings recorded outside its
 consent are hard-deleted from raw. A statement that arrives late and withdraws consent retroactively (dated before
@@ -115,8 +115,9 @@ CONSENTS_SCHEMA = pa.schema([
     pa.field("opted_in", pa.bool_(), nullable=False),
     pa.field("changed_at", pa.timestamp("us", tz="UTC"), nullable=False),
 ])
-# What is kept of a device whose owner has not opted in.
-PRIVATE_COLUMNS = ("device_id", "opted_in", "updated_at")
+# What is kept of a device whose owner has not opted in: nothing about the owner (the kind of device is not personal,
+# and device_daily_features keeps the consented days of a device that withdrew later, by kind).
+PRIVATE_COLUMNS = ("device_id", "device_type", "opted_in", "updated_at")
 # Readings of a held (unknown) device that turns out not to be opted in are deleted with dlt's hard-delete hint.
 # The hint rides on the delete rows only (a variant of the readings table itself), so that no other table of the
 # resource (the quarantine) inherits the column, and the column appears only once something was deleted.
@@ -249,7 +250,7 @@ def read_registry(bucket_url: str, now: datetime, future_tolerance: timedelta) -
 
 
 def _private(table: pa.Table) -> pa.Table:
-    """Devices not opted in keep their id, their consent and when that was said; nothing about their owner."""
+    """Devices not opted in keep their id, their kind, their consent and when that was said; nothing about their owner."""
     opted = table["opted_in"]
     return pa.Table.from_arrays(
         [
