@@ -20,20 +20,25 @@ os.environ["RUNTIME__LOG_LEVEL"] = "WARNING"
 SMALL = {"seed": 7, "people": 300, "days": 21}
 
 
-# The files that run the whole graph or dbt, heaviest first (seconds per file in a whole-suite run on the shared,
-# busy machine: 613, 386, ~270, ~250, ~246, 195, ~146, 139, ~128, ~113; everything else ~40 or less): with
-# `--dist loadfile --no-loadscope-reorder` (pyproject) the two workers take files in this order, so the long ones
-# start at once and the many short files fill the gaps at the end instead of one long file running alone.
+# The longest files first (seconds per file, wall and CPU, in a whole-suite run of 444 s on a fairly quiet machine:
+# crash recovery 177/157, pipeline 117/69, loyalty 60/53, warehouse lock 53/34, journeys 51/49 (with the shared
+# small build), shop source 48/30, ESP graph 46/43, identity graph 43/40, social API 31/5 (waits out rate limits),
+# demo 31/28, ESP source 28/11, IoT source 25/19; everything else 23 s or less): with `--dist loadfile
+# --no-loadscope-reorder` (pyproject) the two workers take files in this order, so the long ones start at once and
+# the many short files fill the gaps at the end instead of one long file running alone. xdist queues one more file
+# on a worker whose files have two tests or fewer left: the crash recovery's worker takes the third file at once.
 HEAVY_FIRST = (
     "test_crash_recovery.py",
     "test_pipeline.py",
     "test_loyalty.py",
-    "test_shop_source.py",
-    "test_journeys.py",
-    "test_esp_graph.py",
     "test_warehouse_lock.py",
-    "test_demo.py",
+    "test_journeys.py",
+    "test_shop_source.py",
+    "test_esp_graph.py",
     "test_identity_graph.py",
+    "test_social_api.py",
+    "test_demo.py",
+    "test_esp_source.py",
     "test_iot_source.py",
 )
 
