@@ -94,12 +94,12 @@ def copy_warehouse(warehouse: Path, folder: Path, name: str = "warehouse.duckdb"
 
 
 @pytest.fixture(scope="session")
-def small_build(small_world, tmp_path_factory, worker_id) -> SmallBuild:
+def small_build(small_world, tmp_path_factory) -> SmallBuild:
     """The small world written, loaded raw (every source) and built by a full ``dbt build``: once per test run,
     whichever xdist worker needs it first (the others wait for it under a file lock, then read the same files).
 
-    Several files test what dbt makes of this one world (journeys, CLV, loyalty deletes): each used to load and
-    build it itself (~30 s of CPU each time)."""
+    Several files test what dbt makes of this one world (journeys, CLV): each used to load and build it itself
+    (~20 s of CPU each time)."""
     from filelock import FileLock
 
     from ingestion import config, pipelines
@@ -107,7 +107,7 @@ def small_build(small_world, tmp_path_factory, worker_id) -> SmallBuild:
     from orchestration.lib.dbt import run_dbt
 
     root = tmp_path_factory.getbasetemp()
-    root = (root.parent if worker_id != "master" else root) / "small_build"
+    root = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "small_build"  # the workers' common folder
     build = SmallBuild(root / "source_systems", root / "raw" / "raw.duckdb", root / "raw" / "dlt",
                        root / "built" / "warehouse.duckdb", root / "built" / "dbt_target")  # fmt: skip
     root.mkdir(exist_ok=True)
