@@ -4,6 +4,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -19,20 +20,25 @@ os.environ["RUNTIME__LOG_LEVEL"] = "WARNING"
 SMALL = {"seed": 7, "people": 300, "days": 21}
 
 
-# The files that run the whole graph or dbt, heaviest first (seconds per file in a whole-suite run on the shared,
-# busy machine: 613, 386, ~270, ~250, ~246, 195, ~146, 139, ~128, ~113; everything else ~40 or less): with
-# `--dist loadfile --no-loadscope-reorder` (pyproject) the two workers take files in this order, so the long ones
-# start at once and the many short files fill the gaps at the end instead of one long file running alone.
+# The longest files first (seconds per file, wall and CPU, in a whole-suite run of 444 s on a fairly quiet machine:
+# crash recovery 177/157, pipeline 117/69, loyalty 60/53, warehouse lock 53/34, journeys 51/49 (with the shared
+# small build), shop source 48/30, ESP graph 46/43, identity graph 43/40, social API 31/5 (waits out rate limits),
+# demo 31/28, ESP source 28/11, IoT source 25/19; everything else 23 s or less): with `--dist loadfile
+# --no-loadscope-reorder` (pyproject) the two workers take files in this order, so the long ones start at once and
+# the many short files fill the gaps at the end instead of one long file running alone. xdist queues one more file
+# on a worker whose files have two tests or fewer left: the crash recovery's worker takes the third file at once.
 HEAVY_FIRST = (
     "test_crash_recovery.py",
     "test_pipeline.py",
     "test_loyalty.py",
-    "test_shop_source.py",
-    "test_journeys.py",
-    "test_esp_graph.py",
     "test_warehouse_lock.py",
-    "test_demo.py",
+    "test_journeys.py",
+    "test_shop_source.py",
+    "test_esp_graph.py",
     "test_identity_graph.py",
+    "test_social_api.py",
+    "test_demo.py",
+    "test_esp_source.py",
     "test_iot_source.py",
 )
 
@@ -65,6 +71,58 @@ def small_systems(small_world, tmp_path):
 
     write_world(small_world, tmp_path / "source_systems")
     return tmp_path / "source_systems"
+
+
+class SmallBuild(NamedTuple):
+    """The small world loaded raw and built once per test run (see ``small_build``); read it, never change it:
+    copy a warehouse with ``copy_warehouse`` first."""
+
+    systems: Path  # its source systems (ground truth, journeys truth, ...)
+    raw: Path  # the six sources loaded by dlt, no dbt
+    pipelines_dir: Path  # dlt's working folders of that load (its state, to load on top of a copy of ``raw``)
+    built: Path  # ``raw`` after a full ``dbt build`` (models, seeds, data tests, unit tests)
+    target: Path  # that build's dbt target (manifest.json, run_results.json)
+
+
+def copy_warehouse(warehouse: Path, folder: Path, name: str = "warehouse.duckdb") -> Path:
+    """A copy of ``warehouse`` in ``folder``, with the pseudonym key next to it (dbt keys new person ids with it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(warehouse, folder / name)
+    if (warehouse.parent / "pseudonym.key").exists():
+        shutil.copy2(warehouse.parent / "pseudonym.key", folder / "pseudonym.key")
+    return folder / name
+
+
+@pytest.fixture(scope="session")
+def small_build(small_world, tmp_path_factory) -> SmallBuild:
+    """The small world written, loaded raw (every source) and built by a full ``dbt build``: once per test run,
+    whichever xdist worker needs it first (the others wait for it under a file lock, then read the same files).
+
+    Several files test what dbt makes of this one world (journeys, CLV): each used to load and build it itself
+    (~20 s of CPU each time)."""
+    from filelock import FileLock
+
+    from ingestion import config, pipelines
+    from ingestion.demo_world.writers import write_world
+    from orchestration.lib.dbt import run_dbt
+
+    root = tmp_path_factory.getbasetemp()
+    root = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "small_build"  # the workers' common folder
+    build = SmallBuild(root / "source_systems", root / "raw" / "raw.duckdb", root / "raw" / "dlt",
+                       root / "built" / "warehouse.duckdb", root / "built" / "dbt_target")  # fmt: skip
+    root.mkdir(exist_ok=True)
+    with FileLock(root.with_suffix(".lock")):
+        if not (root / "done").exists():
+            write_world(small_world, build.systems)
+            with pipelines.source_endpoints(build.systems) as endpoints:
+                for name in config.SOURCE_NAMES:
+                    info = pipelines.load(name, endpoints, warehouse=build.raw, pipelines_dir=build.pipelines_dir)
+                    assert not info.has_failed_jobs, name
+            copy_warehouse(build.raw, build.built.parent, build.built.name)
+            done = run_dbt(["build"], build.built, build.target, log_dir=build.target / "logs")
+            assert done.returncode == 0, done.stdout[-4000:]
+            (root / "done").touch()
+    return build
 
 
 def rows(warehouse: Path, sql: str) -> list[tuple]:

@@ -1,4 +1,4 @@
-"""Predictive CLV inside the dbt graph, on the small world: dbt builds only the CLV models and what they need.
+"""Predictive CLV inside the dbt graph, on the small world built by dbt (the build tests/conftest.py shares).
 
 The fits are scored against ingestion.clv on the same summary (values, not just shapes), the backtest's actual
 holdout purchases against the generator's purchases (world.value_transactions) person for person, and the
@@ -8,8 +8,8 @@ Dagster metadata must carry the parameters and the predicted-vs-actual plot.
 from __future__ import annotations
 
 import base64
+import json
 import re
-import shutil
 from collections import defaultdict
 from datetime import timedelta
 
@@ -18,32 +18,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingestion import clv, clv_models, config, pipelines
-from ingestion.demo_world.writers import write_world
+from ingestion import clv, clv_models
 from orchestration.lib import clv_metadata
 
-from .test_journeys import dbt
+from .conftest import copy_warehouse, dbt
 
 CLV_MARTS = ("customer_clv", "clv_backtest", "clv_model_runs")
 
 
 @pytest.fixture(scope="module")
-def built(small_world, tmp_path_factory):
-    """The small world loaded raw, then dbt builds the CLV marts, their upstream models and the tests between."""
-    tmp = tmp_path_factory.mktemp("clv")
-    systems = tmp / "source_systems"
-    write_world(small_world, systems)
-    warehouse = tmp / "warehouse.duckdb"
-    with pipelines.source_endpoints(systems) as endpoints:
-        for name in config.SOURCE_NAMES:
-            assert not pipelines.load(name, endpoints, warehouse=warehouse, pipelines_dir=tmp / "dlt").has_failed_jobs
-    selection = [f"+{mart}" for mart in CLV_MARTS]
-    results = dbt(warehouse, tmp, "build", "--indirect-selection", "buildable", "--select", *selection)
+def built(small_build, tmp_path_factory):
+    """The small world loaded raw and built by dbt (the full build other files share: the CLV marts, their
+    upstream models and the tests between, all passing), copied: the last test here refits on it."""
+    results = {r["unique_id"].split(".")[2]: r for r in json.loads((small_build.target / "run_results.json").read_text())["results"]}
     assert {r["status"] for r in results.values()} <= {"success", "pass"}, {
         n: r["status"] for n, r in results.items() if r["status"] not in ("success", "pass")
     }
     assert {"int_clv__fits", "int_clv__customer_predictions", "int_clv__backtest", *CLV_MARTS} <= set(results)
-    return warehouse
+    return copy_warehouse(small_build.built, tmp_path_factory.mktemp("clv"))
 
 
 def frame(warehouse, sql: str) -> pd.DataFrame:
@@ -220,7 +212,7 @@ def test_model_runs_append_new_fits_and_nothing_when_the_data_did_not_change(bui
     """Last in this module: it refits on the built warehouse. The same data again appends nothing (running again
     changes nothing); another holdout is another backtest fit and is appended, the unchanged production fit not."""
     before = frame(built, "select * from marts.clv_model_runs")
-    dbt(built, built.parent, "run", "--select", "int_clv__fits", "clv_model_runs")  # the build's target: parsed once
+    dbt(built, built.parent, "run", "--select", "int_clv__fits", "clv_model_runs")  # parses; the next run reuses it
     again = frame(built, "select * from marts.clv_model_runs")
     assert len(again) == len(before) == 2 and set(again["run_id"]) == set(before["run_id"])
     dbt(built, built.parent, "run", "--select", "int_clv__fits", "clv_model_runs", "--vars", "{clv_holdout_days: 60}")

@@ -15,9 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion import pipelines
 from ingestion.demo_world.journey_scoring import score_journeys
-from ingestion.demo_world.writers import write_world
 
 from .conftest import dbt, one, rows
 
@@ -37,34 +35,22 @@ CHILDREN = {"shop.orders__lines": ("order_id", "shop.orders"), "shop.abandoned_c
 
 
 @pytest.fixture(scope="module")
-def raw(small_world, tmp_path_factory):
+def raw(small_build):
     """The small world, loaded raw (no dbt), and where its source systems are."""
-    tmp = tmp_path_factory.mktemp("journeys")
-    systems = tmp / "source_systems"
-    write_world(small_world, systems)
-    warehouse = tmp / "raw.duckdb"
-    with pipelines.source_endpoints(systems) as endpoints:
-        for name in ("shop", "esp", "social", "loyalty", "iot", "history"):
-            info = pipelines.load(name, endpoints, warehouse=warehouse, pipelines_dir=tmp / "dlt")
-            assert not info.has_failed_jobs
-    return warehouse, systems
+    return small_build.raw, small_build.systems
 
 
 @pytest.fixture(scope="module")
-def built(raw, tmp_path_factory):
-    """Everything up to the journey marts built (gap rules), on a copy of the raw warehouse."""
-    tmp = tmp_path_factory.mktemp("built")
-    warehouse = tmp / "warehouse.duckdb"
-    shutil.copy(raw[0], warehouse)
-    results = dbt(warehouse, tmp, "build")
-    assert {r["status"] for r in results.values()} <= {"success", "pass"}
+def built(small_build):
+    """Everything up to the journey marts built (gap rules): the small world's full ``dbt build``, shared with
+    other files (read only)."""
+    results = json.loads((small_build.target / "run_results.json").read_text())["results"]
+    assert {r["status"] for r in results} <= {"success", "pass"}
     # this build runs the dbt unit tests (the production build leaves them out): every one of them, and passing
-    target = tmp / "dbt_target"
-    unit_tests = json.loads((target / "manifest.json").read_text())["unit_tests"]
-    ran = {r["unique_id"]: r["status"] for r in json.loads((target / "run_results.json").read_text())["results"]
-           if r["unique_id"].startswith("unit_test.")}  # fmt: skip
+    unit_tests = json.loads((small_build.target / "manifest.json").read_text())["unit_tests"]
+    ran = {r["unique_id"]: r["status"] for r in results if r["unique_id"].startswith("unit_test.")}
     assert len(unit_tests) >= 16 and ran == dict.fromkeys(unit_tests, "pass")
-    return warehouse
+    return small_build.built
 
 
 def test_stitching_and_sessions_score_against_the_journeys_truth(built, raw):

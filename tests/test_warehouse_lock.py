@@ -126,9 +126,12 @@ def test_a_reader_holding_the_warehouse_is_retried_not_failed(fresh_data, monkey
     assert "ingest_esp" in events(result, "STEP_UP_FOR_RETRY")  # the first writer met the lock and was retried
     assert events(result, "STEP_SUCCESS").count("journey_dbt_models") == 1
 
-    # dbt meets the lock too (reported in its own log): same retry
+    # dbt meets the lock too (reported in its own log): same retry. dbt opens the warehouse before any model, so
+    # a few models show it as well as all of them (the whole build just ran above)
+    esp_staging = [k for k in journey_dbt_models.keys if k.path[-1].startswith("stg_esp__")]
+    assert len(esp_staging) >= 3
     with reader_holding(fresh_data, until_logged="retrying the step"):
-        result = run_pipeline(asset_selection=list(journey_dbt_models.keys))
+        result = run_pipeline(asset_selection=esp_staging)
     assert result.success and events(result, "STEP_FAILURE") == []
     assert events(result, "STEP_UP_FOR_RETRY") and set(events(result, "STEP_UP_FOR_RETRY")) == {"journey_dbt_models"}
 
