@@ -36,6 +36,7 @@ HEAVY_FIRST = (
     "test_shop_source.py",
     "test_esp_graph.py",
     "test_identity_graph.py",
+    "test_experience.py",
     "test_social_api.py",
     "test_demo.py",
     "test_esp_source.py",

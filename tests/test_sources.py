@@ -10,7 +10,7 @@ import pytest
 from ingestion import pipelines
 from ingestion.demo_world.writers import BAD_READING_LINES
 
-from .conftest import count, loaded_rows, snapshot
+from .conftest import count, loaded_rows, rows, snapshot
 from .test_loyalty import rows_in_lag_window
 
 TABLES = {
@@ -63,11 +63,12 @@ def test_loyalty_incremental_reads_only_changed_rows(load, small_systems, small_
 def test_iot_loads_only_opted_in_devices_and_quarantines_bad_lines(load, small_world):
     load("iot")
     devices = small_world.iot["devices"]
-    opted_in = {d["device_id"] for d in devices if d["opted_in"]}
-    good = [r for r in small_world.iot["readings"] if r["device_id"] in opted_in]
+    opted_in = small_world.iot_opted_in()  # consent holds at the end of the window
+    good = small_world.iot_consented_readings()  # recorded while the device's consent held
+    assert opted_in and len(good) < len(small_world.iot["readings"])
 
     assert count(load.warehouse, "iot.readings") == len(good)
-    assert count(load.warehouse, "iot.readings", f"device_id not in ({','.join(repr(d) for d in opted_in)})") == 0
+    assert {r for (r,) in rows(load.warehouse, "select reading_id from iot.readings")} == {r["reading_id"] for r in good}
     assert count(load.warehouse, "iot.devices") == len(devices)
     assert count(load.warehouse, "iot.devices", "not opted_in and owner_email is not null") == 0
     assert count(load.warehouse, "iot.devices", "opted_in and owner_email is not null") == len(opted_in)
@@ -105,7 +106,7 @@ def test_an_opt_out_removes_the_owner_and_stops_new_readings(load, small_systems
     )
 
     info = load("iot")
-    assert loaded_rows(info) == {"devices": 1}
+    assert loaded_rows(info) == {"devices": 1, "device_consents": 1}  # the new state and the decision in the history
     where = f"device_id = '{leaver['device_id']}'"
     assert count(load.warehouse, "iot.devices", f"{where} and not opted_in and owner_email is null") == 1
     assert count(load.warehouse, "iot.readings", "reading_id = 'late-1'") == 0
