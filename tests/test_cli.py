@@ -19,7 +19,7 @@ from .conftest import SMALL
 def test_help_lists_every_command():
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0
-    for command in ("world", "run", "demo", "iot-bridge", "identity", "clv"):
+    for command in ("world", "run", "demo", "iot-bridge", "identity", "clv", "sentiment"):
         assert command in result.output
     result = CliRunner().invoke(cli, ["clv", "fit", "--help"])
     assert result.exit_code == 0 and "--calibration-end" in result.output and "--json" in result.output
@@ -27,6 +27,8 @@ def test_help_lists_every_command():
     assert "generate" in result.output and "serve" in result.output
     result = CliRunner().invoke(cli, ["identity", "train", "--help"])
     assert result.exit_code == 0 and "--people" in result.output and "--output" in result.output
+    result = CliRunner().invoke(cli, ["sentiment", "--help"])
+    assert result.exit_code == 0 and "score" in result.output and "eval" in result.output
 
 
 def test_world_generate_writes_the_source_systems(tmp_path, monkeypatch):
