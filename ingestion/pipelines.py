@@ -87,8 +87,14 @@ OFFLINE = Endpoints(
 
 
 def build_source(name: str, endpoints: Endpoints = OFFLINE) -> DltSource:
-    """A fresh source object for one run (sources carry per-run state: never reuse one)."""
-    return SOURCE_FACTORIES[name](endpoints)
+    """A fresh source object for one run (sources carry per-run state: never reuse one).
+
+    Records of people erased by ``journey forget`` (the keyed hashes in ``$JW_DATA_DIR/suppression.json``) are
+    dropped on extraction, so no source brings them back (see ``ingestion.erasure``).
+    """
+    from .erasure import apply_suppression
+
+    return apply_suppression(name, SOURCE_FACTORIES[name](endpoints))
 
 
 @contextmanager

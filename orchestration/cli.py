@@ -9,6 +9,7 @@
     journey clv fit FILE.csv --calibration-end DATE   BG/NBD + Gamma-Gamma on a customer_id,date,amount file (no warehouse)
     journey sentiment score TEXT... [--json]          language, score and label of German/English texts (offline)
     journey sentiment eval [--split heldout]          macro-F1 per language on the demo world's labelled texts
+    journey forget --email A | --person-id ID         erase one person from every layer, suppress re-ingestion, audit
 
 Everything lands under ``$JW_DATA_DIR`` (default ``<repo>/data``); runs go through the Dagster instance in
 ``$DAGSTER_HOME`` (default ``$JW_DATA_DIR/dagster_home``), the one ``make ui`` opens. Imports are lazy so that
@@ -321,6 +322,30 @@ def sentiment_eval(split: str, size: int, seed: int, as_json: bool) -> None:
         click.echo("    true \\ predicted  " + "  ".join(f"{label:>8}" for label in model.LABELS))
         for true_label, row in result["confusion"].items():
             click.echo(f"    {true_label:>17}  " + "  ".join(f"{row[label]:>8}" for label in model.LABELS))
+
+
+@cli.command("forget")
+@click.option("--email", help="The person's e-mail address (any case, spaces around it ignored).")
+@click.option("--person-id", help="The person's person_id (person_...).")
+@click.option("--requested-by", help="Who asked (kept in audit.erasure_log); default: the OS user.")
+def forget(email: str | None, person_id: str | None, requested_by: str | None) -> None:
+    """Erase one person: raw rows of every source, quarantine, dlt staging and load packages, models (rebuilt),
+    the DuckDB file rewritten; their keyed hashes go to $JW_DATA_DIR/suppression.json so that ingestion never
+    brings them back; one audit row (audit.erasure_log) without personal data."""
+    from orchestration.forget import forget as run_forget
+
+    if bool(email) == bool(person_id):
+        raise click.UsageError("give exactly one of --email and --person-id")
+    try:
+        result = run_forget(email=email, person_id=person_id, requested_by=requested_by)
+    except LookupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"erased person {result.person_hash[:16]} (request {result.request_id}): {result.rows_removed:,} rows "
+               f"in {len(result.removed)} tables, {sum(result.files_removed.values()):,} files/lines, "
+               f"{result.identifiers} identifiers suppressed ({result.suppressed_new} new)")  # fmt: skip
+    for relation, n in sorted(result.removed.items()):
+        click.echo(f"  {relation}: {n:,}")
+    click.echo(f"warehouse rewritten: {result.bytes_before:,} -> {result.bytes_after:,} bytes; {result.seconds:.1f} s")
 
 
 def main(args=None) -> None:

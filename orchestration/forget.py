@@ -1,0 +1,152 @@
+"""``journey forget``: erase one person from every layer of the warehouse, for good.
+
+In order, with the warehouse opened for writing (after waiting out readers, ``warehouse_lock``):
+
+1. find the person (``--email`` or ``--person-id``) and their identifiers (``ingestion.erasure``);
+2. delete their rows from every raw table of the six sources, child tables and quarantine, empty dlt's merge
+   staging datasets, delete their person ids from models dbt keeps across runs (incremental);
+3. add their keyed hashes to the suppression list (``$JW_DATA_DIR/suppression.json``) that ingestion applies;
+4. rebuild the models (``dbt run``): staging, intermediate, marts and ``pii`` no longer have them;
+5. delete dlt's local load packages and traces (they hold rows as loaded) and the run logs' copies;
+6. write the audit row (``audit.erasure_log``: request id, who asked, when, a keyed hash of the person,
+   rows removed per table as JSON, seconds; no identifier in clear);
+7. rewrite the DuckDB file (``COPY FROM DATABASE`` into a new file, swapped in) so deleted bytes are gone.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from ingestion import config, erasure
+
+AUDIT_DDL = """
+create schema if not exists audit;
+create table if not exists audit.erasure_log (
+    request_id varchar primary key,
+    requested_by varchar not null,
+    requested_at timestamptz not null,
+    person_hash varchar not null,
+    removed json not null,
+    seconds double not null
+)
+"""
+
+
+@dataclass
+class ForgetResult:
+    request_id: str
+    person_hash: str
+    person_ids: int
+    identifiers: int
+    removed: dict[str, int] = field(default_factory=dict)
+    files_removed: dict[str, int] = field(default_factory=dict)
+    suppressed_new: int = 0
+    bytes_before: int = 0
+    bytes_after: int = 0
+    seconds: float = 0.0
+    dbt_ok: bool = True
+
+    @property
+    def rows_removed(self) -> int:
+        return sum(self.removed.values())
+
+
+def _rebuild_models(warehouse: Path) -> bool:
+    from orchestration.lib.dbt import run_dbt
+
+    with tempfile.TemporaryDirectory(prefix="jw-forget-dbt-") as tmp:
+        done = run_dbt(["run"], warehouse, Path(tmp) / "target", log_dir=Path(tmp) / "logs")
+    if done.returncode != 0:
+        raise RuntimeError("dbt could not rebuild the models after the erasure (the raw rows are deleted and the "
+                           "suppression list written; run `journey run` to rebuild):\n" + done.stdout[-3000:])  # fmt: skip
+    return True
+
+
+def _scrub_logs(identifiers: set[tuple[str, str]]) -> dict[str, int]:
+    """Run logs under ``$JW_DATA_DIR/logs`` that mention a direct identifier of the person lose those lines."""
+    removed: dict[str, int] = {}
+    needles = [v.encode() for k, v in identifiers if k in erasure.DIRECT_KINDS and len(v) >= 5]
+    folder = config.data_dir() / "logs"
+    if not needles or not folder.is_dir():
+        return removed
+    for path in folder.rglob("*"):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        lower = data.lower()
+        if not any(n.lower() in lower for n in needles):
+            continue
+        lines = data.splitlines(keepends=True)
+        kept = [line for line in lines if not any(n.lower() in line.lower() for n in needles)]
+        path.write_bytes(b"".join(kept))
+        removed[str(path.relative_to(config.data_dir()))] = len(lines) - len(kept)
+    return removed
+
+
+def forget(email: str | None = None, person_id: str | None = None, requested_by: str | None = None,
+           warehouse: Path | None = None, rebuild: bool = True) -> ForgetResult:  # fmt: skip
+    """Erase one person (see the module docstring); returns what was removed."""
+    from orchestration.lib.warehouse_lock import wait_until_writable
+
+    if bool(email) == bool(person_id):
+        raise ValueError("give exactly one of --email and --person-id")
+    started = time.monotonic()
+    requested_at = datetime.now(timezone.utc)
+    warehouse = Path(warehouse or config.warehouse_path())
+    if not warehouse.exists():
+        raise FileNotFoundError(f"no warehouse at {warehouse}")
+    wait_until_writable(warehouse)
+
+    con = duckdb.connect(str(warehouse))
+    try:
+        person_ids = erasure.person_ids_for(con, email=email, person_id=person_id)
+        seeds = erasure.graph_identifiers(con, person_ids)
+        if email:
+            seeds.add(("email", erasure.normalize("email", email)))
+        if not seeds:
+            raise LookupError("no such person in the warehouse (nothing removed)")
+        identifiers = erasure.person_identifiers(con, seeds)
+        removed = erasure.delete_person(con, identifiers)
+        removed.update(erasure.delete_person_ids(con, person_ids))
+    finally:
+        con.close()
+    subject = sorted(person_ids)[0] if person_ids else f"email:{erasure.normalize('email', email)}"
+    result = ForgetResult(
+        request_id=str(uuid.uuid4()),
+        person_hash=erasure.identifier_hash("person", subject),
+        person_ids=len(person_ids),
+        identifiers=len(identifiers),
+        removed=removed,
+    )
+    result.suppressed_new = erasure.write_suppression(identifiers)
+    if rebuild:
+        result.dbt_ok = _rebuild_models(warehouse)
+    result.files_removed = {f"dlt_pipelines/{k}": v for k, v in erasure.scrub_pipeline_folders().items()}
+    result.files_removed.update(_scrub_logs(identifiers))
+    result.seconds = time.monotonic() - started
+
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute(AUDIT_DDL)
+        con.execute(
+            "insert into audit.erasure_log values (?, ?, ?, ?, ?, ?)",
+            [result.request_id, requested_by or getpass.getuser(), requested_at, result.person_hash,
+             json.dumps({"rows": removed, "files": result.files_removed, "identifiers": result.identifiers,
+                         "person_ids": result.person_ids, "suppressed_new": result.suppressed_new}, sort_keys=True),
+             result.seconds],
+        )  # fmt: skip
+    finally:
+        con.close()
+    wait_until_writable(warehouse)
+    result.bytes_before, result.bytes_after = erasure.rewrite_database(warehouse)
+    result.seconds = time.monotonic() - started
+    return result
