@@ -13,44 +13,20 @@ many records (a placeholder nobody listed, a shop's default phone). The keys car
 (at least 3) are cut from the graph and components computed again; cut keys and what is still over the cap
 are reported (marts.identity_oversized_components) under a keyed hash, never in clear.
 
-Person ids and key tokens are keyed hashes (HMAC-SHA-256 shape, truncated): the key is `JW_PSEUDONYM_KEY`, or
-a random key generated once into `pseudonym.key` next to the warehouse file (outside the warehouse), or the
-file named by `JW_PSEUDONYM_KEY_FILE`. It is read here at run time and never written into compiled SQL.
+Person ids and key tokens are keyed hashes (HMAC-SHA-256 shape, truncated) under the pseudonym key of
+ingestion.pseudonym (`JW_PSEUDONYM_KEY`, the file named by `JW_PSEUDONYM_KEY_FILE`, or `pseudonym.key` generated
+once next to the warehouse file). It is read here at run time and never written into compiled SQL.
 """
 
-import os
-import secrets
 from datetime import datetime, timezone
-from pathlib import Path
 
 
 def pseudonym_key(session) -> str:
-    explicit = os.environ.get("JW_PSEUDONYM_KEY")
-    if explicit:
-        return explicit
-    path = os.environ.get("JW_PSEUDONYM_KEY_FILE")
-    if not path:
-        (warehouse,) = _one(
-            session,
-            "select path from duckdb_databases() where database_name = current_database()"
-        )
-        if not warehouse:
-            raise RuntimeError("an in-memory warehouse needs JW_PSEUDONYM_KEY or JW_PSEUDONYM_KEY_FILE")
-        path = Path(warehouse).resolve().parent / "pseudonym.key"
-    path = Path(path)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first
-            pass
-        else:
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(32) + "\n")
-    key = path.read_text().strip()
-    if len(key) < 32:
-        raise RuntimeError(f"the pseudonym key in {path} is too short (32 characters at least)")
-    return key
+    """The pseudonym key (ingestion.pseudonym.key), its file next to this session's warehouse when no variable names it."""
+    from ingestion import pseudonym
+
+    (warehouse,) = _one(session, "select path from duckdb_databases() where database_name = current_database()")
+    return pseudonym.key(warehouse or ":memory:").decode("utf-8")
 
 
 def _run(session, sql: str) -> list[tuple]:
