@@ -28,10 +28,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import config
+from . import config, pseudonym
 
 DIRECT_KINDS = ("email", "phone", "handle")  # direct identifiers: matched, never followed
 ID_KINDS = ("shop_customer", "esp_profile", "loyalty_member", "loyalty_card", "iot_device", "shop_visitor")
+
+_NORMALIZERS = {"email": pseudonym.normalize_email, "phone": pseudonym.normalize_phone, "handle": pseudonym.normalize_handle}
 
 # Columns of each raw table that name a person, and the kind of identifier each holds.
 PERSON_COLUMNS: dict[tuple[str, str], dict[str, str]] = {
@@ -74,17 +76,13 @@ GRAPH_KINDS = {
 
 
 def normalize(kind: str, value) -> str | None:
-    """An identifier as the warehouse matches it (the dbt macros in ``macros/normalize.sql``)."""
+    """An identifier as the warehouse matches it (``ingestion.pseudonym``'s normalizers = the dbt macros)."""
     if value is None:
         return None
-    text = str(value).strip()
-    if kind == "email":
-        text = text.lower()
-    elif kind == "handle":
-        text = text.lstrip("@").lower()
-    elif kind == "phone":
-        text = "".join(c for c in text if c.isdigit() or c == "+")
-    return text or None
+    text = str(value)
+    if kind in _NORMALIZERS:
+        return _NORMALIZERS[kind](text)
+    return pseudonym._nullif_empty(pseudonym._trim(text))
 
 
 def _sql_normalized(kind: str, column: str) -> str:
@@ -101,28 +99,10 @@ def _sql_normalized(kind: str, column: str) -> str:
 # --- keyed hashing (ingestion.pseudonym, P2) -------------------------------------------------------------------
 
 
-def _keyed_hash(value: str) -> str:
-    try:
-        from .pseudonym import keyed_hash
-    except ImportError:  # stand-in until ingestion.pseudonym (P2) is merged: the same HMAC and key
-        return _stand_in_keyed_hash(value)
-    return keyed_hash(value)
-
-
-def _stand_in_keyed_hash(value: str) -> str:
-    import hashlib
-    import hmac
-
-    key = os.environ.get("JW_PSEUDONYM_KEY")
-    if not key:
-        path = Path(os.environ.get("JW_PSEUDONYM_KEY_FILE") or config.warehouse_path().parent / "pseudonym.key")
-        key = path.read_text().strip()
-    return hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()
-
-
-def identifier_hash(kind: str, value: str) -> str:
-    """The keyed hash the suppression list keeps of one identifier (kind and normalised value)."""
-    return _keyed_hash(f"{kind}:{value}")
+def identifier_hash(kind: str, value: str, key: bytes | None = None) -> str:
+    """The keyed hash (``ingestion.pseudonym.keyed_hash``) the suppression list keeps of one identifier:
+    of ``<kind>:<normalised value>``, so that equal values of different kinds never suppress each other."""
+    return pseudonym.keyed_hash(f"{kind}:{value}", key)
 
 
 # --- finding the person ----------------------------------------------------------------------------------------
@@ -325,8 +305,9 @@ def write_suppression(identifiers: set[tuple[str, str]], path: Path | None = Non
     path = path or suppression_path()
     current = read_suppression(path)
     before = sum(len(v) for v in current.values())
+    key = pseudonym.key()
     for kind, value in identifiers:
-        current.setdefault(kind, set()).add(identifier_hash(kind, value))
+        current.setdefault(kind, set()).add(identifier_hash(kind, value, key))
     data = {"about": "keyed hashes (HMAC-SHA256, ingestion.pseudonym) of 'kind:normalised value' of erased people; "
                      "ingestion drops records whose person columns hash to one of them",
             "hashes": {kind: sorted(hashes) for kind, hashes in sorted(current.items())}}  # fmt: skip
@@ -349,11 +330,12 @@ def suppressed_filter(source: str, resource: str, suppressed: dict[str, set[str]
     table whose person columns hash to a suppressed value, child rows of dropped parents, quarantine rows of
     suppressed record keys. Works on Arrow tables and on lists of dicts."""
     dropped_keys: set[str] = set()
+    key = pseudonym.key()
 
     def suppressed_row(columns: dict[str, str], row: dict) -> bool:
         for column, kind in columns.items():
             hashes = suppressed.get(kind)
-            if hashes and (value := normalize(kind, row.get(column))) and identifier_hash(kind, value) in hashes:
+            if hashes and (value := normalize(kind, row.get(column))) and identifier_hash(kind, value, key) in hashes:
                 return True
         return False
 

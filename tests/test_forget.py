@@ -1,0 +1,131 @@
+"""``journey forget``: a person erased from every layer stays erased after the next ingestion.
+
+On a copy of the small world's build (raw + dbt + dlt's working folders): forget a person who has records in
+the shop, the ESP, the loyalty POS and a device, byte-search every file under the data folder (source systems
+excepted) for the address and its normalised form, touch the person's loyalty row in the source system so the
+next incremental load sends it again, load all six sources and rebuild, search again, read the audit row.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import copy_warehouse, rows
+
+
+def byte_hits(root: Path, needles: list[str]) -> list[tuple[str, str]]:
+    """(file, needle) for every file under ``root`` but ``source_systems/`` containing a needle (any case)."""
+    hits = []
+    lowered = [n.lower().encode() for n in needles]
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or "source_systems" in path.relative_to(root).parts:
+            continue
+        data = path.read_bytes().lower()
+        hits += [(str(path.relative_to(root)), n.decode()) for n in lowered if n in data]
+    return hits
+
+
+def sql_hits(warehouse: Path, needles: list[str]) -> list[tuple[str, str]]:
+    """(relation.column, needle) for every text column of every table or view holding a needle (any case)."""
+    hits = []
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        columns = con.execute(
+            "select table_schema, table_name, column_name from information_schema.columns "
+            "where data_type in ('VARCHAR', 'JSON') or data_type like '%[]' or data_type like 'STRUCT%'"
+        ).fetchall()
+        for schema, table, column in columns:
+            for needle in needles:
+                n = con.execute(f'select count(*) from "{schema}"."{table}" '
+                                f'where contains(lower(cast("{column}" as varchar)), ?)', [needle.lower()]).fetchone()[0]  # fmt: skip
+                if n:
+                    hits.append((f"{schema}.{table}.{column}", needle))
+    return hits
+
+
+@pytest.fixture()
+def data(small_build, tmp_path, monkeypatch) -> Path:
+    """A data folder of its own: the small build's warehouse, dlt folders and source systems."""
+    root = tmp_path / "data"
+    monkeypatch.setenv("JW_DATA_DIR", str(root))
+    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster_home"))
+    monkeypatch.delenv("JW_WAREHOUSE_PATH", raising=False)
+    copy_warehouse(small_build.built, root)
+    shutil.copytree(small_build.pipelines_dir, root / "dlt_pipelines")
+    shutil.copytree(small_build.systems, root / "source_systems")
+    return root
+
+
+def test_forget_then_reingest_keeps_the_person_out(data):
+    from ingestion import config, pipelines
+    from orchestration.forget import forget
+    from orchestration.lib.dbt import run_dbt
+
+    warehouse = data / "warehouse.duckdb"
+    # a person the graph knows from the shop, the ESP, the loyalty POS and a device
+    person_id, email, member_id, shop_id, device_id = rows(warehouse, """
+        select person_id,
+               max(identifier_value) filter (where identifier_type = 'esp_contact'),
+               max(identifier_value) filter (where identifier_type = 'loyalty_member'),
+               max(identifier_value) filter (where identifier_type = 'shop_customer'),
+               max(identifier_value) filter (where identifier_type = 'iot_device')
+        from intermediate.int_identity__identifier_map
+        group by person_id
+        having count(distinct identifier_type) filter (
+            where identifier_type in ('esp_contact', 'loyalty_member', 'shop_customer', 'iot_device')) = 4
+        order by person_id limit 1""")[0]  # fmt: skip
+    other_member = rows(warehouse, f"select min(member_id) from loyalty.members where member_id <> '{member_id}'")[0][0]
+    loyalty_db = data / "source_systems" / "loyalty.sqlite"
+    with sqlite3.connect(loyalty_db) as db:
+        (raw_email,) = db.execute("select email from members where member_id = ?", [member_id]).fetchone()
+    needles = sorted({email, email.strip(), raw_email.strip(), email.upper()})
+    assert byte_hits(data, [email]) or sql_hits(warehouse, [email]), "the person should be in the warehouse first"
+
+    result = forget(email=f"  {email.upper()} ", requested_by="test-dpo")
+
+    assert result.person_ids == 1
+    for table in ("shop.customers", "esp.profiles", "loyalty.members", "loyalty.cards", "iot.devices"):
+        assert result.removed.get(table, 0) >= 1, (table, result.removed)
+    assert byte_hits(data, needles) == []
+    ids = [person_id, member_id, device_id]
+    assert sql_hits(warehouse, [email, *ids]) == []
+    assert rows(warehouse, f"select count(*) from shop.customers where id = {shop_id}") == [(0,)]
+    suppression = json.loads((data / "suppression.json").read_text())
+    assert email not in json.dumps(suppression) and {"email", "loyalty_member", "shop_customer"} <= set(suppression["hashes"])
+
+    # the source systems change the person's loyalty row and another member's: the next load reads both again
+    with sqlite3.connect(loyalty_db) as db:
+        db.execute("update members set updated_at = '2026-11-30 00:00:00', city = 'Touched' where member_id in (?, ?)",
+                   [member_id, other_member])  # fmt: skip
+    with pipelines.source_endpoints(data / "source_systems") as endpoints:
+        for name in config.SOURCE_NAMES:
+            info = pipelines.load(name, endpoints)
+            assert not info.has_failed_jobs, name
+    assert rows(warehouse, f"select city from loyalty.members where member_id = '{other_member}'") == [("Touched",)]
+    assert rows(warehouse, f"select count(*) from loyalty.members where member_id = '{member_id}'") == [(0,)]
+    done = run_dbt(["run"], warehouse, data.parent / "dbt_target", log_dir=data.parent / "dbt_logs")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert sql_hits(warehouse, [email, *ids]) == []
+    assert byte_hits(data, needles) == []
+
+    (audit,) = rows(warehouse, "select request_id, requested_by, requested_at, person_hash, removed, seconds "
+                               "from audit.erasure_log")  # fmt: skip
+    assert audit[0] == result.request_id and audit[1] == "test-dpo" and audit[5] > 0
+    removed = json.loads(audit[4])
+    assert removed["rows"]["loyalty.members"] == 1 and removed["identifiers"] == result.identifiers
+    assert not any(n.lower() in json.dumps(audit, default=str).lower() for n in [email, person_id, member_id])
+
+
+def test_forget_needs_exactly_one_selector():
+    from click.testing import CliRunner
+
+    from orchestration.cli import cli
+
+    for args in ([], ["--email", "a@b.test", "--person-id", "person_x"]):
+        outcome = CliRunner().invoke(cli, ["forget", *args])
+        assert outcome.exit_code == 2 and "exactly one of --email and --person-id" in outcome.output
