@@ -331,13 +331,20 @@ def suppressed_filter(source: str, resource: str, suppressed: dict[str, set[str]
     suppressed record keys. Works on Arrow tables and on lists of dicts."""
     dropped_keys: set[str] = set()
     key = pseudonym.key()
+    seen: dict[tuple[str, object], bool] = {}  # (kind, raw value) -> suppressed; a value repeats across rows
+
+    def is_suppressed(kind: str, raw) -> bool:
+        hit = seen.get((kind, raw))
+        if hit is None:
+            value = normalize(kind, raw)
+            hit = seen[(kind, raw)] = bool(value) and identifier_hash(kind, value, key) in suppressed[kind]
+            if len(seen) > 1_000_000:
+                seen.clear()
+        return hit
 
     def suppressed_row(columns: dict[str, str], row: dict) -> bool:
-        for column, kind in columns.items():
-            hashes = suppressed.get(kind)
-            if hashes and (value := normalize(kind, row.get(column))) and identifier_hash(kind, value, key) in hashes:
-                return True
-        return False
+        return any(suppressed.get(kind) and row.get(column) is not None and is_suppressed(kind, row.get(column))
+                   for column, kind in columns.items())
 
     def keep_mask(table: str, rows: list[dict]) -> list[bool]:
         if table.endswith("__quarantine"):
@@ -377,6 +384,21 @@ def suppressed_filter(source: str, resource: str, suppressed: dict[str, set[str]
         return item
 
     return apply
+
+
+def residue(needles: Iterable[str], root: Path | None = None) -> list[str]:
+    """Files under the data folder (``source_systems/`` excepted: the external systems' stand-ins) that still
+    contain one of ``needles`` (any case): what an operator must look at after an erasure."""
+    root = Path(root or config.data_dir())
+    lowered = [n.lower().encode() for n in needles if n]
+    found = []
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or "source_systems" in path.relative_to(root).parts:
+            continue
+        data = path.read_bytes().lower()
+        if any(n in data for n in lowered):
+            found.append(str(path.relative_to(root)))
+    return found
 
 
 def apply_suppression(source_name: str, source, suppressed: dict[str, set[str]] | None = None):
@@ -422,6 +444,8 @@ def rewrite_database(warehouse: Path) -> tuple[int, int]:
     for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
         leftover.unlink(missing_ok=True)
     before = warehouse.stat().st_size
+    # the connection holds DuckDB's write lock on the old file until the new one is in place: no other writer
+    # can slip in between the copy and the swap (its writes would go to the old file)
     con = duckdb.connect(str(warehouse))
     try:
         con.execute("checkpoint")
@@ -429,10 +453,9 @@ def rewrite_database(warehouse: Path) -> tuple[int, int]:
         con.execute("copy from database \"{}\" to forget_new".format(
             con.execute("select current_database()").fetchone()[0]))  # fmt: skip
         con.execute("detach forget_new")
+        with open(fresh, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(fresh, warehouse)
     finally:
         con.close()
-    with open(fresh, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(fresh, warehouse)
-    Path(str(warehouse) + ".wal").unlink(missing_ok=True)
     return before, warehouse.stat().st_size

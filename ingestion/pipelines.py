@@ -94,7 +94,8 @@ def build_source(name: str, endpoints: Endpoints = OFFLINE) -> DltSource:
     """
     from .erasure import apply_suppression
 
-    return apply_suppression(name, SOURCE_FACTORIES[name](endpoints))
+    source = SOURCE_FACTORIES[name](endpoints)
+    return source if endpoints is OFFLINE else apply_suppression(name, source)
 
 
 @contextmanager

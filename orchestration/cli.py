@@ -346,6 +346,9 @@ def forget(email: str | None, person_id: str | None, requested_by: str | None) -
     for relation, n in sorted(result.removed.items()):
         click.echo(f"  {relation}: {n:,}")
     click.echo(f"warehouse rewritten: {result.bytes_before:,} -> {result.bytes_after:,} bytes; {result.seconds:.1f} s")
+    if result.residue:
+        click.echo("STILL FOUND (an e-mail, phone or handle of the person) in: " + ", ".join(result.residue), err=True)
+        raise SystemExit(1)
 
 
 def main(args=None) -> None:

@@ -3,14 +3,18 @@
 In order, with the warehouse opened for writing (after waiting out readers, ``warehouse_lock``):
 
 1. find the person (``--email`` or ``--person-id``) and their identifiers (``ingestion.erasure``);
-2. delete their rows from every raw table of the six sources, child tables and quarantine, empty dlt's merge
-   staging datasets, delete their person ids from models dbt keeps across runs (incremental);
-3. add their keyed hashes to the suppression list (``$JW_DATA_DIR/suppression.json``) that ingestion applies;
-4. rebuild the models (``dbt run``): staging, intermediate, marts and ``pii`` no longer have them;
-5. delete dlt's local load packages and traces (they hold rows as loaded) and the run logs' copies;
+2. add their keyed hashes to the suppression list (``$JW_DATA_DIR/suppression.json``) that ingestion applies
+   (first: a load running meanwhile cannot bring them back), then delete their rows from every raw table of
+   the six sources, child tables and quarantine, empty dlt's merge staging datasets, and delete their person
+   ids from models dbt keeps across runs (incremental: the person registry, journey sessions, merge log);
+3. rebuild the models (``dbt run``): staging, intermediate, marts and ``pii`` no longer have them;
+4. delete dlt's local load packages and traces (they hold rows as loaded) and lines of the run logs
+   (``$JW_DATA_DIR/logs``) naming the person's e-mail, phone or handle;
+5. rewrite the DuckDB file (``COPY FROM DATABASE`` into a new file, swapped in) so deleted bytes are gone, then
+   search every file under the data folder (``source_systems/`` excepted) for the person's direct identifiers:
+   what is left is reported (``residue``), never silently ignored;
 6. write the audit row (``audit.erasure_log``: request id, who asked, when, a keyed hash of the person,
-   rows removed per table as JSON, seconds; no identifier in clear);
-7. rewrite the DuckDB file (``COPY FROM DATABASE`` into a new file, swapped in) so deleted bytes are gone.
+   rows and files removed as JSON, seconds; no identifier in clear).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class ForgetResult:
     bytes_after: int = 0
     seconds: float = 0.0
     dbt_ok: bool = True
+    residue: list[str] = field(default_factory=list)  # files under the data folder still holding an identifier
 
     @property
     def rows_removed(self) -> int:
@@ -115,6 +120,8 @@ def forget(email: str | None = None, person_id: str | None = None, requested_by:
         if not seeds:
             raise LookupError("no such person in the warehouse (nothing removed)")
         identifiers = erasure.person_identifiers(con, seeds)
+        # suppressed first: a load running between the deletion and the rebuild cannot bring them back
+        suppressed_new = erasure.write_suppression(identifiers)
         removed = erasure.delete_person(con, identifiers)
         removed.update(erasure.delete_person_ids(con, person_ids))
     finally:
@@ -126,14 +133,19 @@ def forget(email: str | None = None, person_id: str | None = None, requested_by:
         person_ids=len(person_ids),
         identifiers=len(identifiers),
         removed=removed,
+        suppressed_new=suppressed_new,
     )
-    result.suppressed_new = erasure.write_suppression(identifiers)
     if rebuild:
         result.dbt_ok = _rebuild_models(warehouse)
     result.files_removed = {f"dlt_pipelines/{k}": v for k, v in erasure.scrub_pipeline_folders().items()}
     result.files_removed.update(_scrub_logs(identifiers))
+    wait_until_writable(warehouse)
+    result.bytes_before, result.bytes_after = erasure.rewrite_database(warehouse)
+    result.residue = erasure.residue(
+        [v for k, v in identifiers if k in erasure.DIRECT_KINDS] + ([email.strip()] if email else []))
     result.seconds = time.monotonic() - started
 
+    # the audit row (no personal data) is written into the rewritten file
     con = duckdb.connect(str(warehouse))
     try:
         con.execute(AUDIT_DDL)
@@ -141,12 +153,10 @@ def forget(email: str | None = None, person_id: str | None = None, requested_by:
             "insert into audit.erasure_log values (?, ?, ?, ?, ?, ?)",
             [result.request_id, requested_by or getpass.getuser(), requested_at, result.person_hash,
              json.dumps({"rows": removed, "files": result.files_removed, "identifiers": result.identifiers,
-                         "person_ids": result.person_ids, "suppressed_new": result.suppressed_new}, sort_keys=True),
+                         "person_ids": result.person_ids, "suppressed_new": result.suppressed_new,
+                         "residue_files": len(result.residue)}, sort_keys=True),
              result.seconds],
         )  # fmt: skip
     finally:
         con.close()
-    wait_until_writable(warehouse)
-    result.bytes_before, result.bytes_after = erasure.rewrite_database(warehouse)
-    result.seconds = time.monotonic() - started
     return result
