@@ -7,7 +7,7 @@
   web visitor) are the person's too, until nothing new turns up. E-mails, phones and handles are never
   followed from a row to others (a shared family phone would erase the family).
 - :func:`delete_person`: deletes those rows from every raw table of the six sources, their child tables
-  (order lines), their quarantine (by record key), and empties dlt's merge staging datasets.
+  (order lines), their quarantine (by record key); :func:`empty_staging_datasets` empties dlt's merge staging.
 - :func:`write_suppression` / :func:`suppressed_filter`: keyed hashes (``ingestion.pseudonym``) of the
   identifiers in ``$JW_DATA_DIR/suppression.json``; :mod:`ingestion.pipelines` drops every record a source
   sends whose person columns hash to a suppressed value, so the next ingestion does not bring the person back.
@@ -220,7 +220,7 @@ def person_identifiers(con, seeds: Iterable[tuple[str, str]], max_rounds: int = 
 
 def delete_person(con, identifiers: set[tuple[str, str]]) -> dict[str, int]:
     """Delete every raw row of the person (``identifiers`` from :func:`person_identifiers`), with child and
-    quarantine rows, and empty dlt's merge staging datasets. Returns rows deleted per ``schema.table``."""
+    quarantine rows. Returns rows deleted per ``schema.table``."""
     con.execute("create or replace temp table _forget_ids (kind varchar, v varchar)")
     con.executemany("insert into _forget_ids values (?, ?)", sorted(identifiers))
     by_kind = defaultdict(list)
@@ -255,10 +255,19 @@ def delete_person(con, identifiers: set[tuple[str, str]]) -> dict[str, int]:
             run(f"{schema}.{quarantine}", f"delete from {schema}.{quarantine} where record_key in "
                 f"(select k from _forget_keys){extra}")  # fmt: skip
         run(f"{schema}.{table}", f"delete from {schema}.{table} where {where}")
-    for schema, table in relations:
-        if schema.startswith("_dlt_staging_") and not table.startswith("_dlt"):
-            run(f"{schema}.{table}", f'delete from "{schema}"."{table}"')
     return removed
+
+
+def empty_staging_datasets(con) -> dict[str, int]:
+    """Empty dlt's merge staging datasets (``_dlt_staging_<source>``: the last load's rows, everyone's; dlt
+    refills them on the next merge). Their ``_dlt`` bookkeeping tables stay. Returns rows per table."""
+    emptied = {}
+    for schema, table in sorted(_relations(con)):
+        if schema.startswith("_dlt_staging_") and not table.startswith("_dlt"):
+            n = con.execute(f'delete from "{schema}"."{table}"').fetchone()[0]
+            if n:
+                emptied[f"{schema}.{table}"] = n
+    return emptied
 
 
 def delete_person_ids(con, person_ids: set[str]) -> dict[str, int]:

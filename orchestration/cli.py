@@ -342,10 +342,12 @@ def forget(email: str | None, person_id: str | None, requested_by: str | None) -
         raise click.ClickException(str(error)) from None
     click.echo(f"erased person {result.person_hash[:16]} (request {result.request_id}): {result.rows_removed:,} rows "
                f"in {len(result.removed)} tables, {sum(result.files_removed.values()):,} files/lines, "
+               f"dlt staging emptied ({result.staging_emptied:,} rows), "
                f"{result.identifiers} identifiers suppressed ({result.suppressed_new} new)")  # fmt: skip
     for relation, n in sorted(result.removed.items()):
         click.echo(f"  {relation}: {n:,}")
-    click.echo(f"warehouse rewritten: {result.bytes_before:,} -> {result.bytes_after:,} bytes; {result.seconds:.1f} s")
+    click.echo(f"warehouse rewritten: {result.bytes_before:,} -> {result.bytes_after:,} bytes; {result.seconds:.1f} s ("
+               + ", ".join(f"{step} {s:.1f} s" for step, s in result.step_seconds.items()) + ")")
     if result.residue:
         click.echo("STILL FOUND (an e-mail, phone or handle of the person) in: " + ", ".join(result.residue), err=True)
         raise SystemExit(1)

@@ -54,10 +54,12 @@ class ForgetResult:
     removed: dict[str, int] = field(default_factory=dict)
     files_removed: dict[str, int] = field(default_factory=dict)
     suppressed_new: int = 0
+    staging_emptied: int = 0  # rows (everyone's) of dlt's merge staging datasets emptied
     bytes_before: int = 0
     bytes_after: int = 0
     seconds: float = 0.0
     dbt_ok: bool = True
+    step_seconds: dict[str, float] = field(default_factory=dict)
     residue: list[str] = field(default_factory=list)  # files under the data folder still holding an identifier
 
     @property
@@ -124,6 +126,7 @@ def forget(email: str | None = None, person_id: str | None = None, requested_by:
         suppressed_new = erasure.write_suppression(identifiers)
         removed = erasure.delete_person(con, identifiers)
         removed.update(erasure.delete_person_ids(con, person_ids))
+        staging_emptied = erasure.empty_staging_datasets(con)
     finally:
         con.close()
     subject = sorted(person_ids)[0] if person_ids else f"email:{erasure.normalize('email', email)}"
@@ -134,13 +137,18 @@ def forget(email: str | None = None, person_id: str | None = None, requested_by:
         identifiers=len(identifiers),
         removed=removed,
         suppressed_new=suppressed_new,
+        staging_emptied=sum(staging_emptied.values()),
     )
+    result.step_seconds["find_and_delete"] = round(time.monotonic() - started, 2)
     if rebuild:
         result.dbt_ok = _rebuild_models(warehouse)
+        result.step_seconds["dbt_run"] = round(time.monotonic() - started - sum(result.step_seconds.values()), 2)
     result.files_removed = {f"dlt_pipelines/{k}": v for k, v in erasure.scrub_pipeline_folders().items()}
     result.files_removed.update(_scrub_logs(identifiers))
     wait_until_writable(warehouse)
+    mark = time.monotonic()
     result.bytes_before, result.bytes_after = erasure.rewrite_database(warehouse)
+    result.step_seconds["rewrite"] = round(time.monotonic() - mark, 2)
     result.residue = erasure.residue(
         [v for k, v in identifiers if k in erasure.DIRECT_KINDS] + ([email.strip()] if email else []))
     result.seconds = time.monotonic() - started
@@ -154,7 +162,9 @@ def forget(email: str | None = None, person_id: str | None = None, requested_by:
             [result.request_id, requested_by or getpass.getuser(), requested_at, result.person_hash,
              json.dumps({"rows": removed, "files": result.files_removed, "identifiers": result.identifiers,
                          "person_ids": result.person_ids, "suppressed_new": result.suppressed_new,
-                         "residue_files": len(result.residue)}, sort_keys=True),
+                         "residue_files": len(result.residue),
+                         "staging_rows_emptied": result.staging_emptied,
+                         "step_seconds": result.step_seconds}, sort_keys=True),
              result.seconds],
         )  # fmt: skip
     finally:
