@@ -58,9 +58,9 @@ def test_a_bad_esp_record_is_quarantined_or_reported_and_customer_360_is_still_b
             [(orphan["id"], "profile_id: missing"), (broken["id"], "datetime: expected an ISO-8601 timestamp")]
         )
         assert con.execute(
-            "select count(*), count(email_normalized) from staging.stg_esp__events where esp_profile_id = ?", [blank["id"]]
+            "select count(*), count(email_normalized) from pii.stg_esp__events where esp_profile_id = ?", [blank["id"]]
         ).fetchone() == (len(kept), 0)
-        assert con.execute("select count(*) from staging.stg_esp__events").fetchone()[0] == len(events) - 2
+        assert con.execute("select count(*) from pii.stg_esp__events").fetchone()[0] == len(events) - 2
         assert con.execute(
             "select count(*) from intermediate.int_identity__identifier_map where identifier_value is null"
         ).fetchone() == (0,)

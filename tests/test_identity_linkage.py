@@ -74,7 +74,7 @@ def test_the_dbt_model_links_a_small_world_as_the_ground_truth_says(small_wareho
     warehouse, truth = small_warehouse
     with duckdb.connect(str(warehouse), read_only=True) as con:
         links = con.execute("select * from intermediate.int_identity__probabilistic_links").df()
-        records = con.execute("select count(*) from intermediate.int_identity__match_records").fetchone()[0]
+        records = con.execute("select count(*) from pii.int_identity__match_records").fetchone()[0]
     assert records > 700
     score = link_scores(links, truth, link_threshold())
     assert score.precision >= 0.99

@@ -13,10 +13,15 @@ import pytest
 from ingestion import pseudonym
 from ingestion.config import SOURCE_NAMES
 
-from conftest import rows
+from .conftest import rows
 
 RAW_SCHEMAS = set(SOURCE_NAMES) | {f"_dlt_staging_{name}" for name in SOURCE_NAMES}
 EMAIL_PATTERN = r"[a-z0-9._%+-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}"
+
+
+def clean(value: str) -> str:
+    """Without the zero-width spaces and tabs pasted into the world's addresses and handles."""
+    return value.replace("\u200b", "").replace("\t", "")
 
 
 def world_identifiers(world) -> dict[str, set[str]]:
@@ -48,6 +53,7 @@ def world_identifiers(world) -> dict[str, set[str]]:
     out = {}
     for kind, values in found.items():
         values = {str(v) for v in values if v not in (None, "")}
+        values |= {clean(v) for v in values}  # as the sources' contracts clean them on load
         forms = {v.strip().lower() for v in values}
         normaliser = {"email": pseudonym.normalize_email, "phone": pseudonym.normalize_phone,
                       "handle": pseudonym.normalize_handle}.get(kind)  # fmt: skip
@@ -109,3 +115,57 @@ def test_no_direct_identifier_outside_raw_and_pii(small_build, small_world):
     assert {kind for schema, *_, kind, _n in in_pii if schema == "pii"} >= {"email", "phone", "name", "address", "handle", "card"}
     leaks = scan(small_build.built, identifiers)
     assert not leaks, leaks
+
+
+def test_person_identifiers_hold_every_identifier_in_clear_with_the_keyed_hash_the_graph_uses(small_build, small_world):
+    key = pseudonym.key(small_build.built)
+    found = {(t, v): (p, h) for p, t, v, h in rows(small_build.built, "select person_id, identifier_type, identifier_value, "
+                                                                        "identifier_hash from pii.person_identifiers")}  # fmt: skip
+    truth = small_world.ground_truth
+    assert all((t["identifier_type"], t["identifier_value"]) in found for t in truth)
+    assert all(h == pseudonym.keyed_hash(v, key) for (_t, v), (_p, h) in found.items())
+    # the identifier map names e-mails, handles and cards by that hash, everything else as the source does
+    graph = {(t, v): p for t, v, p in rows(small_build.built, "select * from intermediate.int_identity__identifier_map")}
+    hashed = {"esp_contact", "social_handle", "loyalty_card", "history_email"}
+    assert len(graph) == len(truth)
+    for t in truth:
+        person, digest = found[(t["identifier_type"], t["identifier_value"])]
+        value = digest if t["identifier_type"] in hashed else t["identifier_value"]
+        assert graph[(t["identifier_type"], value)] == person
+    # a person is found by an address only their shop account or membership carries (no record of its own)
+    shop_emails = {pseudonym.normalize_email(clean(c["email"])) for c in small_world.shop["customers"] if c["email"]}
+    records = {v for (t, v) in found if t in ("esp_contact", "history_email")}
+    assert {("email", e) for e in shop_emails - records} <= set(found)
+
+
+def test_person_contacts_give_each_person_their_own_contact_values(small_build, small_world):
+    person_of = {(t["identifier_type"], t["identifier_value"]): t["person_id"] for t in small_world.ground_truth}
+    emails, names = {}, {}
+    for c in small_world.shop["customers"]:
+        p = person_of.get(("shop_customer", str(c["id"])))
+        emails.setdefault(p, set()).add(pseudonym.normalize_email(clean(c["email"] or "")))
+        names.setdefault(p, set()).add(c["last_name"])
+    for m in small_world.loyalty["members"]:
+        p = person_of.get(("loyalty_member", m["member_id"]))
+        emails.setdefault(p, set()).add(pseudonym.normalize_email(clean(m["email"] or "")))
+        names.setdefault(p, set()).add(m["last_name"])
+    for profile in small_world.esp["profiles"]:
+        p = person_of.get(("esp_contact", pseudonym.normalize_email(clean(profile["attributes"]["email"] or ""))))
+        names.setdefault(p, set()).add(profile["attributes"]["last_name"])
+    names = {p: {n.strip().lower() for n in ns if n} for p, ns in names.items()}
+    for t in small_world.ground_truth:
+        if t["identifier_type"] in ("esp_contact", "history_email"):
+            emails.setdefault(t["person_id"], set()).add(t["identifier_value"])
+    true_persons = {}
+    for person, t, v in rows(small_build.built, "select person_id, identifier_type, identifier_value from pii.person_identifiers"):
+        if (t, v) in person_of:
+            true_persons.setdefault(person, set()).add(person_of[(t, v)])
+    contacts = rows(small_build.built, "select person_id, email, last_name from pii.person_contacts")
+    assert len(contacts) == len({p for p, *_ in contacts}) == rows(small_build.built, "select count(*) from marts.customer_360")[0][0]
+    right_email = [p for p, email, _ in contacts if email and any(email in emails.get(t, ()) for t in true_persons[p])]
+    right_name = [p for p, _, last in contacts
+                  if last and any(last.strip().lower() in names.get(t, ()) for t in true_persons[p])]
+    with_email = [p for p, email, _ in contacts if email]
+    with_name = [p for p, _, last in contacts if last]
+    assert len(with_email) >= 0.9 * len(contacts) and len(right_email) >= 0.99 * len(with_email)
+    assert len(with_name) >= 0.5 * len(contacts) and len(right_name) >= 0.99 * len(with_name)

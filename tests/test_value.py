@@ -90,7 +90,7 @@ def built(small_world, tmp_path_factory):
 
 def load_truth(warehouse: Path, world) -> list[dict]:
     history = {h: (t, v) for h, t, v in rows(warehouse, "select history_order_id, identifier_type, identifier_value "
-                                                        "from staging.stg_history__orders")}
+                                                        "from pii.stg_history__orders")}
     return truth_transactions(world, history)
 
 
