@@ -385,7 +385,7 @@ def test_erased_customers_leave_every_model_and_pasted_emails_link_to_their_pers
         with j as (
             select t.identifier_type, t.identifier_value, t.person_id, m.person_id as person_key
             from read_parquet('{truth}') t
-            join intermediate.int_identity__identifier_map m using (identifier_type, identifier_value)
+            join pii.person_identifiers m using (identifier_type, identifier_value)
             where t.identifier_type in ('shop_customer', 'esp_contact')
         )
         -- the ESP contact on the very address the customer pasted (a household head's ESP contact may be a

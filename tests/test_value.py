@@ -106,7 +106,7 @@ def load_identity(warehouse: Path, world):
     """How the generator's persons and the warehouse's persons correspond, through the ground truth:
     (warehouse person per identifier, warehouse persons per true person, true persons resolved one to one)."""
     warehouse_person = {(t, v): p for t, v, p in rows(warehouse, "select identifier_type, identifier_value, person_id "
-                                                                 "from intermediate.int_identity__identifier_map")}
+                                                                 "from pii.person_identifiers")}
     to_warehouse, to_truth = defaultdict(Counter), defaultdict(Counter)
     for t in world.ground_truth:
         w = warehouse_person.get((t["identifier_type"], t["identifier_value"]))
