@@ -15,11 +15,12 @@ from ingestion import pseudonym
 FUNCTION_NAME = "jw_keyed_hash"
 
 
-def register(conn, warehouse=None) -> None:
-    """Registers ``jw_keyed_hash`` on a DuckDB connection, keyed for ``warehouse`` (default: the configured one)."""
+def register(conn, warehouse=None, secret: bytes | None = None) -> None:
+    """Registers ``jw_keyed_hash`` on a DuckDB connection (any reader of the warehouse that must hash as dbt does),
+    keyed with ``secret``, else the key of ``warehouse`` (default: the configured one)."""
     from duckdb.sqltypes import VARCHAR
 
-    secret = pseudonym.key(warehouse)
+    secret = secret if secret is not None else pseudonym.key(warehouse)
 
     def jw_keyed_hash(value: str | None) -> str | None:
         return pseudonym.keyed_hash(value, secret)

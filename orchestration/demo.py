@@ -18,6 +18,7 @@ from ingestion import config
 LAYERS = {
     "raw": config.SOURCE_NAMES,
     "staging": ("staging",),
+    "pii": ("pii",),  # direct identifiers, apart (dbt_project/models/pii/_pii.yml)
     "intermediate": ("intermediate",),
     "marts": ("marts",),
 }

@@ -16,8 +16,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from ingestion import pseudonym
+
 MATCHED_SOURCES = ("shop", "esp", "social", "loyalty")
-RECORDS = "intermediate.int_identity__match_records"
+RECORDS = "pii.int_identity__match_records"  # clear names and addresses: schema pii
 
 
 @dataclass(frozen=True)
@@ -67,14 +69,24 @@ def read_records(warehouse: Path) -> pd.DataFrame:
         return con.execute(f"select * from {RECORDS} order by node").df()
 
 
-def link_scores(links: pd.DataFrame, ground_truth: Path, threshold: float) -> LinkScore:
-    """Precision and recall of ``links`` at ``threshold`` (pairs, transitive closure not taken) against the truth."""
+def link_scores(links: pd.DataFrame, ground_truth: Path, threshold: float, key: bytes | None = None) -> LinkScore:
+    """Precision and recall of ``links`` at ``threshold`` (pairs, transitive closure not taken) against the truth.
+
+    ``key``: the pseudonym key of the warehouse the links come from (its nodes name e-mails and handles by their
+    keyed hash, ingestion.pseudonym); None compares the truth's identifiers in clear."""
+    from ingestion import dbt_pseudonym
+
     with duckdb.connect() as con:
+        hashed = "('')"
+        if key is not None:
+            dbt_pseudonym.register(con, secret=key)
+            hashed = "('esp_contact', 'social_handle')"
         con.register("links", links[links["match_probability"] >= threshold][["node_a", "node_b"]])
         return LinkScore(*con.execute(
             """
             with truth as (
-                select identifier_type || ':' || identifier_value as node, person_id
+                select identifier_type || ':' || case when identifier_type in {hashed}
+                    then jw_keyed_hash(identifier_value) else identifier_value end as node, person_id
                 from read_parquet(?) where identifier_type in ('shop_customer', 'esp_contact', 'social_handle', 'loyalty_member')
             )
             select
@@ -82,7 +94,7 @@ def link_scores(links: pd.DataFrame, ground_truth: Path, threshold: float) -> Li
                 (select count(*) from links join truth a on a.node = links.node_a join truth b on b.node = links.node_b
                  where a.person_id = b.person_id),
                 (select count(*) from truth a join truth b on a.person_id = b.person_id and a.node < b.node)
-            """,
+            """.format(hashed=hashed),
             [str(ground_truth)],
         ).fetchone())
 
@@ -98,7 +110,8 @@ def train_on_demo_world(seed: int, people: int, days: int, output: Path, *, thre
         workdir = Path(scratch)
         written = write_world(generate(seed, people, days), workdir / "source_systems")
         echo(f"demo world: {people} people, {days} days, seed {seed}; loading shop, esp, social, loyalty ...")
-        records = read_records(build_records(workdir / "source_systems", workdir))
+        warehouse = build_records(workdir / "source_systems", workdir)
+        records = read_records(warehouse)
         started = time.monotonic()
         model = linkage.train(records, seed=seed)
         trained = time.monotonic() - started
@@ -107,7 +120,7 @@ def train_on_demo_world(seed: int, people: int, days: int, output: Path, *, thre
         if threshold is not None:
             started = time.monotonic()
             links = linkage.predict(records, model, threshold=min(threshold, 0.5))
-            score = link_scores(links, Path(written["ground_truth"]), threshold)
+            score = link_scores(links, Path(written["ground_truth"]), threshold, pseudonym.key(warehouse))
             echo(f"links >= {threshold}: {score.links:,} pairs, precision {score.precision:.4f}, recall "
                  f"{score.recall:.4f} (pairs among the matched records, no transitive closure); "
                  f"scored in {time.monotonic() - started:.1f} s")

@@ -23,7 +23,7 @@ MODEL_ASSETS = [
     "intermediate/int_attribution__markov", "intermediate/int_attribution__markov_removal_effects", "intermediate/int_attribution__rule_based",
     "intermediate/int_experience__text_sentiment",
     "intermediate/int_identity__components", "intermediate/int_identity__edges", "intermediate/int_identity__identifier_map",
-    "intermediate/int_identity__match_records", "intermediate/int_identity__person_registry", "intermediate/int_identity__probabilistic_links",
+    "pii/int_identity__match_records", "intermediate/int_identity__person_registry", "intermediate/int_identity__probabilistic_links",
     "intermediate/int_identity__records", "intermediate/int_iot__device_consent_periods", "intermediate/int_journey__actor_touchpoints", "intermediate/int_journey__stitched_events",
     "intermediate/int_journey__storefront_events", "intermediate/int_journey__touchpoint_sessions", "intermediate/int_touchpoints",
     "intermediate/int_value__as_of", "intermediate/int_value__people", "intermediate/int_value__purchase_days",
@@ -35,14 +35,15 @@ MODEL_ASSETS = [
     "marts/identity_review", "marts/journey_sessions", "marts/touchpoints",
     "marts/device_daily_features",
     "marts/cohort_retention", "marts/customer_lifecycle_history", "marts/customer_rfm", "marts/lifecycle_transitions",
-    "staging/stg_esp__campaigns", "staging/stg_esp__events", "staging/stg_esp__profiles", "staging/stg_esp__quarantine",
-    "staging/stg_history__orders", "staging/stg_history__orders_quarantine",
-    "staging/stg_iot__device_consents", "staging/stg_iot__devices", "staging/stg_iot__readings", "staging/stg_iot__readings_quarantine",
-    "staging/stg_loyalty__cards", "staging/stg_loyalty__members", "staging/stg_loyalty__points",
-    "staging/stg_loyalty__receipts",
-    "staging/stg_shop__abandoned_checkout_lines", "staging/stg_shop__abandoned_checkouts", "staging/stg_shop__customers",
+    "staging/stg_esp__campaigns", "pii/stg_esp__events", "pii/stg_esp__profiles", "staging/stg_esp__quarantine",
+    "pii/stg_history__orders", "staging/stg_history__orders_quarantine",
+    "staging/stg_iot__device_consents", "pii/stg_iot__devices", "staging/stg_iot__readings", "staging/stg_iot__readings_quarantine",
+    "pii/stg_loyalty__cards", "pii/stg_loyalty__members", "staging/stg_loyalty__points",
+    "pii/stg_loyalty__receipts",
+    "staging/stg_shop__abandoned_checkout_lines", "pii/stg_shop__abandoned_checkouts", "pii/stg_shop__customers",
     "staging/stg_shop__events", "staging/stg_shop__order_lines", "staging/stg_shop__orders", "staging/stg_shop__reviews",
-    "staging/stg_social__interactions", "staging/stg_social__posts",
+    "pii/stg_social__interactions", "staging/stg_social__posts",
+    "pii/person_contacts", "pii/person_identifiers",
 ]  # fmt: skip
 SEED_ASSETS = ["seeds/identity_blocklist"]
 CUSTOMER_360 = dg.AssetKey(["marts", "customer_360"])
@@ -79,7 +80,7 @@ def test_every_asset_is_materializable(graph):
 
 
 def test_staging_models_depend_on_the_dlt_assets_that_load_their_tables(graph):
-    assert graph.get(dg.AssetKey(["staging", "stg_shop__customers"])).parent_keys == {dg.AssetKey(["shop", "customers"])}
+    assert graph.get(dg.AssetKey(["pii", "stg_shop__customers"])).parent_keys == {dg.AssetKey(["shop", "customers"])}
     # lines are staged on their own (an orphan is kept and reported by a warn test, never joined away)
     assert graph.get(dg.AssetKey(["staging", "stg_shop__order_lines"])).parent_keys == {dg.AssetKey(["shop", "orders__lines"])}
     assert graph.get(dg.AssetKey(["iot", "readings__quarantine"])).parent_keys == {dg.AssetKey(["iot", "readings"])}

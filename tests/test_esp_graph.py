@@ -58,9 +58,9 @@ def test_a_bad_esp_record_is_quarantined_or_reported_and_customer_360_is_still_b
             [(orphan["id"], "profile_id: missing"), (broken["id"], "datetime: expected an ISO-8601 timestamp")]
         )
         assert con.execute(
-            "select count(*), count(email_normalized) from staging.stg_esp__events where esp_profile_id = ?", [blank["id"]]
+            "select count(*), count(email_normalized) from pii.stg_esp__events where esp_profile_id = ?", [blank["id"]]
         ).fetchone() == (len(kept), 0)
-        assert con.execute("select count(*) from staging.stg_esp__events").fetchone()[0] == len(events) - 2
+        assert con.execute("select count(*) from pii.stg_esp__events").fetchone()[0] == len(events) - 2
         assert con.execute(
             "select count(*) from intermediate.int_identity__identifier_map where identifier_value is null"
         ).fetchone() == (0,)
@@ -77,7 +77,7 @@ def test_a_bad_esp_record_is_quarantined_or_reported_and_customer_360_is_still_b
             with person as (select person_id from read_parquet('{truth}')
                             where identifier_type = 'esp_contact' and identifier_value in ({",".join("?" * len(pasted))})),
             mine as (select t.person_id, m.person_id as person_key from read_parquet('{truth}') t
-                     join intermediate.int_identity__identifier_map m using (identifier_type, identifier_value)
+                     join pii.person_identifiers m using (identifier_type, identifier_value)
                      where t.person_id in (select person_id from person)
                        and t.identifier_type in ('shop_customer', 'esp_contact', 'iot_device'))
             select count(distinct person_id), count(distinct person_key), count(*) from mine

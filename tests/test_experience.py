@@ -138,7 +138,7 @@ def identity(built):
     """True person -> its warehouse person, for the true persons identity resolution got one to one."""
     warehouse, _, world = built
     warehouse_person = {(t, v): p for t, v, p in rows(warehouse, "select identifier_type, identifier_value, person_id "
-                                                                 "from intermediate.int_identity__identifier_map")}
+                                                                 "from pii.person_identifiers")}
     to_warehouse, to_truth = defaultdict(set), defaultdict(set)
     for t in world.ground_truth:
         w = warehouse_person.get((t["identifier_type"], t["identifier_value"]))
@@ -215,9 +215,9 @@ def test_social_engagement_counts_each_persons_texts_per_month(built, text_truth
     engaged = defaultdict(set)
     for person, month, post in rows(warehouse, """
             select m.person_id, cast(date_trunc('month', timezone('UTC', i.occurred_at)) as date), i.post_id
-            from staging.stg_social__interactions as i
+            from pii.stg_social__interactions as i
             inner join intermediate.int_identity__identifier_map as m
-                on m.identifier_type = 'social_handle' and m.identifier_value = i.handle_normalized
+                on m.identifier_type = 'social_handle' and m.identifier_value = i.handle_hash
             where i.post_id is not null"""):
         engaged[(person, month)].add(post)
     reach_of = {(p, m): r for p, m, r in rows(warehouse, "select person_id, month, reach_of_posts_engaged from marts.social_engagement")}

@@ -283,7 +283,7 @@ def test_a_future_dated_registry_row_is_quarantined_and_an_earlier_opt_out_still
                                f"from staging.stg_iot__readings where device_id = '{leaver['device_id']}'")  # fmt: skip
     assert set(got) == before
     assert count(load.warehouse, "staging.stg_iot__readings") == len(truth_readings(small_world)) - len(mine - before)
-    assert count(load.warehouse, "staging.stg_iot__devices", "not opted_in") == len(devices) - len(opted_now) + 1
+    assert count(load.warehouse, "pii.stg_iot__devices", "not opted_in") == len(devices) - len(opted_now) + 1
 
     # The change file deleted from the drop: the older registry row left never rolls the device back.
     (drop / "devices" / "20260102T000000Z-optout.ndjson").unlink()

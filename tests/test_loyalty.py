@@ -459,9 +459,9 @@ def test_deletes_leave_every_model_and_orphans_are_kept_reported_and_flow_on(sma
 
     # the deleted member is in no model any more
     ids = [member, *cards]
-    assert query(f"select count(*) from staging.stg_loyalty__members where loyalty_member_id = '{member}'") == [(0,)]
-    assert query(f"select count(*) from staging.stg_loyalty__cards where card_number in {_in(cards)}") == [(0,)]
-    assert query(f"select count(*) from staging.stg_loyalty__receipts where receipt_id in {_in(receipts)}") == [(0,)]
+    assert query(f"select count(*) from pii.stg_loyalty__members where loyalty_member_id = '{member}'") == [(0,)]
+    assert query(f"select count(*) from pii.stg_loyalty__cards where card_number in {_in(cards)}") == [(0,)]
+    assert query(f"select count(*) from pii.stg_loyalty__receipts where receipt_id in {_in(receipts)}") == [(0,)]
     assert query(f"select count(*) from staging.stg_loyalty__points where points_txn_id in {_in(points)}") == [(0,)]
     assert query(f"select count(*) from intermediate.int_identity__identifier_map where identifier_value in {_in(ids)}") == [(0,)]
     assert query("select count(*) from intermediate.int_identity__edges where "
@@ -474,7 +474,7 @@ def test_deletes_leave_every_model_and_orphans_are_kept_reported_and_flow_on(sma
     ]
 
     # the orphans are kept in raw and staging, not yet attached to anybody
-    assert query("select card_number from staging.stg_loyalty__receipts where receipt_id = 'R9100001'") == [("9999000011112222",)]
+    assert query("select card_number from pii.stg_loyalty__receipts where receipt_id = 'R9100001'") == [("9999000011112222",)]
     assert query("select loyalty_member_id from staging.stg_loyalty__points where points_txn_id = 'T9100001'") == [("M9000001",)]
     assert query("select count(*) from intermediate.int_touchpoints where touchpoint_id = 'receipt:R9100001'") == [(0,)]
 

@@ -26,9 +26,16 @@ def test_every_mart_has_an_enforced_contract_and_every_column_documented():
             assert column.get("description", "").strip(), f"{node['name']}.{name}: not described"
 
 
-def test_personal_columns_are_marked_in_the_manifest():
-    hidden = pii_columns(dbt_project.manifest_path if dbt_project.manifest_path.exists() else ensure_manifest())
-    assert {"email", "first_name", "last_name"} <= hidden["customer_360"]
+def test_personal_columns_are_marked_in_the_manifest_and_live_only_in_pii():
+    manifest = dbt_project.manifest_path if dbt_project.manifest_path.exists() else ensure_manifest()
+    hidden = pii_columns(manifest)
+    assert {"email", "phone", "first_name", "last_name", "postcode", "city", "social_handle"} <= hidden["person_contacts"]
+    assert {"identifier_value"} == hidden["person_identifiers"]
+    nodes = [n for n in json.loads(manifest.read_text())["nodes"].values() if n["resource_type"] == "model"]
+    marked_outside = [n["name"] for n in nodes if hidden[n["name"]] and n["config"]["schema"] != "pii"]
+    assert marked_outside == []
+    customer_360 = next(n for n in nodes if n["name"] == "customer_360")
+    assert not {"email", "first_name", "last_name", "primary_social_handle"} & set(customer_360["columns"])
 
 
 def test_mart_metadata_counts_rows_and_previews_without_hidden_columns():

@@ -8,7 +8,7 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from ingestion import config
+from ingestion import config, pseudonym
 from ingestion.demo_world.generator import generate
 from ingestion.demo_world.scoring import score_identity
 from ingestion.demo_world.writers import write_world
@@ -95,7 +95,7 @@ def test_every_check_runs_and_passes(demo_run):
 
 def test_layer_row_counts(warehouse):
     world = default_world()
-    assert count(warehouse, "staging.stg_shop__customers") == len(world.shop["customers"])  # the erased ones are not served
+    assert count(warehouse, "pii.stg_shop__customers") == len(world.shop["customers"])  # the erased ones are not served
     assert count(warehouse, "staging.stg_iot__readings") == opted_in_readings(world)
     assert count(warehouse, "staging.stg_iot__readings_quarantine") == 3
     assert count(warehouse, "staging.stg_iot__readings", "value is null or recorded_at is null") == 0
@@ -124,7 +124,7 @@ def test_every_social_handle_reaches_its_person_and_comments_keep_their_text(war
         total, linked, texts = con.execute(
             f"""
             select count(*), count(t.person_id), count(s.text) filter (where s.interaction_type in ('comment', 'mention'))
-            from staging.stg_social__interactions s
+            from pii.stg_social__interactions s
             left join read_parquet('{truth}') t on t.identifier_type = 'social_handle' and t.identifier_value = s.handle_normalized
             """
         ).fetchone()
@@ -142,14 +142,14 @@ def test_records_that_share_an_email_are_never_split(warehouse):
             f"""
             with family_inboxes as (
                 select 'shop_customer' as identifier_type, shop_customer_id as identifier_value
-                from staging.stg_shop__customers where email_normalized like 'familie.%'
+                from pii.stg_shop__customers where email_normalized like 'familie.%'
                 union all
-                select 'esp_contact', email_normalized from staging.stg_esp__profiles where email_normalized like 'familie.%'
+                select 'esp_contact', email_normalized from pii.stg_esp__profiles where email_normalized like 'familie.%'
             ),
             j as (
                 select t.*, m.person_id as person_key
                 from read_parquet('{truth}') t
-                join intermediate.int_identity__identifier_map m using (identifier_type, identifier_value)
+                join pii.person_identifiers m using (identifier_type, identifier_value)
                 anti join family_inboxes f using (identifier_type, identifier_value)
                 where t.identifier_type in ('shop_customer', 'esp_contact', 'iot_device')
             )
@@ -190,13 +190,13 @@ def test_consent_is_in_the_data(warehouse):
     consenting = "(select person_id from marts.customer_360 where email_marketing_consent) as c"
     members = "intermediate.int_identity__identifier_map"
     unsubscribed = (
-        f"select m.person_id from {members} m join staging.stg_esp__events e "
-        "on m.identifier_type = 'esp_contact' and m.identifier_value = e.email_normalized where e.event_type = 'unsubscribe'"
+        f"select m.person_id from {members} m join pii.stg_esp__events e "
+        "on m.identifier_type = 'esp_contact' and m.identifier_value = e.email_hash where e.event_type = 'unsubscribe'"
     )
     opted_in = (
-        f"select m.person_id from {members} m join staging.stg_shop__customers c "
+        f"select m.person_id from {members} m join pii.stg_shop__customers c "
         "on m.identifier_type = 'shop_customer' and m.identifier_value = c.shop_customer_id where c.accepts_marketing "
-        f"union select m.person_id from {members} m join staging.stg_loyalty__members l "
+        f"union select m.person_id from {members} m join pii.stg_loyalty__members l "
         "on m.identifier_type = 'loyalty_member' and m.identifier_value = l.loyalty_member_id where l.marketing_opt_in"
     )
     assert count(warehouse, consenting, f"person_id in ({unsubscribed})") == 0
@@ -325,7 +325,10 @@ def test_every_mart_reports_its_row_count_and_a_preview_without_personal_data(de
         for e in demo_run.get_asset_materialization_events()
         if e.asset_key.path[0] == "marts"
     }
-    assert "customer_360" in marts and hidden["customer_360"]
+    assert "customer_360" in marts
+    # personal data lives in pii (marked, so a preview of it would hide it); no mart carries a column of it
+    assert {"email", "phone", "first_name", "last_name", "social_handle"} <= hidden["person_contacts"]
+    assert not any(hidden[table] for table in marts)
     for table, metadata in marts.items():
         assert metadata["dagster/row_count"].value == count(warehouse, f"marts.{table}"), table
         shown = {c.name for c in metadata["preview"].schema.columns}
@@ -346,7 +349,7 @@ def test_probabilistic_links_are_precise_and_complete_what_shared_keys_miss(ware
     with duckdb.connect(str(warehouse), read_only=True) as con:
         links = con.execute("select * from intermediate.int_identity__probabilistic_links").df()
         review = con.execute("select count(*) from marts.identity_review").fetchone()[0]
-    alone = link_scores(links, truth, link_threshold())
+    alone = link_scores(links, truth, link_threshold(), pseudonym.key(warehouse))
     assert alone.precision >= 0.995
     assert alone.recall >= 0.8
     assert 0 < review < len(links) / 5
@@ -658,7 +661,7 @@ def test_device_daily_features_match_the_truth_row_for_row(warehouse):
             f"""
             select m.device_id, m.person_id, t.person_id as true_person,
                    m.person_id in (select i.person_id from read_parquet('{ground}') g
-                                   join intermediate.int_identity__identifier_map i using (identifier_type, identifier_value)
+                                   join pii.person_identifiers i using (identifier_type, identifier_value)
                                    where g.person_id = t.person_id) as right_person
             from marts.device_daily_features m
             join read_parquet('{truth}') t using (device_id, day)

@@ -368,7 +368,7 @@ def test_erased_customers_leave_every_model_and_pasted_emails_link_to_their_pers
     dbt(shop.warehouse, tmp_path / "dbt", "seed")  # the identity blocklist
     dbt(shop.warehouse, tmp_path / "dbt", "run")
     as_text = ",".join(f"'{i}'" for i in erased_ids)
-    assert count(shop.warehouse, "staging.stg_shop__customers", f"shop_customer_id in ({as_text})") == 0
+    assert count(shop.warehouse, "pii.stg_shop__customers", f"shop_customer_id in ({as_text})") == 0
     assert count(
         shop.warehouse, "intermediate.int_identity__identifier_map", f"identifier_type = 'shop_customer' and identifier_value in ({as_text})"
     ) == 0
@@ -377,7 +377,7 @@ def test_erased_customers_leave_every_model_and_pasted_emails_link_to_their_pers
     # e-mails pasted with a tab or a zero-width space: canonical in staging, and on their person
     pasted = {c["id"]: c["email"] for c in small_world.shop["customers"] if re.search(r"[\t\u200b]", c["email"])}
     assert len(pasted) >= 10
-    staged = dict(shop.rows(f"select shop_customer_id, email_normalized from staging.stg_shop__customers where shop_customer_id in ({','.join(repr(str(i)) for i in pasted)})"))
+    staged = dict(shop.rows(f"select shop_customer_id, email_normalized from pii.stg_shop__customers where shop_customer_id in ({','.join(repr(str(i)) for i in pasted)})"))
     assert staged == {str(i): re.sub(r"[\s\u200b]", "", e).lower() for i, e in pasted.items()}
     truth = shop.systems / "ground_truth.parquet"
     split = shop.rows(
@@ -385,13 +385,13 @@ def test_erased_customers_leave_every_model_and_pasted_emails_link_to_their_pers
         with j as (
             select t.identifier_type, t.identifier_value, t.person_id, m.person_id as person_key
             from read_parquet('{truth}') t
-            join intermediate.int_identity__identifier_map m using (identifier_type, identifier_value)
+            join pii.person_identifiers m using (identifier_type, identifier_value)
             where t.identifier_type in ('shop_customer', 'esp_contact')
         )
         -- the ESP contact on the very address the customer pasted (a household head's ESP contact may be a
         -- family inbox: Splink's business, not this test's)
         select count(*), count(distinct a.identifier_value) from j a
-        join staging.stg_shop__customers c on c.shop_customer_id = a.identifier_value
+        join pii.stg_shop__customers c on c.shop_customer_id = a.identifier_value
         join j b on a.person_id = b.person_id and b.identifier_type = 'esp_contact' and b.identifier_value = c.email_normalized
         where a.identifier_type = 'shop_customer' and a.identifier_value in ({','.join(repr(str(i)) for i in pasted)})
           and a.person_key <> b.person_key

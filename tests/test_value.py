@@ -90,7 +90,7 @@ def built(small_world, tmp_path_factory):
 
 def load_truth(warehouse: Path, world) -> list[dict]:
     history = {h: (t, v) for h, t, v in rows(warehouse, "select history_order_id, identifier_type, identifier_value "
-                                                        "from staging.stg_history__orders")}
+                                                        "from pii.stg_history__orders")}
     return truth_transactions(world, history)
 
 
@@ -106,7 +106,7 @@ def load_identity(warehouse: Path, world):
     """How the generator's persons and the warehouse's persons correspond, through the ground truth:
     (warehouse person per identifier, warehouse persons per true person, true persons resolved one to one)."""
     warehouse_person = {(t, v): p for t, v, p in rows(warehouse, "select identifier_type, identifier_value, person_id "
-                                                                 "from intermediate.int_identity__identifier_map")}
+                                                                 "from pii.person_identifiers")}
     to_warehouse, to_truth = defaultdict(Counter), defaultdict(Counter)
     for t in world.ground_truth:
         w = warehouse_person.get((t["identifier_type"], t["identifier_value"]))

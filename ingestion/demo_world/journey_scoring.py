@@ -3,7 +3,7 @@
 The truth (``journeys_truth.parquet``, written next to ``ground_truth.parquet``) has one row per storefront event
 id: the person (the generator's id), the true visit, the true time and the collector's traps. The warehouse's
 person ids are opaque: a true person is mapped to the warehouse person most of its identifiers resolved to
-(through the ground truth and ``intermediate.int_identity__identifier_map``).
+(through the ground truth and ``pii.person_identifiers``, the identifier map in clear).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def score_journeys(warehouse: Path, source_systems: Path) -> dict[str, float | i
             select true_person, arg_max(person_id, n) as person_id from (
                 select ground.person_id as true_person, ids.person_id, count(*) as n
                 from read_parquet('{ground}') as ground
-                inner join intermediate.int_identity__identifier_map as ids using (identifier_type, identifier_value)
+                inner join pii.person_identifiers as ids using (identifier_type, identifier_value)
                 group by all
             ) group by true_person;
             create temp table scored as

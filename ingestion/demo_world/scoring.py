@@ -1,7 +1,7 @@
 """Score identity resolution against the demo world's ground truth, pairwise.
 
 Two source identifiers form a true pair when they belong to the same person, a predicted pair when the
-warehouse gave them the same ``person_id`` (``intermediate.int_identity__identifier_map``). Precision = correct
+warehouse gave them the same ``person_id`` (``pii.person_identifiers``: the identifier map's records in clear). Precision = correct
 predicted pairs / predicted pairs; recall = correct predicted pairs / true pairs. Identifiers are those of the
 ground truth. Pairs are counted per group (n identifiers make n (n - 1) / 2 pairs), so scoring 20,000 people
 takes no pairwise join.
@@ -19,7 +19,7 @@ with truth as (select * from read_parquet(?)),
 joined as (
     select t.identifier_type, t.identifier_value, t.person_id, m.person_id as person_key
     from truth t
-    left join intermediate.int_identity__identifier_map m using (identifier_type, identifier_value)
+    left join pii.person_identifiers m using (identifier_type, identifier_value)
 ),
 -- pairs within a group of n identifiers: n (n - 1) / 2; counted per group, never by joining identifiers pairwise
 true_groups as (select count(*) as n from joined group by person_id),

@@ -53,5 +53,7 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
         if node.get("resource_type") == "model":
             # fqn: [project, <layer folder>, ..., model]; a model at the root of models/ has no layer
             layer = node["fqn"][1] if len(node["fqn"]) > 2 else "models"
+            if (node.get("config") or {}).get("schema") == "pii":  # direct identifiers, apart: one group to see them all
+                layer = "pii"
             spec = spec.replace_attributes(group_name=layer, kinds={"dbt", "duckdb"})
         return spec

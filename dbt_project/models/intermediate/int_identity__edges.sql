@@ -9,18 +9,20 @@
 --     key links only the records on it that agree with each other, directly, and nothing else. Keys matching a
 --     `shared` pattern of the seed (familie.<name>@...) are treated so even when the data shows no disagreement
 --     (a family inbox on one named record and a nameless ESP contact).
+-- Keys and records that are personal data (e-mails, phones, handles, card numbers) are nodes by their keyed hash
+-- (`email:<hash>`): the clear values are compared here (placeholders, names) and never written out.
 -- The cap on component size is applied where components are computed (int_identity__components).
 {%- set limits = var('identity_max_records_per_key') %}
 
 with shop_customers as (
     select 'shop_customer:' || shop_customer_id as node, email_normalized, phone_normalized,
-        social_handle_normalized, lower(trim(first_name)) as first_name,
+        social_handle_normalized, email_hash, phone_hash, social_handle_hash, lower(trim(first_name)) as first_name,
         {{ column_or_null(ref('stg_shop__customers'), 'birth_year', 'integer') }} as birth_year
     from {{ ref('stg_shop__customers') }}
 ),
 
 loyalty_members as (
-    select 'loyalty_member:' || loyalty_member_id as node, email_normalized, phone_normalized,
+    select 'loyalty_member:' || loyalty_member_id as node, email_normalized, phone_normalized, email_hash, phone_hash,
         lower(trim(first_name)) as first_name,
         {{ column_or_null(ref('stg_loyalty__members'), 'birth_year', 'integer') }} as birth_year
     from {{ ref('stg_loyalty__members') }}
@@ -35,40 +37,43 @@ esp_names as (
 ),
 
 record_keys as (
-    select node, 'email' as key_type, email_normalized as key_value, first_name, birth_year
+    select node, 'email' as key_type, email_normalized as key_value, email_hash as key_hash, first_name, birth_year
     from shop_customers where email_normalized is not null
     union all
-    select node, 'phone', phone_normalized, first_name, birth_year from shop_customers where phone_normalized is not null
+    select node, 'phone', phone_normalized, phone_hash, first_name, birth_year from shop_customers where phone_normalized is not null
     union all
-    select node, 'handle', social_handle_normalized, first_name, birth_year
+    select node, 'handle', social_handle_normalized, social_handle_hash, first_name, birth_year
     from shop_customers where social_handle_normalized is not null
     union all
-    select distinct 'esp_contact:' || events.email_normalized, 'email', events.email_normalized, esp_names.first_name,
+    select distinct 'esp_contact:' || events.email_hash, 'email', events.email_normalized, events.email_hash,
+        esp_names.first_name,
         cast(null as integer)
     from {{ ref('stg_esp__events') }} as events
     left join esp_names on events.email_normalized = esp_names.email_normalized
     where events.email_normalized is not null
     union all
-    select distinct 'social_handle:' || handle_normalized, 'handle', handle_normalized, cast(null as varchar),
+    select distinct 'social_handle:' || handle_hash, 'handle', handle_normalized, handle_hash, cast(null as varchar),
         cast(null as integer)
     from {{ ref('stg_social__interactions') }}
     union all
-    select node, 'email', email_normalized, first_name, birth_year from loyalty_members where email_normalized is not null
+    select node, 'email', email_normalized, email_hash, first_name, birth_year from loyalty_members where email_normalized is not null
     union all
-    select node, 'phone', phone_normalized, first_name, birth_year from loyalty_members where phone_normalized is not null
+    select node, 'phone', phone_normalized, phone_hash, first_name, birth_year from loyalty_members where phone_normalized is not null
     union all
-    select 'iot_device:' || device_id, 'email', owner_email_normalized, cast(null as varchar), cast(null as integer)
+    select 'iot_device:' || device_id, 'email', owner_email_normalized, owner_email_hash, cast(null as varchar),
+        cast(null as integer)
     from {{ ref('stg_iot__devices') }} where opted_in and owner_email_normalized is not null
     union all
     -- imported orders: the customer they name carries the e-mail the row gives too (an e-mail-only customer is a
     -- history_email record on that e-mail)
-    select distinct identifier_type || ':' || identifier_value, 'email', email_normalized, cast(null as varchar),
+    select distinct identifier_type || ':' || identifier_pseudonym, 'email', email_normalized, email_hash,
+        cast(null as varchar),
         cast(null as integer)
     from {{ ref('stg_history__orders') }} where email_normalized is not null
 ),
 
 keyed as (
-    select record_keys.*, key_type || ':' || key_value as match_key, split_part(node, ':', 1) as record_kind
+    select record_keys.*, key_type || ':' || key_hash as match_key, split_part(node, ':', 1) as record_kind
     from record_keys
     -- a record carrying one key twice (its own e-mail repeated by an imported order): once, with what it says
     qualify row_number() over (
@@ -133,7 +138,7 @@ select node_a, node_b, 'shared_key'
 from record_pairs
 where match_key in (select match_key from shared_keys) and comparable and not disagree
 union all
-select 'loyalty_card:' || card_number, 'loyalty_member:' || loyalty_member_id, 'reference'
+select 'loyalty_card:' || card_number_hash, 'loyalty_member:' || loyalty_member_id, 'reference'
 from {{ ref('stg_loyalty__cards') }}
 union all
 select node_a, node_b, 'probabilistic' from probabilistic

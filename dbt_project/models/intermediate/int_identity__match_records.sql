@@ -36,7 +36,7 @@ loyalty as (
 esp as (
     -- one contact per address (the node the e-mail events resolve to); the newest profile if there are several
     select
-        'esp_contact:' || email_normalized,
+        'esp_contact:' || email_hash,
         'esp_contact',
         esp_profile_id,
         first_name, last_name, postcode, city,
@@ -53,16 +53,17 @@ social_names as (
     -- and its first interaction (a reference to the handle that is not the handle itself)
     select
         handle_normalized,
+        handle_hash,
         display_name,
         min(min(interaction_id)) over (partition by handle_normalized) as first_interaction_id
     from {{ ref('stg_social__interactions') }}
-    group by handle_normalized, display_name
+    group by handle_normalized, handle_hash, display_name
     qualify row_number() over (partition by handle_normalized order by count(*) desc, display_name) = 1
 ),
 
 social as (
     select
-        'social_handle:' || handle_normalized,
+        'social_handle:' || handle_hash,
         'social_handle',
         first_interaction_id,
         split_part(trim(display_name), ' ', 1),

@@ -36,21 +36,21 @@ touchpoints as (
     from {{ ref('stg_shop__events') }}
     where shop_customer_id is not null
     union all
-    select 'email:' || events.email_event_id, 'email', 'email_' || events.event_type, 'esp_contact', events.email_normalized,
+    select 'email:' || events.email_event_id, 'email', 'email_' || events.event_type, 'esp_contact', events.email_hash,
         events.occurred_at, 0, 0, 0, campaigns.campaign_id, null
     from {{ ref('stg_esp__events') }} as events
     inner join {{ ref('stg_esp__campaigns') }} as campaigns on events.campaign_id = campaigns.campaign_id
     union all
     select 'social:' || interactions.interaction_id, 'social', 'social_' || interactions.interaction_type, 'social_handle',
-        interactions.handle_normalized, interactions.occurred_at, 0, 0, 0, null, posts.post_id
+        interactions.handle_hash, interactions.occurred_at, 0, 0, 0, null, posts.post_id
     from {{ ref('stg_social__interactions') }} as interactions
     left join {{ ref('stg_social__posts') }} as posts on interactions.post_id = posts.post_id
     union all
-    select 'receipt:' || receipts.receipt_id, 'pos', 'receipt', 'loyalty_card', receipts.card_number, receipts.purchased_at,
+    select 'receipt:' || receipts.receipt_id, 'pos', 'receipt', 'loyalty_card', receipts.card_number_hash, receipts.purchased_at,
         receipts.total_amount, 0, coalesce(receipt_points.points, 0), null, null
     from {{ ref('stg_loyalty__receipts') }} as receipts
     left join receipt_points on receipts.receipt_id = receipt_points.receipt_id
-    where receipts.card_number is not null
+    where receipts.card_number_hash is not null
     union all
     -- one touchpoint per reading event (a device sends several metrics at one moment: steps and active minutes,
     -- km driven and trips), named after its first reading id (the primary metric's: '<device>-<yyyymmddhh>')

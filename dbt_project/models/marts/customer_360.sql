@@ -16,8 +16,7 @@ identifier_counts as (
         count(case when identifier_type = 'loyalty_card' then 1 end) as loyalty_cards,
         count(case when identifier_type = 'iot_device' then 1 end) as iot_devices,
         min(case when identifier_type = 'shop_customer' then identifier_value end) as primary_shop_customer_id,
-        min(case when identifier_type = 'loyalty_member' then identifier_value end) as primary_loyalty_member_id,
-        min(case when identifier_type = 'social_handle' then identifier_value end) as primary_social_handle
+        min(case when identifier_type = 'loyalty_member' then identifier_value end) as primary_loyalty_member_id
     from identities
     group by person_id
 ),
@@ -25,9 +24,6 @@ identifier_counts as (
 shop_profile as (
     select
         identities.person_id,
-        min(customers.email_normalized) as shop_email,
-        min(customers.first_name) as shop_first_name,
-        min(customers.last_name) as shop_last_name,
         max(case when customers.accepts_marketing then 1 else 0 end) as shop_accepts_marketing,
         min(customers.created_at) as first_account_created_at
     from identities
@@ -39,9 +35,6 @@ shop_profile as (
 loyalty_profile as (
     select
         identities.person_id,
-        min(members.email_normalized) as loyalty_email,
-        min(members.first_name) as loyalty_first_name,
-        min(members.last_name) as loyalty_last_name,
         max(case when members.marketing_opt_in then 1 else 0 end) as loyalty_marketing_opt_in,
         min(members.joined_at) as joined_loyalty_at
     from identities
@@ -53,11 +46,10 @@ loyalty_profile as (
 esp_profile as (
     select
         identities.person_id,
-        min(identities.identifier_value) as esp_email,
         max(case when events.event_type = 'unsubscribe' then 1 else 0 end) as unsubscribed
     from identities
     inner join {{ ref('stg_esp__events') }} as events
-        on identities.identifier_type = 'esp_contact' and identities.identifier_value = events.email_normalized
+        on identities.identifier_type = 'esp_contact' and identities.identifier_value = events.email_hash
     group by identities.person_id
 ),
 
@@ -192,12 +184,8 @@ alerts as (
 
 select
     ids.person_id,
-    coalesce(shop_profile.shop_email, esp_profile.esp_email, loyalty_profile.loyalty_email) as email,
-    coalesce(shop_profile.shop_first_name, loyalty_profile.loyalty_first_name) as first_name,
-    coalesce(shop_profile.shop_last_name, loyalty_profile.loyalty_last_name) as last_name,
     ids.primary_shop_customer_id,
     ids.primary_loyalty_member_id,
-    ids.primary_social_handle,
     ids.shop_customer_ids,
     ids.email_addresses_at_esp,
     ids.social_handles,

@@ -10,7 +10,7 @@ import pandas as pd
 
 # the texts of each staging model as the columns of this model (the text last: scored, then dropped)
 SOCIAL = """'social:' || interaction_id as text_id, 'social' as source, interaction_type as kind,
-    'social_handle' as identifier_type, handle_normalized as identifier_value, occurred_at, text"""
+    'social_handle' as identifier_type, handle_hash as identifier_value, occurred_at, text"""
 REVIEWS = """'review:' || review_id as text_id, 'shop_review' as source, 'review' as kind,
     'shop_customer' as identifier_type, shop_customer_id as identifier_value, created_at as occurred_at,
     coalesce(title || '. ', '') || text as text"""  # the title is part of what the reviewer wrote

@@ -18,7 +18,7 @@ identified as (
         on logins.identifier_type = 'shop_customer' and logins.identifier_value = events.shop_customer_id
     left join {{ ref('stg_esp__profiles') }} as profiles on events.email_link_profile_id = profiles.esp_profile_id
     left join identities as links
-        on links.identifier_type = 'esp_contact' and links.identifier_value = profiles.email_normalized
+        on links.identifier_type = 'esp_contact' and links.identifier_value = profiles.email_hash
 )
 
 select

@@ -31,7 +31,7 @@ pos_receipts as (
         receipts.total_amount as amount
     from {{ ref('stg_loyalty__receipts') }} as receipts
     inner join identities
-        on identities.identifier_type = 'loyalty_card' and identities.identifier_value = receipts.card_number
+        on identities.identifier_type = 'loyalty_card' and identities.identifier_value = receipts.card_number_hash
 ),
 
 -- imported orders (JW_HISTORY_DIR): the person of the identifier the row names; a row without a channel is online
@@ -47,7 +47,7 @@ history_orders as (
         history.amount
     from {{ ref('stg_history__orders') }} as history
     inner join identities
-        on identities.identifier_type = history.identifier_type and identities.identifier_value = history.identifier_value
+        on identities.identifier_type = history.identifier_type and identities.identifier_value = history.identifier_pseudonym
     where history.order_id is null
         or history.order_id not in (select order_id from {{ ref('stg_shop__orders') }} where order_id is not null)
 ),

@@ -10,7 +10,7 @@ with interactions as (
         interactions.post_id
     from {{ ref('stg_social__interactions') }} as interactions
     inner join {{ ref('int_identity__identifier_map') }} as identities
-        on identities.identifier_type = 'social_handle' and identities.identifier_value = interactions.handle_normalized
+        on identities.identifier_type = 'social_handle' and identities.identifier_value = interactions.handle_hash
 ),
 
 sentiment as (

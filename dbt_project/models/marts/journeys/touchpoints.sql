@@ -53,7 +53,7 @@ touchpoints as (
     left join identities as customers
         on customers.identifier_type = 'shop_customer' and customers.identifier_value = checkouts.shop_customer_id
     left join identities as contacts  -- a guest checkout: the address it was left with
-        on contacts.identifier_type = 'esp_contact' and contacts.identifier_value = checkouts.email_normalized
+        on contacts.identifier_type = 'esp_contact' and contacts.identifier_value = checkouts.email_hash
     left join checkout_products on checkouts.checkout_id = checkout_products.checkout_id
     union all
     select
@@ -61,21 +61,21 @@ touchpoints as (
         'email', 'esp', 'email', events.campaign_id, null, 0, false
     from {{ ref('stg_esp__events') }} as events
     left join identities
-        on identities.identifier_type = 'esp_contact' and identities.identifier_value = events.email_normalized
+        on identities.identifier_type = 'esp_contact' and identities.identifier_value = events.email_hash
     union all
     select
         'social:' || interactions.interaction_id, 'social_' || interactions.interaction_type, identities.person_id, null,
         interactions.occurred_at, 'social', interactions.channel, 'social', interactions.post_id, null, 0, false
     from {{ ref('stg_social__interactions') }} as interactions
     left join identities
-        on identities.identifier_type = 'social_handle' and identities.identifier_value = interactions.handle_normalized
+        on identities.identifier_type = 'social_handle' and identities.identifier_value = interactions.handle_hash
     union all
     select
         'receipt:' || receipts.receipt_id, 'pos_receipt', identities.person_id, null, receipts.purchased_at, 'pos',
         receipts.store_id, 'offline', null, null, receipts.total_amount, true
     from {{ ref('stg_loyalty__receipts') }} as receipts
     left join identities
-        on identities.identifier_type = 'loyalty_card' and identities.identifier_value = receipts.card_number
+        on identities.identifier_type = 'loyalty_card' and identities.identifier_value = receipts.card_number_hash
     union all
     select
         'points:' || points.points_txn_id, 'loyalty_points', identities.person_id, null, points.created_at, 'loyalty',

@@ -5,6 +5,7 @@ select
     events.id as email_event_id,
     events.campaign_id,
     profiles.email_normalized,
+    profiles.email_hash,
     case events.metric_name
         when 'Received Email' then 'send'
         when 'Opened Email' then 'open'

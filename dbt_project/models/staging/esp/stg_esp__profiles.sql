@@ -3,6 +3,7 @@
 select
     id as esp_profile_id,
     {{ normalize_email('email') }} as email_normalized,
+    {{ keyed_hash(normalize_email('email')) }} as email_hash,
     cast(first_name as varchar) as first_name,
     cast(last_name as varchar) as last_name,
     cast(postcode as varchar) as postcode,

@@ -2,6 +2,8 @@ select
     member_id as loyalty_member_id,
     {{ normalize_email('email') }} as email_normalized,
     {{ normalize_phone('phone') }} as phone_normalized,
+    {{ keyed_hash(normalize_email('email')) }} as email_hash,
+    {{ keyed_hash(normalize_phone('phone')) }} as phone_hash,
     first_name,
     last_name,
     cast(postcode as varchar) as postcode,

@@ -6,6 +6,7 @@ select
     post_id,
     channel,
     {{ normalize_handle('handle') }} as handle_normalized,
+    {{ keyed_hash(normalize_handle('handle')) }} as handle_hash,
     cast(display_name as varchar) as display_name,
     interaction_type,
     store_id,
