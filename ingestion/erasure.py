@@ -1,7 +1,8 @@
 """Erasure of one person (``journey forget``), without Dagster: find, delete, suppress.
 
 - :func:`person_identifiers`: the person's identifiers (kind, normalised value): what the identity graph knows
-  of the person (``pii.person_identifiers`` when it exists, else ``intermediate.int_identity__identifier_map``)
+  of the person (``pii.person_identifiers``, in clear; in a warehouse built before schema ``pii`` existed,
+  ``intermediate.int_identity__identifier_map``)
   and the address asked for, closed over the raw tables: every raw row carrying one of them is the person's,
   and the source-system ids such a row carries (shop customer, ESP profile, loyalty member and card, device,
   web visitor) are the person's too, until nothing new turns up. E-mails, phones and handles are never
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections import defaultdict
 from pathlib import Path
@@ -31,6 +33,9 @@ import pyarrow.compute as pc
 from . import config, pseudonym
 
 DIRECT_KINDS = ("email", "phone", "handle")  # direct identifiers: matched, never followed
+# Phones are shared (a household's landline, a shop's default number): a phone of the person is never matched
+# against other rows nor suppressed; the rows of the person's own records that carry it go with those records.
+UNFOLLOWED_KINDS = ("phone",)
 ID_KINDS = ("shop_customer", "esp_profile", "loyalty_member", "loyalty_card", "iot_device", "shop_visitor")
 
 _NORMALIZERS = {"email": pseudonym.normalize_email, "phone": pseudonym.normalize_phone, "handle": pseudonym.normalize_handle}
@@ -129,7 +134,7 @@ def person_ids_for(con, email: str | None = None, person_id: str | None = None) 
         found |= {p for (p,) in con.execute(
             "select distinct person_id from pii.person_identifiers where identifier_type in ('email', 'esp_contact', "
             "'history_email') and lower(identifier_value) = ? and person_id is not null", [address]).fetchall()}  # fmt: skip
-    if ("intermediate", "int_identity__identifier_map") in relations:
+    if ("pii", "person_identifiers") not in relations and ("intermediate", "int_identity__identifier_map") in relations:
         found |= {p for (p,) in con.execute(
             "select distinct person_id from intermediate.int_identity__identifier_map "
             "where identifier_type in ('esp_contact', 'history_email') and identifier_value = ? and person_id is not null",
@@ -154,6 +159,19 @@ def person_ids_for(con, email: str | None = None, person_id: str | None = None) 
     return found
 
 
+def _blocklist(con, relations) -> list[tuple[str, "re.Pattern"]]:
+    """The identity graph's placeholder and shared keys (seed ``identity_blocklist``): never followed to other
+    people's rows (a family mailbox, ``noreply@``)."""
+    if ("seeds", "identity_blocklist") not in relations:
+        return []
+    return [(key_type, re.compile(pattern)) for key_type, pattern in
+            con.execute("select key_type, pattern from seeds.identity_blocklist").fetchall()]  # fmt: skip
+
+
+def _blocklisted(blocklist, kind: str, value: str) -> bool:
+    return any(key_type == kind and pattern.search(value) for key_type, pattern in blocklist)
+
+
 def graph_identifiers(con, person_ids: set[str]) -> set[tuple[str, str]]:
     """What the identity graph knows of the persons: (kind, normalised value)."""
     relations = _relations(con)
@@ -162,6 +180,9 @@ def graph_identifiers(con, person_ids: set[str]) -> set[tuple[str, str]]:
         return found
     ids = list(person_ids)
     marks = ", ".join("?" for _ in ids)
+    blocklist = _blocklist(con, relations)
+    # pii.person_identifiers has every identifier in clear; without it (a warehouse built before schema pii),
+    # the identifier map, whose values were clear then
     for relation in ("pii.person_identifiers", "intermediate.int_identity__identifier_map"):
         if tuple(relation.split(".")) not in relations:
             continue
@@ -169,8 +190,11 @@ def graph_identifiers(con, person_ids: set[str]) -> set[tuple[str, str]]:
             f"select identifier_type, identifier_value from {relation} where person_id in ({marks})", ids
         ).fetchall():
             kind = GRAPH_KINDS.get(identifier_type) or GRAPH_KINDS.get(identifier_type.removeprefix("history_"))
-            if kind and (value := normalize(kind, value)):
+            if kind in UNFOLLOWED_KINDS:
+                continue
+            if kind and (value := normalize(kind, value)) and not _blocklisted(blocklist, kind, value):
                 found.add((kind, value))
+        break
     return found
 
 

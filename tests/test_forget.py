@@ -74,7 +74,7 @@ def test_forget_then_reingest_keeps_the_person_out(data):
                max(identifier_value) filter (where identifier_type = 'loyalty_member'),
                max(identifier_value) filter (where identifier_type = 'shop_customer'),
                max(identifier_value) filter (where identifier_type = 'iot_device')
-        from intermediate.int_identity__identifier_map
+        from pii.person_identifiers
         group by person_id
         having count(distinct identifier_type) filter (
             where identifier_type in ('esp_contact', 'loyalty_member', 'shop_customer', 'iot_device')) = 4
