@@ -317,6 +317,41 @@ def delete_person_ids(con, person_ids: set[str]) -> dict[str, int]:
     return removed
 
 
+def sweep_derived_tables(con, identifiers: set[tuple[str, str]]) -> dict[str, int]:
+    """Rows of any other table (outside the sources' raw schemas and dlt's) with a text column holding one of
+    the person's e-mails (anywhere in the text: ``esp_contact:<address>`` nodes) or handles (the whole value, or
+    after a ``type:`` prefix): tables dbt no longer builds (a model moved to another schema leaves its old table
+    behind) or keeps across runs. Returns rows deleted per table."""
+    emails = sorted(v for k, v in identifiers if k == "email")
+    handles = sorted(v for k, v in identifiers if k == "handle")
+    if not emails and not handles:
+        return {}
+    skip = set(config.SOURCE_NAMES) | {"information_schema", "pg_catalog"}
+    removed = {}
+    tables = con.execute(
+        "select table_schema, table_name from information_schema.tables where table_type = 'BASE TABLE'").fetchall()
+    for schema, table in sorted(tables):
+        if schema in skip or schema.startswith("_dlt") or table.startswith("_dlt"):
+            continue
+        columns = [c for (c,) in con.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+            "and data_type = 'VARCHAR'", [schema, table]).fetchall()]  # fmt: skip
+        clauses, params = [], []
+        for column in columns:
+            text = f'lower("{column}")'
+            for email in emails:
+                clauses.append(f"contains({text}, ?)")
+                params.append(email)
+            for handle in handles:
+                clauses.append(f"({text} = ? or ends_with({text}, ?))")
+                params += [handle, ":" + handle]
+        if clauses:
+            n = con.execute(f'delete from "{schema}"."{table}" where ' + " or ".join(clauses), params).fetchone()[0]
+            if n:
+                removed[f"{schema}.{table}"] = n
+    return removed
+
+
 # --- suppression ---------------------------------------------------------------------------------------------------
 
 

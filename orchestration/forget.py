@@ -6,7 +6,8 @@ In order, with the warehouse opened for writing (after waiting out readers, ``wa
 2. add their keyed hashes to the suppression list (``$JW_DATA_DIR/suppression.json``) that ingestion applies
    (first: a load running meanwhile cannot bring them back), then delete their rows from every raw table of
    the six sources, child tables and quarantine, empty dlt's merge staging datasets, and delete their person
-   ids from models dbt keeps across runs (incremental: the person registry, journey sessions, merge log);
+   ids from models dbt keeps across runs (incremental: the person registry, journey sessions, merge log) and
+   rows naming their e-mail or handle from any other table (one dbt no longer builds keeps its old rows);
 3. rebuild the models (``dbt run``): staging, intermediate, marts and ``pii`` no longer have them;
 4. delete dlt's local load packages and traces (they hold rows as loaded) and lines of the run logs
    (``$JW_DATA_DIR/logs``) naming the person's e-mail, phone or handle;
@@ -126,6 +127,8 @@ def forget(email: str | None = None, person_id: str | None = None, requested_by:
         suppressed_new = erasure.write_suppression(identifiers)
         removed = erasure.delete_person(con, identifiers)
         removed.update(erasure.delete_person_ids(con, person_ids))
+        for relation, n in erasure.sweep_derived_tables(con, identifiers).items():
+            removed[relation] = removed.get(relation, 0) + n
         staging_emptied = erasure.empty_staging_datasets(con)
     finally:
         con.close()
