@@ -251,7 +251,7 @@ def test_a_second_run_changes_nothing(warehouse):
     from .conftest import snapshot
     from .test_loyalty import rows_in_lag_window
 
-    loyalty = [f"loyalty.{t}" for t in ("members", "cards", "receipts", "points")]
+    loyalty = [f"loyalty.{t}" for t in ("members", "cards", "receipts", "points", "consents")]
     before = count(warehouse, "marts.customer_360"), count(warehouse, "shop.events"), count(warehouse, "esp.events")
     before_loyalty = [snapshot(warehouse, t) for t in loyalty]
     second = run_pipeline()
