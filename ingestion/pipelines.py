@@ -70,7 +70,7 @@ DERIVED_TABLES: dict[str, dict[str, str]] = {
         "reviews__quarantine": "reviews",
     },
     "esp": {f"{t}__quarantine": t for t in ("campaigns", "profiles", "events")},
-    "loyalty": {f"{table}__quarantine": table for table in ("members", "cards", "receipts", "points")},
+    "loyalty": {f"{table}__quarantine": table for table in ("members", "cards", "receipts", "points", "consents")},
     "iot": {"readings__quarantine": "readings", "devices__quarantine": "devices"},
     "social": {"posts__quarantine": "posts", "interactions__quarantine": "interactions"},
     "history": {"orders__quarantine": "orders"},

@@ -1,4 +1,5 @@
 from collections import Counter
+from datetime import timezone
 
 from ingestion.demo_world import generate, normalize_email, normalize_handle
 from ingestion.sources._contracts import normalize_identifier
@@ -10,7 +11,7 @@ DEFAULT_COUNTS = {
     },
     "esp": {"campaigns": 12, "campaign_messages": 12, "metrics": 4, "profiles": 1292, "events": 22273},
     "social": {"posts": 45, "comments": 631, "tags": 557, "reactions": 1851, "sharedposts": 589, "checkins": 595},
-    "loyalty": {"members": 919, "cards": 1013, "receipts": 397, "points": 318},
+    "loyalty": {"members": 919, "cards": 1013, "receipts": 397, "points": 318, "consents": 2010},
     "iot": {"devices": 302, "device_changes": 121, "readings": 101852},
 }
 
@@ -281,3 +282,57 @@ def test_posts_report_their_reach_when_the_insight_exists(small_world):
     reached = [p["reach"] for p in posts if "reach" in p]
     assert 0 < len(reached) < len(posts)  # some posts have no insight (yet)
     assert all(isinstance(r, int) and r > 0 for r in reached)
+
+
+def test_consent_decisions_are_in_the_systems_and_the_truth_is_the_latest_per_purpose(small_world, tmp_path):
+    """Every decision a system records is one of the person's; the truth per person and purpose is the latest of
+    them, read back from each system's rows (not from the decision list), and conflicts go both ways."""
+    import pyarrow.parquet as pq
+
+    from ingestion.demo_world.generator import _parse
+    from ingestion.demo_world.writers import write_world
+
+    w = small_world
+    person = {(g["identifier_type"], g["identifier_value"]): g["person_id"] for g in w.ground_truth}
+    from_rows = []  # (person, purpose, granted, decided_at, system) read from the systems' own rows
+    for c in w.shop["customers"]:
+        assert c["marketing_opt_in_level"] in ({"single_opt_in", "confirmed_opt_in"} if c["accepts_marketing"] else {None})
+        if c["accepts_marketing_updated_at"]:
+            at = _parse(c["accepts_marketing_updated_at"])
+            assert _parse(c["created_at"]) <= at <= _parse(c["updated_at"])
+            from_rows.append((person[("shop_customer", str(c["id"]))], "email_marketing", c["accepts_marketing"], at, "shop"))
+    assert any(not c["accepts_marketing_updated_at"] for c in w.shop["customers"])  # never asked: no decision
+    members = {m["member_id"]: m for m in w.loyalty["members"]}
+    for c in w.loyalty["consents"]:
+        assert c["purpose"] in {"email_marketing", "profiling", "ad_audiences"} and c["member_id"] in members
+        at = c["decided_at"].replace(tzinfo=timezone.utc)
+        from_rows.append((person[("loyalty_member", c["member_id"])], c["purpose"], c["granted"], at, "loyalty"))
+    assert {c["purpose"] for c in w.loyalty["consents"]} == {"email_marketing", "profiling", "ad_audiences"}
+    doi = [p for p in w.esp["profiles"] if p["attributes"]["subscriptions"]["email"]["marketing"]["double_optin"]]
+    assert 0.2 < len(doi) / len(w.esp["profiles"]) < 0.6
+    decisions = {(d["person_id"], d["purpose"], d["granted"], d["decided_at"], d["source_system"]) for d in w.consent_decisions}
+    assert set(from_rows) <= decisions
+    latest = {}
+    for d in sorted(w.consent_decisions, key=lambda d: (d["decided_at"], not d["granted"])):
+        latest[(d["person_id"], d["purpose"])] = d
+    assert {(t["person_id"], t["purpose"]): (t["granted"], t["decided_at"]) for t in w.consent_truth} == {
+        k: (d["granted"], d["decided_at"]) for k, d in latest.items()
+    }
+    # conflicts across a person's systems: a grant then a later withdrawal elsewhere, and the reverse
+    by_key = {}
+    for d in w.consent_decisions:
+        by_key.setdefault((d["person_id"], d["purpose"]), []).append(d)
+    later = Counter()
+    for k, ds in by_key.items():
+        if len({d["granted"] for d in ds}) > 1 and len({d["source_system"] for d in ds}) > 1:
+            later[latest[k]["granted"]] += 1
+    assert later[True] >= 5 and later[False] >= 5, later
+    # an OR across records would call these people consenting: the latest decision says no
+    assert sum(1 for k, d in latest.items() if not d["granted"] and any(x["granted"] for x in by_key[k])) >= 10
+    assert {t["purpose"] for t in w.consent_truth} == {"email_marketing", "profiling", "device_data", "ad_audiences"}
+
+    paths = write_world(w, tmp_path)
+    table = pq.read_table(paths["consent_truth"])
+    assert table.schema.names == ["person_id", "purpose", "granted", "decided_at", "source_system"]
+    assert str(table.schema.field("decided_at").type) == "timestamp[us, tz=UTC]"
+    assert table.num_rows == len(w.consent_truth)

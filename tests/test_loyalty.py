@@ -47,6 +47,8 @@ TABLES = {
                                  C("purchased_at", "timestamp"), C("updated_at", "timestamp"))),
     "points": T("points_txn_id", (C("points_txn_id"), C("member_id"), C("receipt_id"), C("points", "bigint"),
                                   C("reason"), C("created_at", "timestamp"), C("updated_at", "timestamp"))),
+    "consents": T("consent_id", (C("consent_id"), C("member_id"), C("purpose"), C("granted", "bool"),
+                                 C("decided_at", "timestamp"), C("updated_at", "timestamp"))),
 }
 
 
@@ -441,6 +443,7 @@ def test_deletes_leave_every_model_and_orphans_are_kept_reported_and_flow_on(sma
     with sqlite3.connect(pos) as db:
         for statement in (
             f"delete from points where member_id = '{member}'",
+            f"delete from consents where member_id = '{member}'",
             f"delete from receipts where card_number in {_in(cards)}",
             f"delete from cards where member_id = '{member}'",
             f"delete from members where member_id = '{member}'",
@@ -463,6 +466,7 @@ def test_deletes_leave_every_model_and_orphans_are_kept_reported_and_flow_on(sma
     assert query(f"select count(*) from pii.stg_loyalty__cards where card_number in {_in(cards)}") == [(0,)]
     assert query(f"select count(*) from pii.stg_loyalty__receipts where receipt_id in {_in(receipts)}") == [(0,)]
     assert query(f"select count(*) from staging.stg_loyalty__points where points_txn_id in {_in(points)}") == [(0,)]
+    assert query(f"select count(*) from staging.stg_loyalty__consents where loyalty_member_id = '{member}'") == [(0,)]
     assert query(f"select count(*) from intermediate.int_identity__identifier_map where identifier_value in {_in(ids)}") == [(0,)]
     assert query("select count(*) from intermediate.int_identity__edges where "
                  + " or ".join(f"node like '%{i}' or linked_node like '%{i}'" for i in ids)) == [(0,)]
@@ -491,3 +495,16 @@ def test_deletes_leave_every_model_and_orphans_are_kept_reported_and_flow_on(sma
         "join intermediate.int_identity__identifier_map m on m.identifier_type = 'loyalty_member' and m.identifier_value = 'M9000001' "
         "where t.touchpoint_id = 'receipt:R9100001'"
     ) == [(42, Decimal("42.00"), True)]
+
+
+def test_consent_decisions_land_typed_and_a_bad_one_is_quarantined_with_its_reason(pos, small_world):
+    """loyalty.consents (the member's decisions per purpose) lands exactly as the POS holds it; a decision whose
+    `granted` is not a boolean goes to quarantine with the column and type, never the value, and nothing else is lost."""
+    first = small_world.loyalty["consents"][0]
+    pos.sql(
+        "insert into consents (consent_id, member_id, purpose, granted, decided_at, updated_at) values (?, ?, ?, ?, ?, ?)",
+        params=("C9900001", first["member_id"], "profiling", "maybe", "2026-09-01 10:00:00", "2026-09-01 10:00:00"),
+    )
+    pos.load()
+    assert pos.quarantine("consents") == [("C9900001", "granted: expected bool", "consents consent_id=C9900001")]
+    assert raw_rows(pos.warehouse, "consents") == {expected_row("consents", r) for r in small_world.loyalty["consents"]}

@@ -82,6 +82,7 @@ def test_loyalty_loads_from_postgres_exactly_and_incrementally(loyalty_schema, s
         f"(select receipt_id from receipts where card_number in (select card_number from cards where member_id = '{member}'))",
         f"delete from receipts where card_number in (select card_number from cards where member_id = '{member}')",
         f"delete from cards where member_id = '{member}'",
+        f"delete from consents where member_id = '{member}'",
         f"delete from members where member_id = '{member}'",
         f"delete from cards where card_number = '{lone_card}'",
         f"delete from receipts where receipt_id = '{lone_receipt}'",
@@ -99,7 +100,7 @@ def test_loyalty_loads_from_postgres_exactly_and_incrementally(loyalty_schema, s
     members = count(warehouse, "loyalty.members")
     assert members == len(loyalty["members"]) - 1
     # raw holds exactly what PostgreSQL holds, except the future-dated change (its old version stays)
-    for table in ("cards", "receipts", "points"):
+    for table in ("cards", "receipts", "points", "consents"):
         assert raw_rows(warehouse, table) == source_rows(POSTGRES_URL, table, loyalty_schema), table
     assert len(source_rows(POSTGRES_URL, "members", loyalty_schema) - raw_rows(warehouse, "members")) == 1
 

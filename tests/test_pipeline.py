@@ -187,24 +187,8 @@ def test_consent_is_in_the_data(warehouse):
     assert never and count(warehouse, "iot.readings", f"device_id in ({','.join(repr(d) for d in never)})") == 0
     owners = {t["person_id"] for t in world.ground_truth if t["identifier_type"] == "iot_device"}  # consent holds now
     assert count(warehouse, "marts.customer_360", "iot_opt_in") == len(owners)
-    consenting = "(select person_id from marts.customer_360 where email_marketing_consent) as c"
-    members = "intermediate.int_identity__identifier_map"
-    unsubscribed = (
-        f"select m.person_id from {members} m join pii.stg_esp__events e "
-        "on m.identifier_type = 'esp_contact' and m.identifier_value = e.email_hash where e.event_type = 'unsubscribe'"
-    )
-    opted_in = (
-        f"select m.person_id from {members} m join pii.stg_shop__customers c "
-        "on m.identifier_type = 'shop_customer' and m.identifier_value = c.shop_customer_id where c.accepts_marketing "
-        f"union select m.person_id from {members} m join pii.stg_loyalty__members l "
-        "on m.identifier_type = 'loyalty_member' and m.identifier_value = l.loyalty_member_id where l.marketing_opt_in"
-    )
-    assert count(warehouse, consenting, f"person_id in ({unsubscribed})") == 0
-    assert count(warehouse, consenting, f"person_id not in ({opted_in})") == 0
-    # and everybody who opted in somewhere and never unsubscribed is consenting (more than a few hundred of them)
-    should = f"(({opted_in}) except ({unsubscribed})) as s"
-    assert count(warehouse, should) > 500
-    assert count(warehouse, should, f"person_id not in (select person_id from {consenting})") == 0
+    # e-mail marketing consent is the latest decision (marts.consent_current), never an OR across records
+    assert count(warehouse, "marts.customer_360", "email_marketing_consent <> consent_email_marketing") == 0
     # person keys are hashes: no e-mail address or other identifier leaks through them
     assert count(warehouse, "marts.customer_360", "person_id like '%@%' or length(person_id) <> 23") == 0
 
@@ -267,7 +251,7 @@ def test_a_second_run_changes_nothing(warehouse):
     from .conftest import snapshot
     from .test_loyalty import rows_in_lag_window
 
-    loyalty = [f"loyalty.{t}" for t in ("members", "cards", "receipts", "points")]
+    loyalty = [f"loyalty.{t}" for t in ("members", "cards", "receipts", "points", "consents")]
     before = count(warehouse, "marts.customer_360"), count(warehouse, "shop.events"), count(warehouse, "esp.events")
     before_loyalty = [snapshot(warehouse, t) for t in loyalty]
     second = run_pipeline()
@@ -683,3 +667,72 @@ def test_device_daily_features_match_the_truth_row_for_row(warehouse):
     # consent withdrawn mid-window: the days before stay (person null), none after
     withdrawn = {d for d, spans in world.iot_consent_periods().items() if spans and spans[-1][1] is not None}
     assert withdrawn & {d for d, *_ in links}
+
+
+def one_to_one_people(warehouse, world) -> dict[str, str]:
+    """True person -> warehouse person, for the true persons identity resolution got one to one."""
+    from collections import defaultdict
+
+    warehouse_person = {(t, v): p for t, v, p in rows(warehouse, "select identifier_type, identifier_value, person_id "
+                                                                 "from pii.person_identifiers")}
+    to_warehouse, to_truth = defaultdict(set), defaultdict(set)
+    for t in world.ground_truth:
+        if w := warehouse_person.get((t["identifier_type"], t["identifier_value"])):
+            to_warehouse[t["person_id"]].add(w)
+            to_truth[w].add(t["person_id"])
+    return {p: next(iter(ws)) for p, ws in to_warehouse.items() if len(ws) == 1 and len(to_truth[next(iter(ws))]) == 1}
+
+
+PURPOSES = ("email_marketing", "profiling", "device_data", "ad_audiences")
+
+
+def test_consent_ledger_matches_the_truth_row_for_row_and_conflicts_go_to_the_latest_decision(warehouse, world):
+    """marts.consent_current against consent_truth.parquet (the latest decision per person and purpose of every
+    system's records), row for row, for the people identity resolution got one to one; customer_360 shows the same."""
+    import pyarrow.parquet as pq
+
+    truth = {(t["person_id"], t["purpose"]): t for t in pq.read_table(config.source_systems_dir() / "consent_truth.parquet").to_pylist()}
+    assert len(truth) == len(world.consent_truth) and {p for _, p in truth} == set(PURPOSES)
+    people = one_to_one_people(warehouse, world)
+    assert len(people) > 0.9 * len({p for p, _ in truth})
+    current = {(p, u): (g, at, s) for p, u, g, at, s in rows(warehouse, "select person_id, purpose, granted, decided_at, source_system from marts.consent_current")}
+    agree, scored = 0, 0
+    for (person, purpose), t in truth.items():
+        if person not in people:
+            continue
+        scored += 1
+        got = current.get((people[person], purpose))
+        # a withdrawn device is no longer linked to its person (the source strips its owner): no row, no consent
+        if got is None:
+            agree += not t["granted"] and purpose == "device_data"
+        else:
+            agree += got[0] == t["granted"] and got[1] == t["decided_at"] and got[2] == t["source_system"]
+    assert scored > 2500 and agree >= 0.99 * scored, (agree, scored)
+    # no decision = no consent: people and purposes without a decision in any system have no granted row
+    undecided = [(w, u) for p, w in people.items() for u in PURPOSES if (p, u) not in truth]
+    assert len(undecided) > 1000 and sum(1 for k in undecided if current.get(k, (False,))[0]) == 0
+    # conflicts across a person's systems (an opt-in in one, a different later decision in another), both ways:
+    # the latest decision wins, an OR would not
+    by_key = {}
+    for d in world.consent_decisions:
+        by_key.setdefault((d["person_id"], d["purpose"]), []).append(d)
+    conflicts = {True: 0, False: 0}
+    for key, decisions in by_key.items():
+        if key[0] in people and len({d["granted"] for d in decisions}) > 1 and len({d["source_system"] for d in decisions}) > 1:
+            got = current.get((people[key[0]], key[1]))
+            assert got and got[0] == truth[key]["granted"], (key, got, truth[key])
+            conflicts[truth[key]["granted"]] += 1
+    assert conflicts[True] >= 50 and conflicts[False] >= 50, conflicts
+    # customer_360: each purpose with its timestamp, from the same decisions; no decision = false and null
+    c360 = {r[0]: r[1:] for r in rows(warehouse, "select person_id, " + ", ".join(
+        f"consent_{u}, consent_{u}_at" for u in PURPOSES) + " from marts.customer_360")}
+    assert set(c360) >= {p for p, _ in current}
+    for person, values in c360.items():
+        for n, purpose in enumerate(PURPOSES):
+            granted, at = current.get((person, purpose), (False, None, None))[:2]
+            assert values[2 * n: 2 * n + 2] == (granted, at), (person, purpose)
+    # the ledger: one event per decision with its double opt-in where the source has one
+    events = dict(rows(warehouse, "select source_system || ':' || decision, count(*) from marts.consent_events group by all"))
+    assert set(events) == {f"{s}:{d}" for s in ("shop", "esp", "loyalty", "iot") for d in ("granted", "withdrawn")}
+    assert count(warehouse, "marts.consent_events", "double_opt_in_confirmed_at is not null and source_system in ('shop', 'esp')") > 500
+    assert count(warehouse, "marts.consent_events", "double_opt_in_confirmed_at is not null and (decision <> 'granted' or source_system not in ('shop', 'esp'))") == 0

@@ -14,7 +14,7 @@ from .conftest import count, loaded_rows, rows, snapshot
 from .test_loyalty import rows_in_lag_window
 
 TABLES = {
-    "loyalty": ["members", "cards", "receipts", "points"],
+    "loyalty": ["members", "cards", "receipts", "points", "consents"],
 }
 
 

@@ -215,6 +215,10 @@ class World:
     value_params: dict = field(default_factory=dict)
     value_people: list[dict] = field(default_factory=list)
     value_transactions: list[dict] = field(default_factory=list)
+    # consent: every decision a system recorded (person, purpose, granted, decided_at, system, record) and, per person
+    # and purpose, the latest of them (what the warehouse must show: consent_truth); written next to the ground truth
+    consent_decisions: list[dict] = field(default_factory=list)
+    consent_truth: list[dict] = field(default_factory=list)
 
     def tables(self) -> dict[str, dict[str, list[dict]]]:
         return {"shop": self.shop, "esp": self.esp, "social": self.social, "loyalty": self.loyalty, "iot": self.iot}
@@ -468,6 +472,7 @@ class _Gen:
         self._iot(persons)
         self._history(persons)
         self._value_truth()
+        self._consents(persons)
         self.world.ground_truth = [
             {"identifier_type": t, "identifier_value": v, "person_id": p} for (t, v), p in sorted(self._truth.items())
         ]
@@ -1462,6 +1467,118 @@ class _Gen:
                 day += timedelta(days=1)
         changes.sort(key=lambda c: (c["updated_at"], c["device_id"]))
         self.world.iot = {"devices": devices, "device_changes": changes, "readings": readings}
+
+    # --- consent ---------------------------------------------------------------------------------------------
+    def _consents(self, persons: list[dict]) -> None:
+        """Consent decisions per purpose as each system records them, and their truth (from a stream of its own).
+
+        - shop: ``accepts_marketing`` (unchanged: the person's e-mail consent) now comes with the moment of the
+          decision (``accepts_marketing_updated_at``, between the account's creation and its last update) and
+          ``marketing_opt_in_level`` (single_opt_in | confirmed_opt_in, Shopify's double opt-in); an account that does
+          not accept marketing declined explicitly (a moment) or never decided (null: no decision).
+        - ESP: the profile's e-mail marketing consent was given on sign-up (``consent_timestamp``; a double opt-in
+          confirmed some hours later: ``double_optin`` true and the timestamp is the confirmation); unsubscribes
+          (events, and the profile's UNSUBSCRIBED state) withdraw it.
+        - loyalty: a new table ``consents`` (consent_id, member_id, purpose, granted, decided_at, updated_at): the
+          member's e-mail marketing choice at the till (as ``members.marketing_opt_in``: a member who consents
+          elsewhere but said no here withdrew at a later visit), and profiling / ad audiences (some change later).
+        - IoT: every registry statement of the person's device (purpose device_data).
+
+        Conflicts follow from the timestamps: an opt-in in one system and a later withdrawal in another, and the
+        reverse. The truth per person and purpose is the latest decision (a withdrawal wins a tie)."""
+        rng = random.Random(f"consent:{self.world.seed}")
+        decisions: list[dict] = []
+
+        def decide(person_id: str, purpose: str, granted: bool, at: datetime, system: str, record: str) -> None:
+            decisions.append({"person_id": person_id, "purpose": purpose, "granted": granted,
+                              "decided_at": at.astimezone(timezone.utc), "source_system": system, "record": record})
+
+        for customer in self.world.shop.get("customers", []):
+            person_id = self._truth[("shop_customer", str(customer["id"]))]
+            created, updated = _parse(customer["created_at"]), _parse(customer["updated_at"])
+            level, at = None, None
+            if customer["accepts_marketing"]:
+                at = _moment(rng, created, max(updated, created + timedelta(seconds=1)))
+                level = "confirmed_opt_in" if rng.random() < 0.5 else "single_opt_in"
+            elif rng.random() < 0.5:  # declined on a form: an explicit decision; otherwise none was ever asked for
+                at = _moment(rng, created, max(updated, created + timedelta(seconds=1)))
+            customer["accepts_marketing_updated_at"] = shop_time(at) if at else None
+            customer["marketing_opt_in_level"] = level
+            if at:
+                decide(person_id, "email_marketing", customer["accepts_marketing"], at, "shop", str(customer["id"]))
+
+        unsubscribes = {}
+        for event in self.world.esp.get("events", []):
+            if event["relationships"]["metric"]["data"]["id"] == ESP_METRICS["unsubscribe"][0]:
+                profile_id = event["relationships"]["profile"]["data"]["id"]
+                unsubscribes[profile_id] = _parse(event["attributes"]["datetime"])
+        for profile in self.world.esp.get("profiles", []):
+            person_id = self._profile_person[profile["id"]]
+            attributes = profile["attributes"]
+            marketing = attributes["subscriptions"]["email"]["marketing"]
+            granted_at = _parse(attributes["created"])
+            double = rng.random() < 0.4
+            if double:  # confirmed from the e-mail some minutes to hours after signing up
+                granted_at += timedelta(seconds=rng.randrange(120, 20 * 3600))
+            marketing["double_optin"] = double
+            if marketing["consent"] == "SUBSCRIBED":
+                marketing["consent_timestamp"] = klaviyo_time(granted_at)
+                attributes["updated"] = klaviyo_time(max(_parse(attributes["updated"]), granted_at))
+            decide(person_id, "email_marketing", True, granted_at, "esp", profile["id"])
+            if profile["id"] in unsubscribes:
+                decide(person_id, "email_marketing", False, unsubscribes[profile["id"]], "esp", profile["id"])
+
+        members = self.world.loyalty.get("members", [])
+        by_member = {p["person_id"]: p for p in persons}
+        consents = []
+
+        def record(member: dict, purpose: str, granted: bool, at: datetime) -> None:
+            naive = at.astimezone(timezone.utc).replace(tzinfo=None)
+            consents.append({"consent_id": f"C{len(consents) + 1:07d}", "member_id": member["member_id"],
+                             "purpose": purpose, "granted": granted, "decided_at": naive, "updated_at": naive})
+            decide(self._truth[("loyalty_member", member["member_id"])], purpose, granted, at, "loyalty",
+                   member["member_id"])
+
+        for member in members:
+            person = by_member[self._truth[("loyalty_member", member["member_id"])]]
+            joined = member["joined_at"].replace(tzinfo=timezone.utc)
+            later = self.world.end - timedelta(seconds=1)
+            if member["marketing_opt_in"]:
+                record(member, "email_marketing", True, joined)
+            elif person["email_consent"]:  # consents elsewhere, said no at the till on a later visit
+                record(member, "email_marketing", False, _moment(rng, joined, max(later, joined + timedelta(seconds=1))))
+            elif rng.random() < 0.5:
+                record(member, "email_marketing", False, joined)
+            for purpose, asked, yes in (("profiling", 0.6, 0.5), ("ad_audiences", 0.5, 0.4)):
+                if rng.random() >= asked:
+                    continue
+                granted, at = rng.random() < yes, joined + timedelta(seconds=rng.randrange(60, 3600))
+                record(member, purpose, granted, at)
+                if rng.random() < 0.25 and at < later:  # changed their mind at a later visit
+                    record(member, purpose, not granted, _moment(rng, at + timedelta(seconds=1), max(later, at + timedelta(seconds=2))))
+        consents.sort(key=lambda c: c["consent_id"])
+        self.world.loyalty["consents"] = consents
+
+        owners = [p["person_id"] for p in persons if p["device"]]  # devices were numbered in this order (_iot)
+        device_person = {d["device_id"]: pid for d, pid in zip(self.world.iot.get("devices", []), owners)}
+        for row in [*self.world.iot.get("devices", []), *self.world.iot.get("device_changes", [])]:
+            decide(device_person[row["device_id"]], "device_data", row["opted_in"], _parse(row["updated_at"]), "iot",
+                   row["device_id"])
+
+        decisions.sort(key=lambda d: (d["person_id"], d["purpose"], d["decided_at"], d["granted"], d["source_system"]))
+        self.world.consent_decisions = decisions
+        latest: dict[tuple[str, str], dict] = {}
+        for decision in decisions:
+            key = (decision["person_id"], decision["purpose"])
+            current = latest.get(key)
+            # the latest decision; at the same moment a withdrawal wins
+            if current is None or (decision["decided_at"], not decision["granted"]) > (current["decided_at"], not current["granted"]):
+                latest[key] = decision
+        self.world.consent_truth = [
+            {k: d[k] for k in ("person_id", "purpose", "granted", "decided_at", "source_system")}
+            for _, d in sorted(latest.items())
+        ]
+
 
 def add_world_arguments(parser) -> None:
     """``--seed``, ``--people``, ``--days`` for command lines that build a world (argparse)."""

@@ -90,6 +90,17 @@ LOYALTY_TABLES = {
         sa.Column("updated_at", sa.DateTime, nullable=False),
         sa.Column("deleted_at", sa.DateTime),  # soft delete (the POS also hard-deletes)
     ),
+    # the member's consent decisions per purpose (email_marketing, profiling, ad_audiences), one row each
+    "consents": sa.Table(
+        "consents", _metadata,
+        sa.Column("consent_id", sa.String(16), primary_key=True),
+        sa.Column("member_id", sa.String(16), sa.ForeignKey("members.member_id"), nullable=False),
+        sa.Column("purpose", sa.String(32), nullable=False),
+        sa.Column("granted", sa.Boolean, nullable=False),
+        sa.Column("decided_at", sa.DateTime, nullable=False),
+        sa.Column("updated_at", sa.DateTime, nullable=False),
+        sa.Column("deleted_at", sa.DateTime),  # soft delete (the POS also hard-deletes)
+    ),
 }
 
 
@@ -115,8 +126,8 @@ def write_loyalty_db(world: World, url: str, schema: str | None = None) -> None:
             conn = conn.execution_options(schema_translate_map={None: schema}) if schema else conn
             _metadata.drop_all(conn)
             _metadata.create_all(conn)
-            for name in ("members", "cards", "receipts", "points"):  # parents before children
-                rows = world.loyalty[name]
+            for name in ("members", "cards", "receipts", "points", "consents"):  # parents before children
+                rows = world.loyalty.get(name)
                 if rows:
                     conn.execute(LOYALTY_TABLES[name].insert(), rows)
     finally:
@@ -258,6 +269,19 @@ def write_text_truth(world: World, path: Path) -> None:
     pq.write_table(pa.Table.from_pylist(world.text_truth, schema=TEXT_TRUTH_SCHEMA), path)
 
 
+CONSENT_TRUTH_SCHEMA = pa.schema([
+    ("person_id", pa.string()), ("purpose", pa.string()), ("granted", pa.bool_()),
+    ("decided_at", pa.timestamp("us", tz="UTC")), ("source_system", pa.string()),
+])
+
+
+def write_consent_truth(world: World, path: Path) -> None:
+    """Per person and purpose, the latest consent decision any system recorded (``World.consent_truth``): what the
+    warehouse's marts.consent_current must hold. No row = no decision = no consent."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(world.consent_truth, schema=CONSENT_TRUTH_SCHEMA), path)
+
+
 def write_world(world: World, root: Path) -> dict[str, str]:
     """Write every source system of ``world`` below ``root``; returns where each one went."""
     root.mkdir(parents=True, exist_ok=True)
@@ -272,6 +296,7 @@ def write_world(world: World, root: Path) -> dict[str, str]:
     write_value_truth(world, root)
     write_device_daily_truth(world, root / "device_daily_truth.parquet")
     write_text_truth(world, root / "text_sentiment_truth.parquet")
+    write_consent_truth(world, root / "consent_truth.parquet")
     (root / "world.json").write_text(
         json.dumps({"seed": world.seed, "people": world.people, "days": world.days, "fingerprint": world.fingerprint()})
     )
@@ -285,4 +310,5 @@ def write_world(world: World, root: Path) -> dict[str, str]:
         "value_truth": str(root / "value_truth.parquet"),
         "device_daily_truth": str(root / "device_daily_truth.parquet"),
         "text_sentiment_truth": str(root / "text_sentiment_truth.parquet"),
+        "consent_truth": str(root / "consent_truth.parquet"),
     }

@@ -75,6 +75,8 @@ PROFILES = Contract(
         Col("city", "text"),  # location.city
         Col("email_consent", "text"),  # SUBSCRIBED | UNSUBSCRIBED | NEVER_SUBSCRIBED ...
         Col("email_consent_at", "timestamp"),
+        Col("email_consent_method", "text"),  # FORM | UNSUBSCRIBE_LINK | ...
+        Col("email_double_optin", "bool"),  # the consent was confirmed from the e-mail (email_consent_at = then)
         Col("created", "timestamp"),
         Col("updated", "timestamp", nullable=False),
     ),
@@ -183,6 +185,8 @@ def flatten_profile(record: Any) -> Any:
     if isinstance(marketing, dict):
         flat["email_consent"] = marketing.get("consent")
         flat["email_consent_at"] = marketing.get("consent_timestamp")
+        flat["email_consent_method"] = marketing.get("method")
+        flat["email_double_optin"] = marketing.get("double_optin")
     return flat
 
 

@@ -136,6 +136,15 @@ TABLES: dict[str, Table] = {
             Col("created_at", "timestamp", nullable=False),
             Col("updated_at", "timestamp", nullable=False),
         )),
+        # the member's consent decisions, one row per decision (purpose email_marketing | profiling | ad_audiences)
+        Table("consents", "consent_id", (
+            Col("consent_id", "text", nullable=False),
+            Col("member_id", "text", nullable=False),
+            Col("purpose", "text", nullable=False, normalize=True),
+            Col("granted", "bool", nullable=False),
+            Col("decided_at", "timestamp", nullable=False),
+            Col("updated_at", "timestamp", nullable=False),
+        )),
     )
 }
 PRIMARY_KEYS = {name: t.key for name, t in TABLES.items()}

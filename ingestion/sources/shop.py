@@ -95,6 +95,8 @@ CUSTOMERS = Contract(
         Col("postcode", "text"),  # default_address.zip
         Col("city", "text"),  # default_address.city
         Col("accepts_marketing", "bool"),
+        Col("accepts_marketing_updated_at", "timestamp"),  # when the customer last decided (null: never asked)
+        Col("marketing_opt_in_level", "text"),  # single_opt_in | confirmed_opt_in (double opt-in) | null
         Col("state", "text"),
         Col("created_at", "timestamp"),
         Col("updated_at", "timestamp", nullable=False),

@@ -180,6 +180,19 @@ alerts as (
     select person_id, count(*) as service_alerts, max(occurred_at) as last_service_alert_at
     from {{ ref('service_alerts') }}
     group by person_id
+),
+
+-- consent per purpose: the latest explicit decision across the person's records (marts.consent_current, one row per
+-- person and purpose); no row = no decision = no consent
+consent as (
+    select
+        person_id,
+        {%- for purpose in ['email_marketing', 'profiling', 'device_data', 'ad_audiences'] %}
+        coalesce(max(case when purpose = '{{ purpose }}' then granted end), false) as consent_{{ purpose }},
+        max(case when purpose = '{{ purpose }}' then decided_at end) as consent_{{ purpose }}_at{{ ',' if not loop.last }}
+        {%- endfor %}
+    from {{ ref('consent_current') }}
+    group by person_id
 )
 
 select
@@ -215,9 +228,16 @@ select
     coalesce(activity.email_clicks, 0) as email_clicks,
     coalesce(activity.social_interactions, 0) as social_interactions,
     coalesce(activity.iot_readings, 0) as iot_readings,
-    -- consent: the ESP's unsubscribe beats any opt-in recorded elsewhere
-    (coalesce(shop_profile.shop_accepts_marketing, 0) = 1 or coalesce(loyalty_profile.loyalty_marketing_opt_in, 0) = 1)
-        and coalesce(esp_profile.unsubscribed, 0) = 0 as email_marketing_consent,
+    -- consent: the latest explicit decision per purpose across the person's records (never an OR); none = no consent
+    coalesce(consent.consent_email_marketing, false) as email_marketing_consent,
+    coalesce(consent.consent_email_marketing, false) as consent_email_marketing,
+    consent.consent_email_marketing_at,
+    coalesce(consent.consent_profiling, false) as consent_profiling,
+    consent.consent_profiling_at,
+    coalesce(consent.consent_device_data, false) as consent_device_data,
+    consent.consent_device_data_at,
+    coalesce(consent.consent_ad_audiences, false) as consent_ad_audiences,
+    consent.consent_ad_audiences_at,
     coalesce(loyalty_profile.loyalty_marketing_opt_in, 0) = 1 as loyalty_marketing_consent,
     ids.iot_devices > 0 as iot_opt_in,
     coalesce(esp_profile.unsubscribed, 0) = 1 as email_unsubscribed,
@@ -268,3 +288,4 @@ left join texts on ids.person_id = texts.person_id
 left join preferred_language on ids.person_id = preferred_language.person_id
 left join reviews on ids.person_id = reviews.person_id
 left join alerts on ids.person_id = alerts.person_id
+left join consent on ids.person_id = consent.person_id

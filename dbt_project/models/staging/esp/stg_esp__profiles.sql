@@ -10,6 +10,8 @@ select
     cast(city as varchar) as city,
     email_consent,
     {{ utc('email_consent_at') }} as email_consent_at,
+    email_consent_method,
+    coalesce(email_double_optin, false) as email_double_optin,
     {{ utc('created') }} as created_at,
     {{ utc('updated') }} as updated_at
 from {{ source('esp', 'profiles') }}

@@ -13,6 +13,9 @@ select
     cast(postcode as varchar) as postcode,
     cast(city as varchar) as city,
     accepts_marketing,
+    -- when the customer last decided on e-mail marketing (null: never asked, no decision); confirmed_opt_in = double opt-in
+    cast(accepts_marketing_updated_at as timestamptz) as accepts_marketing_updated_at,
+    marketing_opt_in_level,
     {{ utc('created_at') }} as created_at,
     {{ utc('updated_at') }} as updated_at
 from {{ source('shop', 'customers') }}
