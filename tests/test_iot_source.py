@@ -294,6 +294,32 @@ def test_a_future_dated_registry_row_is_quarantined_and_an_earlier_opt_out_still
     assert count(load.warehouse, "iot.device_consents", f"device_id = '{leaver['device_id']}' and not opted_in") == 1
 
 
+def test_a_late_statement_withdrawing_in_the_past_deletes_the_readings_of_that_span_from_raw(load, drop, small_world, tmp_path):
+    """A change file arrives late with a withdrawal and a renewed opt-in, both dated in the past, after the readings
+    of that span were loaded: the device consents now, so its readings stay, except those recorded between the two
+    statements, which are deleted from raw (not only hidden by staging); a reload deletes nothing twice."""
+    device = steady_device(small_world)
+    load()
+    mine = sorted(truth_readings(small_world, {device}), key=lambda r: r[4])
+    assert len(mine) >= 6 and raw_readings(load.warehouse, f"device_id = '{device}'") == set(mine)
+    row = next(d for d in small_world.iot["devices"] if d["device_id"] == device)
+    off, on = mine[len(mine) // 3][4], mine[2 * len(mine) // 3][4]  # epoch ms of two readings
+    at = lambda ms: iso(datetime.fromtimestamp(ms / 1000, timezone.utc))  # noqa: E731 (whole seconds, UTC)
+    write_ndjson(drop / "devices" / "20260103T000000Z-late.ndjson", [
+        dict(row, opted_in=False, updated_at=at(off)), dict(row, opted_in=True, updated_at=at(on)),
+    ])  # fmt: skip
+    off_s, on_s = epoch_ms(at(off).replace("Z", "+00:00")), epoch_ms(at(on).replace("Z", "+00:00"))
+    gone = {r for r in mine if off_s <= r[4] < on_s}
+    assert gone and len(gone) < len(mine)
+    info = load()
+    assert loaded_rows(info) == {"devices": 1, "device_consents": 2, "readings": len(gone)}
+    assert raw_readings(load.warehouse, f"device_id = '{device}'") == set(mine) - gone
+    assert raw_readings(load.warehouse) == truth_readings(small_world) - gone
+    dbt_staging(load.warehouse, tmp_path)
+    assert count(load.warehouse, "staging.stg_iot__readings", f"device_id = '{device}'") == len(mine) - len(gone)
+    assert loaded_rows(load()) == {}
+
+
 def test_a_file_renamed_into_the_drop_late_is_still_read(load, drop, small_world):
     """Two writers: a file whose modification time is older than the newest file already loaded (inside the lag
     window) is read; a reload reads nothing twice."""
