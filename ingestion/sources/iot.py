@@ -425,9 +425,11 @@ def iot_source(
         checked: dict[str, str] = state.setdefault("consent_checked", {})  # device_id -> statements' fingerprint
         changed = {d: timeline.fingerprint(d) for d in timeline.times}
         changed = {d: fp for d, fp in changed.items() if checked.get(d) != fp}
+        # (only a withdrawal can put a landed reading outside the consent: devices that never withdrew are not read)
+        withdrew = sorted(d for d in changed if not all(timeline.values[d]))
         purge = [
             {"reading_id": reading_id, "device_id": device_id, **PURGE_FILL}
-            for reading_id, device_id, at in landed_readings(sorted(changed))
+            for reading_id, device_id, at in landed_readings(withdrew)
             if not timeline.keeps(device_id, at)
         ]
         checked.update(changed)
