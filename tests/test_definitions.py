@@ -47,6 +47,8 @@ MODEL_ASSETS = [
     "pii/person_contacts", "pii/person_identifiers",
 ]  # fmt: skip
 SEED_ASSETS = ["seeds/identity_blocklist"]
+PRIVACY_ASSETS = ["raw_retention"]
+SCHEDULES = {"raw_retention_daily": ("30 3 * * *", {"raw_retention"})}
 CUSTOMER_360 = dg.AssetKey(["marts", "customer_360"])
 
 
@@ -63,7 +65,29 @@ def graph(defs):
 
 
 def test_asset_keys_snapshot(graph):
-    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == sorted(RAW_ASSETS + MODEL_ASSETS + SEED_ASSETS)
+    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == sorted(
+        RAW_ASSETS + MODEL_ASSETS + SEED_ASSETS + PRIVACY_ASSETS
+    )
+
+
+def test_schedules_snapshot(defs):
+    got = {
+        schedule.name: (
+            schedule.cron_schedule,
+            {k.to_user_string() for k in defs.resolve_job_def(schedule.job_name).asset_layer.selected_asset_keys},
+        )
+        for schedule in defs.schedules
+    }
+    assert got == SCHEDULES
+    assert {s.execution_timezone for s in defs.schedules} == {"UTC"}
+
+
+def test_retention_is_a_privacy_asset_after_the_event_loads(graph):
+    from ingestion.retention import EVENT_TABLES
+
+    node = graph.get(dg.AssetKey("raw_retention"))
+    assert node.group_name == "privacy" and node.kinds == {"duckdb"}
+    assert node.parent_keys == {dg.AssetKey([schema, table]) for schema, table in EVENT_TABLES}
 
 
 def test_groups_and_kinds_snapshot(graph):
@@ -106,7 +130,7 @@ def test_every_warehouse_writer_is_in_the_single_writer_pool(defs):
     assets = list(defs.assets)
     assert sorted(a.node_def.name for a in assets) == [
         "ingest_esp", "ingest_history", "ingest_iot", "ingest_loyalty", "ingest_shop", "ingest_social",
-        "journey_dbt_models",
+        "journey_dbt_models", "raw_retention",
     ]  # fmt: skip
     assert {a.node_def.pool for a in assets} == {WAREHOUSE_POOL}
 

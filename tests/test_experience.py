@@ -236,7 +236,7 @@ def test_customer_360_experience_traits_against_the_truth(built, text_truth, ide
     traits = {p: (n, reviews) for p, n, reviews in rows(warehouse, "select person_id, texts_written, product_reviews from marts.customer_360")}
     people = set(identity.values())
     assert sum(1 for p in people if traits[p][0] == written[p]) / len(people) >= 0.98
-    # consented device activity: device-days with a reading while the consent held, of the devices linked now
+    # consented device activity: device-days with a reading while the consent held, of the devices consenting now
     days = Counter()
     start = one(warehouse, "select as_of_date - 90 from intermediate.int_value__as_of")
     end = one(warehouse, "select as_of_date from intermediate.int_value__as_of")

@@ -273,7 +273,8 @@ def test_a_payload_that_is_not_json_reaches_the_quarantine_not_the_floor(names, 
 
 def test_a_consent_change_published_by_a_device_reaches_the_warehouse(names, world, tmp_path):
     """Registry and readings over MQTT, loaded; then one device opts out over MQTT (a registry change file in the
-    drop) and sends one more reading: the opt-out lands (owner data gone) and the new reading never does."""
+    drop) and sends one more reading: the opt-out lands (owner data gone), the device's readings already loaded
+    are deleted from raw and the new reading never lands."""
     prefix, client_id = names
     drop = tmp_path / "drop"
     devices, readings = world_slice(world, 300)
@@ -289,6 +290,9 @@ def test_a_consent_change_published_by_a_device_reaches_the_warehouse(names, wor
         wait_for(lambda: len(drop_lines(drop, "readings")) >= 300, 30, "300 readings")
         warehouse, _ = load_drop(drop, tmp_path)
         assert count_rows(warehouse, "iot.readings") == 300
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            (landed,) = con.execute("select count(*) from iot.readings where device_id = ?", [leaver["device_id"]]).fetchone()
+        assert landed > 0
         from datetime import datetime, timezone
 
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -300,10 +304,12 @@ def test_a_consent_change_published_by_a_device_reaches_the_warehouse(names, wor
         stop.set()
         bridge.join(15)
     warehouse, info = load_drop(drop, tmp_path)
-    # incremental: the change only (the device's state and its consent statement); the reading never lands
-    assert loaded_rows(info) == {"devices": 1, "device_consents": 1}
+    # incremental: the change only (the device's state, its consent statement, a delete row per landed reading)
+    assert loaded_rows(info) == {"devices": 1, "device_consents": 1, "readings": landed}
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select opted_in, owner_email from iot.devices where device_id = ?", [leaver["device_id"]]).fetchall() == [
             (False, None)
         ]  # fmt: skip
         assert con.execute("select count(*) from iot.readings where reading_id = 'after-opt-out'").fetchone() == (0,)
+        assert con.execute("select count(*) from iot.readings where device_id = ?", [leaver["device_id"]]).fetchone() == (0,)
+        assert con.execute("select count(*) from iot.readings").fetchone() == (300 - landed,)

@@ -234,13 +234,16 @@ def test_readings_of_an_unknown_device_are_held_and_flow_on_when_it_arrives(load
 def test_a_future_dated_registry_row_is_quarantined_and_an_earlier_opt_out_still_arrives(load, drop, small_world, tmp_path):
     """The old source's cursor jumped to a registry row dated 2099, and every later change (an opt-out too) was
     skipped. Now the 2099 row is quarantined in iot.devices__quarantine and moves nothing; an opt-out dated earlier
-    than it lands (in the window: after readings already loaded), and the device's readings from then on leave
-    staging, while those recorded before it stay; a reading it sends afterwards never lands."""
+    than it lands (in the window: after readings already loaded), and every reading of the device already in raw
+    is deleted from raw (dlt hard delete), those recorded before the opt-out too; a reading it sends afterwards
+    never lands."""
     devices = small_world.iot["devices"]
     opted_now = small_world.iot_opted_in()
     leaver = next(d for d in devices if d["device_id"] == steady_device(small_world))
     jumper = next(d for d in devices if d["device_id"] in opted_now and d is not leaver)
     load()
+    mine = truth_readings(small_world, {leaver["device_id"]})
+    assert mine and raw_readings(load.warehouse, f"device_id = '{leaver['device_id']}'") == mine  # before the opt-out
     changed_type = "car" if jumper["device_type"] == "wearable" else "wearable"
     write_ndjson(drop / "devices" / "20260101T000000Z-future.ndjson", [
         dict(jumper, device_type=changed_type, opted_in=True, updated_at="2099-01-01T00:00:00Z")
@@ -263,7 +266,8 @@ def test_a_future_dated_registry_row_is_quarantined_and_an_earlier_opt_out_still
              "recorded_at": iso((opt_out_at + timedelta(hours=1)).astimezone(timezone.utc))}  # fmt: skip
     write_ndjson(drop / "readings" / "2026-09-25-after.ndjson", [after])
     info = load()
-    assert loaded_rows(info) == {"devices": 1, "device_consents": 1}  # the future row is not quarantined twice
+    # the future row is not quarantined twice; the device's readings go as delete rows
+    assert loaded_rows(info) == {"devices": 1, "device_consents": 1, "readings": len(mine)}
     assert count(load.warehouse, "iot.readings", "reading_id = 'sent-after-opt-out'") == 0  # never lands
     assert rows(load.warehouse, f"select opted_in, epoch(changed_at) from iot.device_consents "
                                 f"where device_id = '{leaver['device_id']}' order by changed_at") == [
@@ -275,21 +279,45 @@ def test_a_future_dated_registry_row_is_quarantined_and_an_earlier_opt_out_still
     ]  # fmt: skip
     dbt_staging(load.warehouse, tmp_path)
     cut = epoch_ms(opt_out_at.isoformat())
-    mine = truth_readings(small_world, {leaver["device_id"]})
     before = {r for r in mine if r[4] < cut}
-    assert before and len(before) < len(mine)  # readings on both sides of the opt-out
-    assert raw_readings(load.warehouse, f"device_id = '{leaver['device_id']}'") == mine  # loaded before it arrived
-    got = rows(load.warehouse, "select reading_id, device_id, metric, value, epoch_ms(recorded_at) "
-                               f"from staging.stg_iot__readings where device_id = '{leaver['device_id']}'")  # fmt: skip
-    assert set(got) == before
-    assert count(load.warehouse, "staging.stg_iot__readings") == len(truth_readings(small_world)) - len(mine - before)
+    assert before and len(before) < len(mine)  # readings on both sides of the opt-out: all of them leave raw
+    assert count(load.warehouse, "iot.readings", f"device_id = '{leaver['device_id']}'") == 0
+    assert raw_readings(load.warehouse) == truth_readings(small_world) - mine  # the others untouched
+    assert count(load.warehouse, "staging.stg_iot__readings", f"device_id = '{leaver['device_id']}'") == 0
+    assert count(load.warehouse, "staging.stg_iot__readings") == len(truth_readings(small_world)) - len(mine)
     assert count(load.warehouse, "pii.stg_iot__devices", "not opted_in") == len(devices) - len(opted_now) + 1
 
     # The change file deleted from the drop: the older registry row left never rolls the device back.
     (drop / "devices" / "20260102T000000Z-optout.ndjson").unlink()
-    assert loaded_rows(load()) == {}
+    assert loaded_rows(load()) == {}  # nothing deleted twice
     assert count(load.warehouse, "iot.devices", f"device_id = '{leaver['device_id']}' and not opted_in") == 1
     assert count(load.warehouse, "iot.device_consents", f"device_id = '{leaver['device_id']}' and not opted_in") == 1
+
+
+def test_a_late_statement_withdrawing_in_the_past_deletes_the_readings_of_that_span_from_raw(load, drop, small_world, tmp_path):
+    """A change file arrives late with a withdrawal and a renewed opt-in, both dated in the past, after the readings
+    of that span were loaded: the device consents now, so its readings stay, except those recorded between the two
+    statements, which are deleted from raw (not only hidden by staging); a reload deletes nothing twice."""
+    device = steady_device(small_world)
+    load()
+    mine = sorted(truth_readings(small_world, {device}), key=lambda r: r[4])
+    assert len(mine) >= 6 and raw_readings(load.warehouse, f"device_id = '{device}'") == set(mine)
+    row = next(d for d in small_world.iot["devices"] if d["device_id"] == device)
+    off, on = mine[len(mine) // 3][4], mine[2 * len(mine) // 3][4]  # epoch ms of two readings
+    at = lambda ms: iso(datetime.fromtimestamp(ms / 1000, timezone.utc))  # noqa: E731 (whole seconds, UTC)
+    write_ndjson(drop / "devices" / "20260103T000000Z-late.ndjson", [
+        dict(row, opted_in=False, updated_at=at(off)), dict(row, opted_in=True, updated_at=at(on)),
+    ])  # fmt: skip
+    off_s, on_s = epoch_ms(at(off).replace("Z", "+00:00")), epoch_ms(at(on).replace("Z", "+00:00"))
+    gone = {r for r in mine if off_s <= r[4] < on_s}
+    assert gone and len(gone) < len(mine)
+    info = load()
+    assert loaded_rows(info) == {"devices": 1, "device_consents": 2, "readings": len(gone)}
+    assert raw_readings(load.warehouse, f"device_id = '{device}'") == set(mine) - gone
+    assert raw_readings(load.warehouse) == truth_readings(small_world) - gone
+    dbt_staging(load.warehouse, tmp_path)
+    assert count(load.warehouse, "staging.stg_iot__readings", f"device_id = '{device}'") == len(mine) - len(gone)
+    assert loaded_rows(load()) == {}
 
 
 def test_a_file_renamed_into_the_drop_late_is_still_read(load, drop, small_world):

@@ -178,13 +178,18 @@ def test_customer_360_totals_reconcile_with_the_sources(warehouse):
 
 def test_consent_is_in_the_data(warehouse):
     world = default_world()
-    # raw holds exactly the readings recorded while their device's consent held: none after a withdrawal, none
-    # before an opt-in, none of a device that never opted in (sent all the same by the demo world's devices)
+    # raw holds exactly the readings of devices whose consent holds now recorded while it held: none after a
+    # withdrawal, none before an opt-in, none of a device that never opted in (sent all the same by the demo world's
+    # devices), and none at all of a device that withdrew (deleted from raw on withdrawal, those before it too)
     consented = {r["reading_id"] for r in world.iot_consented_readings()}
     assert len(consented) < len(world.iot["readings"])
     assert {r for (r,) in rows(warehouse, "select reading_id from iot.readings")} == consented
     never = {device for device, spans in world.iot_consent_periods().items() if not spans}
     assert never and count(warehouse, "iot.readings", f"device_id in ({','.join(repr(d) for d in never)})") == 0
+    withdrawn = {device for device, spans in world.iot_consent_periods().items() if spans and spans[-1][1] is not None}
+    sent = {r["device_id"] for r in world.iot["readings"]}
+    assert withdrawn & sent  # devices that sent readings and withdrew later are in the world
+    assert count(warehouse, "iot.readings", f"device_id in ({','.join(repr(d) for d in withdrawn)})") == 0
     owners = {t["person_id"] for t in world.ground_truth if t["identifier_type"] == "iot_device"}  # consent holds now
     assert count(warehouse, "marts.customer_360", "iot_opt_in") == len(owners)
     # e-mail marketing consent is the latest decision (marts.consent_current), never an OR across records
@@ -629,10 +634,10 @@ def test_clv_backtest_predicts_the_holdout_of_the_demo_world(demo_run, warehouse
 
 
 def test_device_daily_features_match_the_truth_row_for_row(warehouse):
-    """marts.device_daily_features against device_daily_truth.parquet (the generator's readings recorded while the
-    consent held, per device and UTC day) up to the as-of day: the same rows, the same sums, and a person only on
-    devices whose consent holds now; that person is the truth's (one of the warehouse persons of the truth person's
-    identifiers), for all but a few devices whose owner e-mail the identity graph cannot link."""
+    """marts.device_daily_features against device_daily_truth.parquet (the generator's readings of devices whose
+    consent holds now, recorded while it held, per device and UTC day) up to the as-of day: the same rows, the same
+    sums, no day of a device that withdrew; the person is the truth's (one of the warehouse persons of the truth
+    person's identifiers), for all but a few devices whose owner e-mail the identity graph cannot link."""
     world = default_world()
     systems = config.source_systems_dir()
     truth, ground = systems / "device_daily_truth.parquet", systems / "ground_truth.parquet"
@@ -664,9 +669,10 @@ def test_device_daily_features_match_the_truth_row_for_row(warehouse):
     assert {d for d, _, true, _ in links if true is not None} <= world.iot_opted_in()
     devices = {d: ok for d, person, _, ok in links if person is not None}
     assert devices and sum(bool(ok) for ok in devices.values()) >= 0.95 * len(devices)
-    # consent withdrawn mid-window: the days before stay (person null), none after
+    # consent withdrawn mid-window: no day of the device at all (its readings were deleted from raw)
     withdrawn = {d for d, spans in world.iot_consent_periods().items() if spans and spans[-1][1] is not None}
-    assert withdrawn & {d for d, *_ in links}
+    assert withdrawn & {r["device_id"] for r in world.iot["readings"]}
+    assert not withdrawn & {d for (d,) in rows(warehouse, "select distinct device_id from marts.device_daily_features")}
 
 
 def one_to_one_people(warehouse, world) -> dict[str, str]:

@@ -93,11 +93,16 @@ def test_a_missing_source_system_is_a_clear_error(tmp_path):
             pass
 
 
-def test_an_opt_out_removes_the_owner_and_stops_new_readings(load, small_systems, small_world):
+def test_an_opt_out_removes_the_owner_stops_new_readings_and_deletes_the_landed_ones(load, small_systems, small_world):
     load("iot")
     registry = small_systems / "iot_drop" / "devices" / "registry.ndjson"
     devices = [json.loads(line) for line in registry.read_text().splitlines()]
-    leaver = next(d for d in devices if d["opted_in"])
+    landed = {}
+    for r in small_world.iot_consented_readings():
+        landed.setdefault(r["device_id"], set()).add(r["reading_id"])
+    leaver = next(d for d in devices if d["opted_in"] and d["device_id"] in landed)
+    where = f"device_id = '{leaver['device_id']}'"
+    assert {r for (r,) in rows(load.warehouse, f"select reading_id from iot.readings where {where}")} == landed[leaver["device_id"]]
     leaver.update(opted_in=False, updated_at=f"{datetime.now(timezone.utc) - timedelta(minutes=1):%Y-%m-%dT%H:%M:%SZ}")
     registry.write_text("".join(json.dumps(d) + "\n" for d in devices))
     (small_systems / "iot_drop" / "readings" / "2030-01-02.ndjson").write_text(
@@ -106,7 +111,11 @@ def test_an_opt_out_removes_the_owner_and_stops_new_readings(load, small_systems
     )
 
     info = load("iot")
-    assert loaded_rows(info) == {"devices": 1, "device_consents": 1}  # the new state and the decision in the history
-    where = f"device_id = '{leaver['device_id']}'"
+    # the new state, the decision in the history, and one delete row per reading of the device already landed
+    assert loaded_rows(info) == {"devices": 1, "device_consents": 1, "readings": len(landed[leaver["device_id"]])}
     assert count(load.warehouse, "iot.devices", f"{where} and not opted_in and owner_email is null") == 1
     assert count(load.warehouse, "iot.readings", "reading_id = 'late-1'") == 0
+    assert count(load.warehouse, "iot.readings", where) == 0  # deleted from raw, not hidden
+    others = {r for d, ids in landed.items() if d != leaver["device_id"] for r in ids}
+    assert {r for (r,) in rows(load.warehouse, "select reading_id from iot.readings")} == others
+    assert loaded_rows(load("iot")) == {}  # nothing deleted twice

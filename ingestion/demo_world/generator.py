@@ -247,10 +247,14 @@ class World:
         return {d for d, spans in self.iot_consent_periods().items() if spans and spans[-1][1] is None}
 
     def iot_consented_readings(self) -> list[dict]:
-        """The readings recorded while their device's consent held: what the warehouse keeps."""
+        """What the warehouse keeps: the readings of devices whose consent holds now (an open period) recorded while
+        it held. A device that withdrew keeps none (its readings are deleted from raw on withdrawal)."""
         periods = self.iot_consent_periods()
+        now = self.iot_opted_in()
 
         def held(reading: dict) -> bool:
+            if reading["device_id"] not in now:
+                return False
             at = _parse(reading["recorded_at"])
             return any(lo <= at and (hi is None or at < hi) for lo, hi in periods.get(reading["device_id"], ()))
 

@@ -230,9 +230,9 @@ DEVICE_METRICS = {"steps": int, "active_minutes": int, "km_driven": float, "trip
 
 
 def device_daily_truth(world: World) -> list[dict]:
-    """Per device and UTC day with a reading recorded while its consent held: the sums of each metric (null where
-    the device does not measure it), the reading events (one per device and moment), and the device's person
-    while its consent holds now (null otherwise)."""
+    """Per device whose consent holds now and UTC day with a reading recorded while its consent held: the sums of
+    each metric (null where the device does not measure it), the reading events (one per device and moment), and
+    the device's person. A device that withdrew has no days at all (its readings are deleted from raw)."""
     person = {t["identifier_value"]: t["person_id"] for t in world.ground_truth if t["identifier_type"] == "iot_device"}
     days: dict[tuple[str, str], dict] = {}
     moments: dict[tuple[str, str], set] = defaultdict(set)

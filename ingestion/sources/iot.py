@@ -17,15 +17,19 @@ A file that cannot be read at all is quarantined by name; every other file still
 Opt-in only, enforced here, before anything lands. Every registry row is a consent statement (``opted_in`` as of
 ``updated_at``); together they are the device's consent history, kept in ``device_consents`` (device_id, opted_in,
 changed_at; merge on device_id + changed_at, so a change file that later leaves the drop is not forgotten). A reading
-lands only if the consent in force at its ``recorded_at`` (the device's newest statement not after it) is an
-opt-in: a reading sent after a withdrawal, before a (late) opt-in or before the device's first statement never
-lands, while the readings recorded during an opt-in period do, whatever the device's consent is now. The registry
+lands only if its device's consent holds now (its newest statement is an opt-in) and the consent in force at its
+``recorded_at`` (the device's newest statement not after it) was an opt-in: a reading of a device that withdrew,
+sent after a withdrawal, before a (late) opt-in or before the device's first statement never lands. The registry
 row of a device not opted in now is reduced to its id, type, ``opted_in = false`` and ``updated_at`` (no owner e-mail).
+
+Withdrawal deletes, with dlt's hard-delete hint (``_deleted`` rows merged on ``reading_id``, so the rows are gone from
+raw, not hidden): whenever a device's statements change (a withdrawal, a late statement dated in the past), the
+readings of that device already in raw are looked up on the pipeline's destination and every one outside its consent
+is deleted: all of them once the consent no longer holds now, those outside the consent periods otherwise. A device
+that opts in again later starts afresh: what was deleted does not come back (the files were read already).
 A reading of a device the registry does not know yet is kept (staging hides it until the device is known; a
-warn-severity dbt relationships test reports it); once the device arrives, its held readings recorded outside its
-consent are hard-deleted from raw. A statement that arrives late and withdraws consent retroactively (dated before
-readings already loaded) does not delete those from raw: staging (``stg_iot__readings``, limited to the consent
-periods) drops them at once.
+warn-severity dbt relationships test reports it); once the device arrives, its held readings outside its consent
+are hard-deleted from raw the same way.
 
 State (dlt resource state, committed with a successful load only):
 
@@ -39,6 +43,9 @@ State (dlt resource state, committed with a successful load only):
   rename (the bridge does); a file copied in with a modification time older than the lag window is not read.
 - ``readings`` also keeps the ids and times of held readings per unknown device (to delete those outside its
   consent once it arrives); a device that never arrives keeps them there.
+- ``readings`` also keeps per device a fingerprint of its statements last checked against raw (``consent_checked``);
+  a device whose statements differ is checked (and purged) again. The fingerprint moves only with a successful load,
+  so a purge whose load failed is retried.
 - ``device_consents``: the (device, changed_at) statements loaded and their ``opted_in``; a statement is loaded once
   (again only if its ``opted_in`` changed).
 """
@@ -115,10 +122,11 @@ CONSENTS_SCHEMA = pa.schema([
     pa.field("opted_in", pa.bool_(), nullable=False),
     pa.field("changed_at", pa.timestamp("us", tz="UTC"), nullable=False),
 ])
-# What is kept of a device whose owner has not opted in: nothing about the owner (the kind of device is not personal,
-# and device_daily_features keeps the consented days of a device that withdrew later, by kind).
+# What is kept of a device whose owner has not opted in: nothing about the owner (the kind of device is not personal);
+# its readings are deleted from raw.
 PRIVATE_COLUMNS = ("device_id", "device_type", "opted_in", "updated_at")
-# Readings of a held (unknown) device that turns out not to be opted in are deleted with dlt's hard-delete hint.
+# Readings outside their device's consent (of a device that withdrew, or of a held device that arrives not opted in)
+# are deleted with dlt's hard-delete hint.
 # The hint rides on the delete rows only (a variant of the readings table itself), so that no other table of the
 # resource (the quarantine) inherits the column, and the column appears only once something was deleted.
 DELETED = "_deleted"
@@ -222,6 +230,19 @@ class Timeline:
     def __contains__(self, device_id: str) -> bool:
         return device_id in self.times
 
+    def holds_now(self, device_id: str) -> bool:
+        """The device's newest statement is an opt-in."""
+        return device_id in self.values and self.values[device_id][-1]
+
+    def keeps(self, device_id: str, at: datetime) -> bool:
+        """Whether a reading of ``device_id`` recorded at ``at`` may be in raw: the consent holds now and held then."""
+        return self.holds_now(device_id) and self.held_at(device_id, at)
+
+    def fingerprint(self, device_id: str) -> str:
+        """A digest of the device's statements (changes when one is added or changes its mind)."""
+        text = ";".join(f"{at.isoformat()}={ok}" for at, ok in zip(self.times[device_id], self.values[device_id]))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
     def held_at(self, device_id: str, at: datetime) -> bool:
         """The consent in force at ``at``: the newest statement not after it (none yet: no consent)."""
         index = bisect.bisect_right(self.times[device_id], at) - 1
@@ -247,6 +268,35 @@ def read_registry(bucket_url: str, now: datetime, future_tolerance: timedelta) -
         [history["device_id"], history["opted_in"], history["updated_at"]], schema=CONSENTS_SCHEMA
     )
     return Registry(checked.table, quarantine + checked.quarantine, consents)
+
+
+def landed_readings(device_ids: list[str]) -> list[tuple[str, str, datetime]]:
+    """(reading_id, device_id, recorded_at) of the readings of ``device_ids`` already in raw, read on the destination
+    of the pipeline running this source (nothing when there is none, or no readings table yet)."""
+    if not device_ids:
+        return []
+    try:
+        pipeline = dlt.current.pipeline()
+    except Exception:  # noqa: BLE001 - the source iterated without a pipeline: nothing landed anywhere
+        return []
+    if pipeline is None or pipeline.destination is None:
+        return []
+    with pipeline.sql_client() as client:
+        exists = client.execute_sql(
+            "select count(*) from information_schema.tables where table_schema = %s and table_name = 'readings'",
+            client.dataset_name,
+        )[0][0]
+        if not exists:
+            return []
+        table = client.make_qualified_table_name("readings")
+        found = []
+        for offset in range(0, len(device_ids), 1000):
+            chunk = device_ids[offset : offset + 1000]
+            marks = ", ".join(["%s"] * len(chunk))
+            found += client.execute_sql(
+                f"select reading_id, device_id, recorded_at from {table} where device_id in ({marks})", *chunk
+            )
+    return [(r, d, at if at.tzinfo else at.replace(tzinfo=timezone.utc)) for r, d, at in found]
 
 
 def _private(table: pa.Table) -> pa.Table:
@@ -368,21 +418,35 @@ def iot_source(
         cursor = FileCursor(state.setdefault("files", {}), files_lag, now)
         # unknown device_id -> its held readings in raw, [reading_id, recorded_at iso] (a bare id: an older state's)
         held: dict[str, list] = state.setdefault("held", {})
-        reg = registry()
-        consent, timeline = reg.consent, reg.consent_timeline()
+        timeline = registry().consent_timeline()
 
-        # Held readings whose device is now known: those recorded outside its consent leave raw.
-        purge = []
+        # Devices whose statements changed since they were last checked (a withdrawal, a late statement): their
+        # readings already in raw outside the consent leave raw (all of them once the consent no longer holds now).
+        checked: dict[str, str] = state.setdefault("consent_checked", {})  # device_id -> statements' fingerprint
+        changed = {d: timeline.fingerprint(d) for d in timeline.times}
+        changed = {d: fp for d, fp in changed.items() if checked.get(d) != fp}
+        # (only a withdrawal can put a landed reading outside the consent: devices that never withdrew are not read)
+        withdrew = sorted(d for d in changed if not all(timeline.values[d]))
+        purge = [
+            {"reading_id": reading_id, "device_id": device_id, **PURGE_FILL}
+            for reading_id, device_id, at in landed_readings(withdrew)
+            if not timeline.keeps(device_id, at)
+        ]
+        checked.update(changed)
+        # Held readings whose device is now known: those outside its consent leave raw.
         for device_id in [d for d in held if d in timeline]:
             for entry in held.pop(device_id):
-                if isinstance(entry, str):  # no time kept: the device's consent now decides (as it used to)
-                    keep = consent[device_id]
+                if isinstance(entry, str):  # no time kept: the device's consent now decides
+                    keep = timeline.holds_now(device_id)
                     reading_id = entry
                 else:
                     reading_id, at = entry
-                    keep = timeline.held_at(device_id, datetime.fromisoformat(at))
+                    keep = timeline.keeps(device_id, datetime.fromisoformat(at))
                 if not keep:
                     purge.append({"reading_id": reading_id, "device_id": device_id, **PURGE_FILL})
+        purge = list({p["reading_id"]: p for p in purge}.values())
+        if purge:
+            log.info("iot: %d readings outside their device's consent are deleted from raw", len(purge))
         for offset in range(0, len(purge), batch_rows):
             yield purge_item(purge[offset : offset + batch_rows])
 
@@ -407,8 +471,8 @@ def iot_source(
                 elif device_id not in timeline:  # unknown yet: held in raw
                     holding.setdefault(device_id, set()).add((reading_id, at.isoformat()))
                     keep.append(True)
-                else:  # outside the consent in force when it was recorded: never lands
-                    keep.append(timeline.held_at(device_id, at))
+                else:  # consent withdrawn now, or not in force when it was recorded: never lands
+                    keep.append(timeline.keeps(device_id, at))
                 seen.add(reading_id)
             if not all(keep):
                 table = table.filter(pa.array(keep, pa.bool_()))

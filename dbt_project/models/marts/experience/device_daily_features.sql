@@ -1,6 +1,7 @@
 -- One row per consented device and UTC day with a reading recorded while its consent held, up to the as-of day.
--- Readings come from staging.stg_iot__readings, which keeps only those inside a consent period: nothing recorded
--- after a withdrawal (or before an opt-in) reaches this mart. The person is linked only while the consent holds now.
+-- Readings come from staging.stg_iot__readings, which keeps only those of devices whose consent holds now, inside a
+-- consent period: a device that withdrew has no days here (its readings are deleted from raw), nothing recorded
+-- before an opt-in reaches this mart. The person is linked only while the consent holds now.
 with as_of as (
     select as_of_date from {{ ref('int_value__as_of') }}
 ),

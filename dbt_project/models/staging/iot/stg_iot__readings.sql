@@ -1,7 +1,8 @@
 -- Typed at the source: value is a double, recorded_at a timestamptz (UTC).
--- Only readings recorded while their device's consent held (macro iot_consent_periods over the consent history):
--- a reading after a withdrawal, before a (late) opt-in, or of a device not in the registry yet (held in raw) stays
--- out of the models, also when the withdrawal arrived after the reading was loaded.
+-- Only readings of devices whose consent holds now (an open period), recorded while their consent held (macro
+-- iot_consent_periods over the consent history): the IoT source deletes the others from raw on withdrawal; a
+-- reading of a device not in the registry yet (held in raw) stays out of the models, and so does one of a device
+-- that withdrew, in the moment between the withdrawal's arrival and the deleting load.
 with periods as (
     {{ iot_consent_periods(source('iot', 'device_consents')) }}
 )
@@ -20,3 +21,9 @@ where exists (
         and readings.recorded_at >= periods.valid_from
         and (periods.valid_to is null or readings.recorded_at < periods.valid_to)
 )
+    and exists (
+        select 1
+        from periods
+        where periods.device_id = readings.device_id
+            and periods.valid_to is null
+    )
