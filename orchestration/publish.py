@@ -107,9 +107,26 @@ def psycopg2_dsn(url: str) -> str:
     return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", url)
 
 
+def _url_password(url: str) -> str | None:
+    """The password in ``[scheme://]user:password@host...`` (the last ``@`` ends it: passwords may hold one)."""
+    rest = url.split("://", 1)[1] if "://" in url else url
+    userinfo, at, _ = rest.rpartition("@")
+    return userinfo.partition(":")[2] or None if at else None
+
+
 def safe_url(url: str) -> str:
     """The URL with its password masked, for messages."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    password = _url_password(url)
+    return url.replace(f":{password}@", ":***@", 1) if password else url
+
+
+def _redact(text: str, url: str) -> str:
+    """``text`` without the URL's password (libpq quotes a connection string it cannot parse, password and all)."""
+    password = _url_password(url)
+    if not password:
+        return text
+    text = text.replace(url, safe_url(url)).replace(f":{password}@", ":***@")
+    return text.replace(password, "***") if len(password) >= 4 else text
 
 
 def _duckdb_tables(con, schema: str) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -207,8 +224,8 @@ def publish_postgres(url: str, warehouse: Path | None = None, *, password: str |
     try:
         connection = psycopg2.connect(psycopg2_dsn(url))
     except psycopg2.Error as error:
-        # libpq's message names host, port and user, never the password; the URL is shown masked
-        raise PublishError(f"cannot connect to {safe_url(url)}: {str(error).strip()}") from None
+        # libpq names host, port and user; a string it cannot parse it quotes whole: the password is masked
+        raise PublishError(f"cannot connect to {safe_url(url)}: {_redact(str(error).strip(), url)}") from None
     try:
         with duckdb.connect(str(warehouse), read_only=True) as duck, connection, connection.cursor() as cursor:
             schemas = {s for (s,) in duck.execute("select distinct schema_name from information_schema.schemata").fetchall()}

@@ -240,3 +240,14 @@ def test_publish_without_password_for_a_new_role_is_a_clear_error(database, ware
     result = CliRunner().invoke(cli, ["publish", "postgres", "--url", url])
     assert result.exit_code == 1
     assert "JW_BI_READER_PASSWORD" in result.output and "not-shown-secret" not in result.output
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://postgres:pw-canary-1@127.0.0.1:5432/jw_no_such_database_here",
+    "postgres:pw-canary-1@127.0.0.1/nodb",  # not a URL: libpq quotes it in its error
+])  # fmt: skip
+def test_publish_errors_never_show_the_url_password(url, small_build, monkeypatch):
+    monkeypatch.setenv("JW_WAREHOUSE_PATH", str(small_build.built))
+    result = CliRunner().invoke(cli, ["publish", "postgres", "--url", url])
+    assert result.exit_code == 1 and "cannot connect" in result.output
+    assert "pw-canary-1" not in result.output

@@ -65,7 +65,7 @@ def _leaks(root: Path, texts: dict[str, str]) -> list[str]:
     return found
 
 
-def test_no_canary_secret_in_any_file_or_error(small_world, loyalty_database, tmp_path, monkeypatch, capfd):
+def test_no_canary_secret_in_any_file_or_error(small_world, loyalty_database, tmp_path, monkeypatch, capfd, caplog):
     data = tmp_path / "data"
     (data / "dagster_home").mkdir(parents=True)
     for name, value in {"JW_DATA_DIR": str(data), "DAGSTER_HOME": str(data / "dagster_home"), "RUNTIME__LOG_LEVEL": "DEBUG"}.items():
@@ -117,7 +117,7 @@ def test_no_canary_secret_in_any_file_or_error(small_world, loyalty_database, tm
     assert any("does not exist" in e for e in full_errors)
     output = capfd.readouterr()
     texts = {"errors": "\n".join(full_errors), "summary errors": repr(failed_report.errors),
-             "stdout": output.out, "stderr": output.err}  # fmt: skip
+             "stdout": output.out, "stderr": output.err, "log records": caplog.text}  # fmt: skip
     written = sorted(p.relative_to(data).parts[0] for p in data.iterdir())
     assert {"dagster_home", "dlt_pipelines", "logs", "warehouse.duckdb"} <= set(written)
     assert (data / "logs" / "canary_run.log").stat().st_size > 0
