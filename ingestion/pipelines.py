@@ -35,11 +35,11 @@ class Endpoints:
     shop_api_url: str
     esp_api_url: str
     social_api_url: str
-    loyalty_url: str
+    loyalty_url: str = field(repr=False)  # may carry a password: never in a repr (errors, logs)
     loyalty_schema: str | None
     iot_bucket_url: str
     # access token per API source; None: the source takes it from dlt secrets (SOURCES__<SOURCE>__ACCESS_TOKEN)
-    tokens: Mapping[str, str | None] = field(default_factory=dict)
+    tokens: Mapping[str, str | None] = field(default_factory=dict, repr=False)
     history_url: str = "file:///nonexistent"  # folder (or bucket URL) of the history files
 
     def api(self, name: str) -> dict:

@@ -10,6 +10,7 @@
     journey sentiment score TEXT... [--json]          language, score and label of German/English texts (offline)
     journey sentiment eval [--split heldout]          macro-F1 per language on the demo world's labelled texts
     journey forget --email A | --person-id ID         erase one person from every layer, suppress re-ingestion, audit
+    journey publish postgres --url URL                copy marts and pii to PostgreSQL; role bi_reader reads marts only
 
 Everything lands under ``$JW_DATA_DIR`` (default ``<repo>/data``); runs go through the Dagster instance in
 ``$DAGSTER_HOME`` (default ``$JW_DATA_DIR/dagster_home``), the one ``make ui`` opens. Imports are lazy so that
@@ -351,6 +352,35 @@ def forget(email: str | None, person_id: str | None, requested_by: str | None) -
     if result.residue:
         click.echo("STILL FOUND (an e-mail, phone or handle of the person) in: " + ", ".join(result.residue), err=True)
         raise SystemExit(1)
+
+
+@cli.group()
+def publish() -> None:
+    """Serve the warehouse's marts from another database, with roles (bi_reader reads marts, never pii)."""
+
+
+@publish.command("postgres")
+@click.option(
+    "--url", required=True, envvar="JW_PUBLISH_POSTGRES_URL", show_envvar=True,
+    help="PostgreSQL URL (postgresql://user[:password]@host:port/db; postgresql+psycopg2:// works too).",
+)  # fmt: skip
+def publish_postgres(url: str) -> None:
+    """Copy the schemas marts and pii (typed) to PostgreSQL in one transaction, replacing the previous copy, and
+    create or update the LOGIN role bi_reader (password from $JW_BI_READER_PASSWORD) with USAGE/SELECT on marts
+    only; pii is revoked from PUBLIC and bi_reader. Idempotent."""
+    from orchestration.publish import READER_ROLE, PublishError, publish_postgres as publish_to, safe_url
+
+    click.echo(f"publishing to {safe_url(url)}")
+    try:
+        report = publish_to(url, echo=click.echo)
+    except PublishError as error:
+        raise click.ClickException(str(error)) from None
+    rows = sum(report.tables.values())
+    click.echo(f"{len(report.tables)} tables, {rows:,} rows in {report.seconds:.1f} s"
+               + (f"; not in the warehouse: {', '.join(report.missing_schemas)}" if report.missing_schemas else ""))
+    role = "created" if report.role_created else "updated"
+    click.echo(f"role {READER_ROLE} {role}" + ("" if report.password_set else " (password unchanged)")
+               + ": USAGE/SELECT on marts; nothing on pii")
 
 
 def main(args=None) -> None:

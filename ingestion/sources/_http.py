@@ -56,6 +56,21 @@ def http_session(
     ).session
 
 
+class SecretHeaders(requests.auth.AuthBase):
+    """Headers that carry a secret (an access token), added only when a request is sent: dlt's REST client logs
+    the request's own headers at DEBUG level, never these; the repr hides the values."""
+
+    def __init__(self, headers: dict[str, str]):
+        self._headers = dict(headers)
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers.update(self._headers)
+        return request
+
+    def __repr__(self) -> str:
+        return f"SecretHeaders({', '.join(f'{name}=***' for name in self._headers)})"
+
+
 class StrictRESTClient(RESTClient):
     """dlt's REST client, except that a missing or malformed data key is an error, not an empty page."""
 
@@ -85,11 +100,14 @@ def rest_client(
     paginator: BasePaginator,
     data_selector: str,
     headers: dict[str, str] | None = None,
+    secret_headers: dict[str, str] | None = None,
     session: requests.Session | None = None,
 ) -> StrictRESTClient:
+    """``secret_headers``: headers with a token (sent through :class:`SecretHeaders`, never logged)."""
     return StrictRESTClient(
         base_url=base_url.rstrip("/"),
         headers=headers,
+        auth=SecretHeaders(secret_headers) if secret_headers else None,
         paginator=paginator,
         data_selector=data_selector,
         session=session or http_session(),

@@ -42,7 +42,7 @@ from ._contracts import (
     quarantine_item,
     seconds,
 )
-from ._http import ProtocolError, StrictRESTClient, _where, batched, http_session
+from ._http import ProtocolError, SecretHeaders, StrictRESTClient, _where, batched, http_session
 
 REVISION = "2024-10-15"
 
@@ -218,7 +218,8 @@ def esp_source(
     tolerance = seconds(future_tolerance_seconds, DEFAULT_FUTURE_TOLERANCE)
     client = JsonApiClient(
         base_url=base_url.rstrip("/"),
-        headers={"Authorization": f"Klaviyo-API-Key {access_token}", "revision": revision, "accept": "application/vnd.api+json"},
+        headers={"revision": revision, "accept": "application/vnd.api+json"},
+        auth=SecretHeaders({"Authorization": f"Klaviyo-API-Key {access_token}"}),  # auth: dlt's debug log prints headers
         paginator=LinksNextPaginator(),
         data_selector="data",
         session=http_session(),

@@ -252,14 +252,14 @@ def shop_source(
         base_url,
         paginator=HeaderLinkPaginator(links_next_key="next"),
         data_selector="$",  # each endpoint names its own envelope
-        headers={"X-Shopify-Access-Token": access_token},
+        secret_headers={"X-Shopify-Access-Token": access_token},  # never logged
         session=http_session(),
     )
     collector = rest_client(
         events_base_url or base_url,
         paginator=JSONResponseCursorPaginator(cursor_path="next_cursor", cursor_param="cursor"),
         data_selector="events",
-        headers={"Authorization": f"Bearer {access_token}"},
+        secret_headers={"Authorization": f"Bearer {access_token}"},
         session=http_session(),
     )
 
