@@ -54,6 +54,7 @@ PERSON_COLUMNS: dict[tuple[str, str], dict[str, str]] = {
     ("loyalty", "cards"): {"card_number": "loyalty_card", "member_id": "loyalty_member"},
     ("loyalty", "receipts"): {"card_number": "loyalty_card"},
     ("loyalty", "points"): {"member_id": "loyalty_member"},
+    ("loyalty", "consents"): {"member_id": "loyalty_member"},
     ("iot", "devices"): {"device_id": "iot_device", "owner_email": "email"},
     ("iot", "device_consents"): {"device_id": "iot_device"},
     ("iot", "readings"): {"device_id": "iot_device"},
@@ -64,7 +65,7 @@ PRIMARY_KEYS: dict[tuple[str, str], str] = {
     ("shop", "customers"): "id", ("shop", "orders"): "id", ("shop", "abandoned_checkouts"): "id",
     ("shop", "reviews"): "id", ("shop", "events"): "event_id", ("esp", "profiles"): "id", ("esp", "events"): "id",
     ("social", "interactions"): "id", ("loyalty", "members"): "member_id", ("loyalty", "cards"): "card_number",
-    ("loyalty", "receipts"): "receipt_id", ("loyalty", "points"): "points_txn_id", ("iot", "devices"): "device_id",
+    ("loyalty", "receipts"): "receipt_id", ("loyalty", "points"): "points_txn_id", ("loyalty", "consents"): "consent_id", ("iot", "devices"): "device_id",
     ("iot", "readings"): "reading_id", ("history", "orders"): "history_order_id",
 }  # fmt: skip
 # Child tables: (source, parent) -> [(child table, its column holding the parent's key)]

@@ -36,14 +36,14 @@ esp_profiles as (
     select identities.person_id, profiles.*
     from {{ ref('stg_esp__profiles') }} as profiles
     inner join identities
-        on identities.identifier_type = 'esp_contact' and identities.identifier_value = profiles.email_normalized
+        on identities.identifier_type = 'esp_contact' and identities.identifier_value = profiles.email_hash
 ),
 
 esp_unsubscribes as (
     select identities.person_id, events.esp_profile_id, events.email_event_id, events.occurred_at
     from {{ ref('stg_esp__events') }} as events
     inner join identities
-        on identities.identifier_type = 'esp_contact' and identities.identifier_value = events.email_normalized
+        on identities.identifier_type = 'esp_contact' and identities.identifier_value = events.email_hash
     where events.event_type = 'unsubscribe'
 ),
 
