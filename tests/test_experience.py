@@ -105,7 +105,7 @@ def built(tmp_path_factory):
         for name in config.SOURCE_NAMES:
             info = pipelines.load(name, endpoints, warehouse=warehouse, pipelines_dir=tmp / "dlt")
             assert not info.has_failed_jobs
-    dbt(warehouse, tmp, "build", "--select", "+customer_360", "+social_engagement",
+    dbt(warehouse, tmp, "build", "--select", "+customer_360", "+social_engagement", "+person_identifiers",
         "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")  # fmt: skip
     results = dbt(warehouse, tmp, "test", "--select", "path:models/marts/experience", "path:models/intermediate/experience",
                   "customer_360")  # fmt: skip

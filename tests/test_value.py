@@ -81,7 +81,7 @@ def built(small_world, tmp_path_factory):
             info = pipelines.load(name, endpoints, warehouse=warehouse, pipelines_dir=tmp / "dlt")
             assert not info.has_failed_jobs
     # the models (and the identity blocklist seed) in one dbt call, then the value tests: every dbt call parses
-    dbt(warehouse, tmp, "build", "--select", "+customer_360", "+cohort_retention", "+lifecycle_transitions",
+    dbt(warehouse, tmp, "build", "--select", "+customer_360", "+person_identifiers", "+cohort_retention", "+lifecycle_transitions",
         "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")
     results = dbt(warehouse, tmp, "test", "--select", *VALUE_MODELS)
     assert results and {r["status"] for r in results.values()} == {"pass"}
