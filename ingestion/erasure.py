@@ -28,7 +28,6 @@ from typing import Iterable
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from . import config, pseudonym
 

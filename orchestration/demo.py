@@ -197,6 +197,25 @@ def experience_lines(warehouse) -> list[str]:
     ]
 
 
+PURPOSES = ("email_marketing", "profiling", "device_data", "ad_audiences")
+
+
+def consent_lines(warehouse) -> list[str]:
+    """People consenting now per purpose (the latest decision) and the ledger's size, as ``journey demo`` prints them."""
+    import duckdb
+
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            granted = dict(con.execute("select purpose, count(*) from marts.consent_current where granted group by 1").fetchall())
+            decisions, people = con.execute("select count(*), count(distinct person_id) from marts.consent_events").fetchone()
+    except duckdb.CatalogException:
+        return []
+    return [
+        "  consent:     consenting now " + " · ".join(f"{p.replace('_', ' ')} {granted.get(p, 0):,}" for p in PURPOSES)
+        + f" (latest decision; {decisions:,} decisions of {people:,} people in the ledger)"
+    ]
+
+
 def run_pipeline(asset_selection=None, full_refresh: bool = False):
     """Materialize every asset (or ``asset_selection``) and run their checks in-process on the shared instance.
 
@@ -287,7 +306,7 @@ def run_and_summarize(log_name: str = "run", full_refresh: bool = False) -> RunR
             detail = " · ".join(f"{t.split('.', 1)[1]} {n:,}" for t, n in tables.items())
         print(f"  {layer:<13}{len(tables):>3} tables {sum(tables.values()):>9,} rows   {detail}".rstrip())
     lines = quarantine_lines(quarantine_counts(counts)) + journey_lines(warehouse) + value_lines(warehouse)
-    for line in lines + clv_lines(warehouse) + experience_lines(warehouse):
+    for line in lines + clv_lines(warehouse) + experience_lines(warehouse) + consent_lines(warehouse):
         print(line)
     line = f"\nchecks: {summary.checks_passed} of {summary.checks} passed"
     if summary.warnings:

@@ -195,7 +195,7 @@ def _grant(cursor, present: list[str]) -> None:
     role = _quote(READER_ROLE)
     if "marts" in present:
         cursor.execute(f"revoke all on schema marts from public, {role}")
-        cursor.execute(f"revoke all on all tables in schema marts from public")
+        cursor.execute("revoke all on all tables in schema marts from public")
         cursor.execute(f"grant usage on schema marts to {role}")
         cursor.execute(f"grant select on all tables in schema marts to {role}")
     if "pii" in present:

@@ -28,7 +28,7 @@ STAGE_TIMEOUT = 120
 
 def env_for(data: Path) -> dict[str, str]:
     # one pseudonym key for every data folder here, so person ids compare across them
-    return {**os.environ, "JW_DATA_DIR": str(data), "DAGSTER_HOME": str(data / "dagster_home"), "JW_PSEUDONYM_KEY": "crash-test"}
+    return {**os.environ, "JW_DATA_DIR": str(data), "DAGSTER_HOME": str(data / "dagster_home"), "JW_PSEUDONYM_KEY": "crash-test-" + "0" * 32}  # a key of full length
 
 
 def start_run(data: Path) -> subprocess.Popen:

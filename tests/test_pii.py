@@ -8,7 +8,6 @@ names, card numbers, device owners' e-mails), in clear or normalised, whole or (
 from __future__ import annotations
 
 import duckdb
-import pytest
 
 from ingestion import pseudonym
 from ingestion.config import SOURCE_NAMES
