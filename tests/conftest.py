@@ -37,6 +37,8 @@ HEAVY_FIRST = (
     "test_esp_graph.py",
     "test_identity_graph.py",
     "test_experience.py",
+    "test_secrets_canary.py",
+    "test_forget.py",
     "test_social_api.py",
     "test_demo.py",
     "test_esp_source.py",
