@@ -349,6 +349,8 @@ def forget(email: str | None, person_id: str | None, requested_by: str | None) -
         click.echo(f"  {relation}: {n:,}")
     click.echo(f"warehouse rewritten: {result.bytes_before:,} -> {result.bytes_after:,} bytes; {result.seconds:.1f} s ("
                + ", ".join(f"{step} {s:.1f} s" for step, s in result.step_seconds.items()) + ")")
+    if result.republished:
+        click.echo(f"PostgreSQL serving copy published again: {result.republished}")
     if result.residue:
         click.echo("STILL FOUND (an e-mail, phone or handle of the person) in: " + ", ".join(result.residue), err=True)
         raise SystemExit(1)

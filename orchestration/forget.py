@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import tempfile
 import time
 import uuid
@@ -62,6 +63,7 @@ class ForgetResult:
     dbt_ok: bool = True
     step_seconds: dict[str, float] = field(default_factory=dict)
     residue: list[str] = field(default_factory=list)  # files under the data folder still holding an identifier
+    republished: str | None = None  # the PostgreSQL serving copy published again ($JW_PUBLISH_POSTGRES_URL), password masked
 
     @property
     def rows_removed(self) -> int:
@@ -154,6 +156,14 @@ def forget(email: str | None = None, person_id: str | None = None, requested_by:
     result.step_seconds["rewrite"] = round(time.monotonic() - mark, 2)
     result.residue = erasure.residue(
         [v for k, v in identifiers if k in erasure.DIRECT_KINDS] + ([email.strip()] if email else []))
+    serving_url = os.environ.get("JW_PUBLISH_POSTGRES_URL")
+    if serving_url:  # the serving copy: published again from the rewritten warehouse (it replaces marts and pii whole)
+        from orchestration.publish import publish_postgres, safe_url
+
+        mark = time.monotonic()
+        publish_postgres(serving_url, warehouse)
+        result.republished = safe_url(serving_url)
+        result.step_seconds["republish_postgres"] = round(time.monotonic() - mark, 2)
     result.seconds = time.monotonic() - started
 
     # the audit row (no personal data) is written into the rewritten file

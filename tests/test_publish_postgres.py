@@ -251,3 +251,34 @@ def test_publish_errors_never_show_the_url_password(url, small_build, monkeypatc
     result = CliRunner().invoke(cli, ["publish", "postgres", "--url", url])
     assert result.exit_code == 1 and "cannot connect" in result.output
     assert "pw-canary-1" not in result.output
+
+
+def test_forget_publishes_the_serving_copy_again_without_the_person(database, warehouse, monkeypatch):
+    """`journey forget` with JW_PUBLISH_POSTGRES_URL set: the PostgreSQL copy no longer holds the person."""
+    from orchestration.forget import forget
+
+    _publish(database, warehouse, monkeypatch)
+    monkeypatch.setenv("JW_DATA_DIR", str(warehouse.parent))
+    monkeypatch.setenv("DAGSTER_HOME", str(warehouse.parent / "dagster_home"))
+    person, email = _duck_rows(warehouse, "select person_id, email from pii.person_contacts where email is not null "
+                                          "order by person_id limit 1")[0]  # fmt: skip
+    url = f"postgresql://postgres@127.0.0.1:5432/{database}"
+
+    def served(sql: str) -> int:
+        with psycopg2.connect(url) as connection, connection.cursor() as cursor:
+            cursor.execute(sql, (person,))
+            return cursor.fetchone()[0]
+
+    before = (served("select count(*) from pii.person_contacts where person_id = %s"),
+              served("select count(*) from marts.customer_360 where person_id = %s"))  # fmt: skip
+    assert before == (1, 1)
+    monkeypatch.setenv("JW_PUBLISH_POSTGRES_URL", url)
+    result = forget(email=email, requested_by="test")
+    assert result.republished and result.residue == []
+    assert served("select count(*) from pii.person_contacts where person_id = %s") == 0
+    assert served("select count(*) from marts.customer_360 where person_id = %s") == 0
+    with psycopg2.connect(url) as connection, connection.cursor() as cursor:
+        cursor.execute("select count(*) from pii.person_contacts where lower(email) = lower(%s)", (email,))
+        assert cursor.fetchone()[0] == 0
+        cursor.execute("select count(*) from marts.customer_360")
+        assert cursor.fetchone()[0] == _duck_rows(warehouse, "select count(*) from marts.customer_360")[0][0]
