@@ -1,5 +1,5 @@
 -- One row per person: identifiers, first/last seen, orders and revenue online and in store, email and
--- social activity, consent as the source systems record it, journey traits (marts.journey_sessions) and value
+-- social activity, consent per purpose (marts.consent_current: the latest decision), journey traits (marts.journey_sessions) and value
 -- traits (marts.customer_rfm, marts.customer_lifecycle_history, intermediate.int_value__transactions), experience
 -- traits (marts.customer_engagement, the sentiment of the person's texts, marts.service_alerts).
 with identities as (
@@ -24,7 +24,6 @@ identifier_counts as (
 shop_profile as (
     select
         identities.person_id,
-        max(case when customers.accepts_marketing then 1 else 0 end) as shop_accepts_marketing,
         min(customers.created_at) as first_account_created_at
     from identities
     inner join {{ ref('stg_shop__customers') }} as customers
