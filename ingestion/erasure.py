@@ -436,10 +436,18 @@ def suppressed_filter(source: str, resource: str, suppressed: dict[str, set[str]
             mask.append(not drop)
         return mask
 
+    def read_columns(table: str) -> set[str]:
+        """The columns keep_mask reads of ``table`` (an Arrow batch is turned into rows of these only)."""
+        needed = {"record_key", *PERSON_COLUMNS.get((source, table), {}), PRIMARY_KEYS.get((source, table), "")}
+        needed.update(column for (schema, _), children in CHILDREN.items() if schema == source
+                      for child, column in children if child == table)  # fmt: skip
+        return needed
+
     def apply(item, meta=None):
         table = _table_name(item, meta) or resource
         if isinstance(item, pa.Table):
-            mask = keep_mask(table, item.to_pylist())
+            needed = read_columns(table)
+            mask = keep_mask(table, item.select([c for c in item.column_names if c in needed]).to_pylist())
             return item if all(mask) else item.filter(pa.array(mask, pa.bool_()))
         if isinstance(item, list):
             rows = [r for r in item if isinstance(r, dict)]
