@@ -20,6 +20,19 @@ def warehouse_path() -> Path:
     return Path(explicit).resolve() if explicit else data_dir() / "warehouse.duckdb"
 
 
+def serving_path() -> Path:
+    """The serving copy readers open instead of the warehouse (BI tools, the dashboard): ``$JW_SERVING_PATH`` or
+    ``<data dir>/serving.duckdb``. Marts only; written next to it and swapped in atomically after each build."""
+    explicit = os.environ.get("JW_SERVING_PATH")
+    return Path(explicit).resolve() if explicit else data_dir() / "serving.duckdb"
+
+
+def serving_pii_path() -> Path:
+    """The ``pii`` part of the serving copy, apart so that a BI tool given the marts file never sees contacts:
+    ``<serving copy's folder>/serving_pii.duckdb`` (owner-only file mode)."""
+    return serving_path().with_name("serving_pii.duckdb")
+
+
 def source_systems_dir() -> Path:
     """Where the demo world keeps the source systems' own data (API snapshots, loyalty DB, IoT drop folder)."""
     return data_dir() / "source_systems"
