@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export JW_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(JW_DATA_DIR)/dagster_home
 
-.PHONY: install demo test bench ui lock clean
+.PHONY: install demo test bench ui dashboard lock clean
 
 install: $(STAMP)
 
@@ -30,6 +30,9 @@ bench: $(STAMP)   # ingestion speed against DuckDB's own, at 20,000 people (minu
 ui: $(STAMP)
 	$(BIN)/python -m orchestration.instance
 	$(BIN)/dagster dev -w workspace.yaml
+
+dashboard: $(STAMP)   # the reporting dashboard on http://127.0.0.1:8501 (DASHBOARD_ARGS="--port 8502"); reads the serving copy
+	$(BIN)/journey dashboard $(DASHBOARD_ARGS)
 
 lock:
 	$(BIN)/python -m pip freeze --exclude-editable | sed '1i # Exact versions of everything `make` installs (direct and transitive). Refresh with `make lock`.' > constraints.txt

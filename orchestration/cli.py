@@ -11,6 +11,7 @@
     journey sentiment eval [--split heldout]          macro-F1 per language on the demo world's labelled texts
     journey forget --email A | --person-id ID         erase one person from every layer, suppress re-ingestion, audit
     journey publish postgres --url URL                copy marts and pii to PostgreSQL; role bi_reader reads marts only
+    journey dashboard [--port N] [--address A]        the reporting dashboard (Streamlit) on the serving copy
 
 Everything lands under ``$JW_DATA_DIR`` (default ``<repo>/data``); runs go through the Dagster instance in
 ``$DAGSTER_HOME`` (default ``$JW_DATA_DIR/dagster_home``), the one ``make ui`` opens. Imports are lazy so that
@@ -383,6 +384,29 @@ def publish_postgres(url: str) -> None:
     role = "created" if report.role_created else "updated"
     click.echo(f"role {READER_ROLE} {role}" + ("" if report.password_set else " (password unchanged)")
                + ": USAGE/SELECT on marts; nothing on pii")
+
+
+@cli.command("dashboard")
+@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True, help="Port to serve on.")
+@click.option("--address", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+def dashboard(port: int, address: str) -> None:
+    """The reporting dashboard (Streamlit, headless, no usage statistics) on the serving copy
+    ($JW_SERVING_PATH, else $JW_DATA_DIR/serving.duckdb), read-only: it never opens the warehouse. Until Ctrl-C."""
+    import os
+    import sys
+
+    from ingestion.config import REPO_ROOT, serving_path
+
+    click.echo(f"dashboard on http://{address}:{port} reading {serving_path()}")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    args = [
+        sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "dashboard" / "app.py"),
+        "--server.port", str(port), "--server.address", address, "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+    ]
+    sys.stdout.flush()
+    os.chdir(REPO_ROOT)
+    os.execve(sys.executable, args, env)  # the process becomes Streamlit: a signal to it stops the server
 
 
 def main(args=None) -> None:
