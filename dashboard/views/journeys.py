@@ -44,12 +44,14 @@ paths = query(
     f"""
     select
         path,
-        max(steps) as steps,
+        min(steps) as min_steps,
+        max(steps) as max_steps,
+        sum(steps * conversions) as step_conversions,
         sum(conversions) as conversions,
         sum(revenue) as revenue,
         sum(avg_days_to_convert * conversions) / sum(conversions) as avg_days_to_convert,
-        sum(conversions) filter (where purchase_channel = 'online') as online,
-        sum(conversions) filter (where purchase_channel = 'pos') as in_store
+        coalesce(sum(conversions) filter (where purchase_channel = 'online'), 0) as online,
+        coalesce(sum(conversions) filter (where purchase_channel = 'pos'), 0) as in_store
     from marts.conversion_paths
     where conversion_date between ? and ? and {where}
     group by path
@@ -75,7 +77,7 @@ else:
     columns[1].metric("Distinct paths", f"{len(paths):,}")
     columns[2].metric(
         "Average steps", "–" if touched.empty else
-        f"{(touched['steps'] * touched['conversions']).sum() / touched['conversions'].sum():.1f}",
+        f"{float(touched['step_conversions'].sum()) / float(touched['conversions'].sum()):.1f}",
         help="Steps (channels after collapsing repeats) on paths with a touchpoint, weighted by conversions.")
     columns[3].metric("Direct share", f"{direct / total:.0%}", help="Conversions without any touchpoint before them.")
 
@@ -83,12 +85,15 @@ else:
     top = paths.head(TOP_PATHS).copy()
     top["share"] = top["conversions"].astype(float) / total
     top["revenue"] = top["revenue"].astype(float)
+    # a capped path stands for paths of several lengths
+    top["steps"] = [str(low) if low == high else f"{low}-{high}" for low, high in zip(top["min_steps"], top["max_steps"])]
     st.dataframe(
         top[["path", "steps", "conversions", "share", "revenue", "avg_days_to_convert", "online", "in_store"]],
         hide_index=True,
         column_config={
             "path": st.column_config.TextColumn("Path", width="large"),
-            "steps": st.column_config.NumberColumn("Steps"),
+            "steps": st.column_config.TextColumn("Steps", help="Channels after collapsing repeats; a capped path (`...`) "
+                                                               "stands for paths of several lengths."),
             "conversions": st.column_config.NumberColumn("Conversions", format="%d"),
             "share": st.column_config.ProgressColumn("Share", format="percent", min_value=0.0, max_value=1.0),
             "revenue": st.column_config.NumberColumn("Revenue", format="€%.0f"),
@@ -123,8 +128,8 @@ else:
 
     links: dict[tuple[int, int], float] = {}
     for row in drawn.itertuples():
-        steps = row.path.split(" > ")
-        chain = [node(i, step) for i, step in enumerate(steps)] + [node(99, PURCHASE.get(row.purchase_channel, row.purchase_channel))]
+        parts = row.path.split(" > ")
+        chain = [node(i, step) for i, step in enumerate(parts)] + [node(99, PURCHASE.get(row.purchase_channel, row.purchase_channel))]
         for source, target in zip(chain, chain[1:]):
             links[(source, target)] = links.get((source, target), 0.0) + float(row.conversions)
     sankey = go.Figure(go.Sankey(
@@ -193,4 +198,7 @@ rates = pd.DataFrame({"date_day": daily["date_day"]})
 for (before, _), (column, label) in zip(FUNNEL, FUNNEL[1:]):
     rates[label] = daily[column].astype(float) / daily[before].where(daily[before] > 0).astype(float)
 st.subheader("Step conversion per day")
-st.line_chart(rates, x="date_day", y=[label for _, label in FUNNEL[1:]], x_label="", y_label="of the step before")
+trend = go.Figure([go.Scatter(x=rates["date_day"], y=rates[label], name=label, mode="lines") for _, label in FUNNEL[1:]])
+trend.update_layout(height=320, yaxis={"title": "of the step before", "tickformat": ".0%"}, legend={"orientation": "h"},
+                    margin={"l": 10, "r": 10, "t": 30, "b": 10})
+st.plotly_chart(trend, key="step_conversion_per_day")  # plotly like the page's other charts: one chart library to load
