@@ -158,18 +158,18 @@ if tiers.empty:
 else:
     tiers["order"] = tiers["engagement_tier"].map({tier: i for i, tier in enumerate(TIERS)})
     tiers = tiers.sort_values("order").drop(columns="order")
-    left, right = st.columns([2, 3])
-    left.plotly_chart(chart([go.Bar(x=tiers["engagement_tier"], y=tiers["people"], name="people")], "people",
-                            xaxis_title="tier", showlegend=False), key="engagement_tiers")
-    right.dataframe(
-        tiers.drop(columns="as_of_date"), hide_index=True, key="tiers",
+    tiers["share"] = tiers["people"] / tiers["people"].sum()
+    st.dataframe(  # a table, no chart: the share bar shows the distribution (one plotly chart less to draw)
+        tiers[["engagement_tier", "people", "share", "avg_score", "email_open_rate", "email_click_rate"]],
+        hide_index=True, key="tiers",
         column_config={
             "engagement_tier": "Tier",
             "people": st.column_config.NumberColumn("People", format="%d"),
+            "share": st.column_config.ProgressColumn("Share", format="percent", min_value=0.0, max_value=1.0),
             "avg_score": st.column_config.NumberColumn("Average score", format="%.1f"),
             "email_open_rate": st.column_config.NumberColumn("E-mail open rate", format="percent"),
             "email_click_rate": st.column_config.NumberColumn("E-mail click rate", format="percent"),
         },
     )
-    right.caption(f"As of {tiers['as_of_date'].iloc[0]:%d %b %Y}, over the engagement window (not the date filter): "
-                  "high >= 60 points, medium >= 30, low > 0, none 0.")
+    st.caption(f"As of {tiers['as_of_date'].iloc[0]:%d %b %Y}, over the engagement window (not the date filter): "
+               "high >= 60 points, medium >= 30, low > 0, none 0.")
