@@ -70,6 +70,11 @@ def finished(page, timeout_ms: float = 60_000) -> None:
     )
 
 
+def page_url(base: str, name: str) -> str:
+    """A page's address: the default page (the first of PAGES) is served at the app's root, the others at their name."""
+    return f"{base}/" if name == PAGES[0][0] else f"{base}/{name}"
+
+
 def render(page, url: str) -> float:
     """Open ``url`` and wait until the page has finished running; the seconds it took."""
     started = time.monotonic()
@@ -121,11 +126,13 @@ def test_every_page_renders_in_chromium(dashboard_url, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     times, problems = {}, []
     for name, title, _ in PAGES:
-        times[name] = render(page, f"{dashboard_url}/{name}")
+        times[name] = render(page, page_url(dashboard_url, name))
         text = page.inner_text('[data-testid="stMain"]')
         for expected in EXPECTED[name]:
             if expected not in text:
                 problems.append(f"{name}: {expected!r} not shown")
+        if page.get_by_text("Page not found").count():  # Streamlit ran the main page instead
+            problems.append(f"{name}: page not found")
         if page.locator('[data-testid="stException"]').count():
             problems.append(f"{name}: exception: {page.locator('[data-testid=stException]').first.inner_text()[:500]}")
         page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
