@@ -20,9 +20,16 @@ PAGES = (
     ("customer_lookup", "Customer lookup", ":material/person_search:"),
 )
 
-st.set_page_config(page_title="Journey Warehouse", page_icon=":material/insights:", layout="wide")
-page = st.navigation(
-    [st.Page(VIEWS / f"{name}.py", title=title, icon=icon, url_path=name, default=(name == "overview"))
-     for name, title, icon in PAGES]
-)
-page.run()
+
+def main() -> None:
+    st.set_page_config(page_title="Journey Warehouse", page_icon=":material/insights:", layout="wide")
+    page = st.navigation(
+        [st.Page(VIEWS / f"{name}.py", title=title, icon=icon, url_path=name, default=(name == "overview"))
+         for name, title, icon in PAGES
+         if (VIEWS / f"{name}.py").exists()]  # a page not written yet is left out (tests/test_dashboard.py names it)
+    )
+    page.run()
+
+
+if __name__ == "__main__":  # streamlit runs the script as __main__; importing it (for PAGES) runs nothing
+    main()

@@ -49,10 +49,15 @@ if not month_1.empty:
 
 grid = retention.pivot(index="cohort_month", columns="months_since_first_purchase", values=measure)
 grid.index = [f"{month:%Y-%m} ({sizes[month]:,})" for month in grid.index]
+later = retention[retention.months_since_first_purchase > 0][measure]
 figure = px.imshow(
     grid, aspect="auto", color_continuous_scale="Blues", text_auto=".0%" if measure == "retention_rate" else ".3~s",
     labels={"x": "months since first purchase", "y": "cohort (customers)", "color": MEASURES[measure]},
+    # the scale spans the months after the first (month 0 is every customer: it would wash the rest out)
+    range_color=(0, float(later.max())) if measure != "revenue" and len(later) and later.max() > 0 else None,
 )
 figure.update_xaxes(side="top", dtick=1)
+figure.update_yaxes(dtick=1)
+figure.update_layout(height=max(400, 26 * len(grid) + 120))
 st.subheader(f"{MEASURES[measure]} by cohort and month since first purchase")
 st.plotly_chart(figure, key="retention_heatmap")

@@ -17,44 +17,69 @@ if not require("customer_clv", "customer_rfm", "lifecycle_transitions", "clv_bac
     st.stop()
 
 where, params = filters.segment_clause("rfm.segment")
-clv = query(
-    f"""
-    select
-        cast(clv.clv_12m as double) as clv_12m,
-        coalesce(rfm.segment, '(none)') as segment,
-        c360.cohort_month
+# aggregated in SQL (a page sends bins and groups to the browser, not one value per customer)
+customers = f"""
+    select cast(clv.clv_12m as double) as clv_12m, coalesce(rfm.segment, '(none)') as segment, c360.cohort_month
     from marts.customer_clv as clv
     left join marts.customer_rfm as rfm on clv.person_id = rfm.person_id
     left join marts.customer_360 as c360 on clv.person_id = c360.person_id
     where clv.clv_12m is not null and {where}
+"""
+stats = query(
+    f"""
+    select count(*) as customers, avg(clv_12m) as mean, median(clv_12m) as median, sum(clv_12m) as total,
+        quantile_cont(clv_12m, 0.99) as upper
+    from ({customers})
     """,
     params,
-)
+).iloc[0]
 
 st.subheader("CLV distribution (12 months)")
-if clv.empty:
+if not stats.customers:
     st.info("No customer has a CLV prediction (in the chosen segments): the production fit may have failed, see marts.clv_model_runs.")
 else:
     columns = st.columns(4)
-    columns[0].metric("Customers", f"{len(clv):,}")
-    columns[1].metric("Mean 12-month CLV", f"€{clv.clv_12m.mean():,.2f}")
-    columns[2].metric("Median", f"€{clv.clv_12m.median():,.2f}")
-    columns[3].metric("Sum", f"€{clv.clv_12m.sum():,.0f}")
-    upper = clv.clv_12m.quantile(0.99)
-    st.plotly_chart(
-        px.histogram(clv[clv.clv_12m <= upper], x="clv_12m", nbins=60, labels={"clv_12m": "12-month CLV (EUR)"}),
-        key="clv_histogram",
+    columns[0].metric("Customers", f"{int(stats.customers):,}")
+    columns[1].metric("Mean 12-month CLV", f"€{stats['mean']:,.2f}")
+    columns[2].metric("Median", f"€{stats['median']:,.2f}")
+    columns[3].metric("Sum", f"€{stats.total:,.0f}")
+    upper, bins = float(stats.upper), 60
+    width = upper / bins if upper > 0 else 1.0
+    histogram = query(
+        f"""
+        select least(floor(clv_12m / ?), ? - 1) * ? as bin_start, count(*) as customers
+        from ({customers})
+        where clv_12m <= ?
+        group by 1
+        order by 1
+        """,
+        (width, bins, width, *params, upper),
     )
-    st.caption(f"Up to the 99th percentile (€{upper:,.0f}); {int((clv.clv_12m > upper).sum())} customers above it left out of the plot.")
+    histogram["bin_middle"] = histogram.bin_start + width / 2
+    figure = px.bar(histogram, x="bin_middle", y="customers", labels={"bin_middle": "12-month CLV (EUR)"})
+    figure.update_traces(width=width * 0.95)
+    st.plotly_chart(figure, key="clv_histogram")
+    above = int(query(f"select count(*) from ({customers}) where clv_12m > ?", (*params, upper)).iloc[0, 0])
+    st.caption(f"Up to the 99th percentile (€{upper:,.0f}), in bins of €{width:,.2f}; {above} customers above it left out of the plot.")
 
     left, right = st.columns(2)
-    by_segment = (clv.groupby("segment")["clv_12m"].agg(customers="count", mean_clv="mean", total_clv="sum")
-                  .reset_index().sort_values("mean_clv", ascending=False))
+    by_segment = query(
+        f"""
+        select segment, count(*) as customers, avg(clv_12m) as mean_clv, sum(clv_12m) as total_clv
+        from ({customers}) group by 1 order by mean_clv desc
+        """,
+        params,
+    )
     left.subheader("By RFM segment")
     left.plotly_chart(px.bar(by_segment, x="segment", y="mean_clv", hover_data=["customers", "total_clv"],
                              labels={"mean_clv": "mean 12-month CLV (EUR)", "segment": ""}), key="clv_by_segment")
-    by_cohort = (clv.dropna(subset=["cohort_month"]).groupby("cohort_month")["clv_12m"]
-                 .agg(customers="count", mean_clv="mean").reset_index())
+    by_cohort = query(
+        f"""
+        select cohort_month, count(*) as customers, avg(clv_12m) as mean_clv
+        from ({customers}) where cohort_month is not null group by 1 order by 1
+        """,
+        params,
+    )
     right.subheader("By cohort (first-purchase month)")
     right.plotly_chart(px.bar(by_cohort, x="cohort_month", y="mean_clv", hover_data=["customers"],
                               labels={"mean_clv": "mean 12-month CLV (EUR)", "cohort_month": ""}), key="clv_by_cohort")
