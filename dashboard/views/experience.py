@@ -1,7 +1,7 @@
 """Experience: what people write about the brand and how engaged they are. Sentiment over time by channel and
 language (marts.sentiment_daily: every text, counted per day; no text, no person), the service alerts (negative
 mentions and reviews of known customers, marts.service_alerts: no free text there, the person by id) and the
-engagement tiers (marts.customer_engagement).
+engagement tiers (marts.customer_engagement). Charts are Streamlit's own (Vega-Lite): the page needs no plotly bundle.
 
 Filters: the date range (texts and alerts by the day written); segment: alerts and engagement of people in the
 chosen RFM segments (through marts.customer_360 when it is there). The sidebar's channel filter is about
@@ -10,7 +10,6 @@ touchpoint channels; texts have channels of their own (facebook, instagram, tikt
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard.data import query, require, sidebar_filters, tables
@@ -41,14 +40,6 @@ left, right = st.columns(2)
 text_channels = left.multiselect("Text channel", sorted(options["channel"].unique()), key="experience_channels",
                                  help="Where the texts were written: a social channel, or shop (product reviews).")
 languages = right.multiselect("Language", sorted(options["language"].unique()), key="experience_languages")
-
-
-def chart(traces: list, y_title: str, **layout) -> go.Figure:
-    """A figure of graph_objects traces (plotly.express costs ~0.1 s a chart more to build)."""
-    figure = go.Figure(traces)
-    figure.update_layout(yaxis_title=y_title, legend={"orientation": "h"}, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                         **layout)
-    return figure
 
 
 def within(column: str, chosen: list[str]) -> tuple[str, tuple]:
@@ -93,17 +84,11 @@ else:
     by = texts.groupby(["week", split], as_index=False)[["texts", "sentiment_score_sum", "negative_texts"]].sum()
     by["average sentiment"] = by["sentiment_score_sum"].astype(float) / by["texts"].astype(float)
     left, right = st.columns(2)
-    left.plotly_chart(
-        chart([go.Scatter(x=part["week"], y=part["average sentiment"], name=str(value), mode="lines+markers")
-               for value, part in by.groupby(split)], "average sentiment", yaxis_range=[-1, 1]),
-        key="sentiment_by_week",
-    )
-    labels = texts.groupby("week", as_index=False)[["negative_texts", "neutral_texts", "positive_texts"]].sum()
-    right.plotly_chart(
-        chart([go.Bar(x=labels["week"], y=labels[f"{label}_texts"], name=label, marker_color=color)
-               for label, color in LABEL_COLOURS.items()], "texts", barmode="stack"),
-        key="texts_by_label",
-    )
+    left.line_chart(by.pivot(index="week", columns=split, values="average sentiment"), x_label="week (UTC, Monday)",
+                    y_label="average sentiment")
+    labels = texts.groupby("week")[["negative_texts", "neutral_texts", "positive_texts"]].sum()
+    labels.columns = list(LABEL_COLOURS)
+    right.bar_chart(labels, x_label="week (UTC, Monday)", y_label="texts", color=list(LABEL_COLOURS.values()))
 
 st.subheader("Service alerts")
 alerts_channel_where, alerts_channel_params = within("channel", text_channels)
@@ -121,11 +106,7 @@ if alerts.empty:
 else:
     left, right = st.columns([2, 3])
     per_channel = alerts.groupby(["channel", "reason"], as_index=False).size()
-    left.plotly_chart(
-        chart([go.Bar(x=part["channel"], y=part["size"], name=str(reason)) for reason, part in per_channel.groupby("reason")],
-              "alerts", barmode="stack", xaxis_title="channel"),
-        key="alerts_by_channel",
-    )
+    left.bar_chart(per_channel.pivot(index="channel", columns="reason", values="size").fillna(0), y_label="alerts")
     right.dataframe(
         alerts.head(ALERTS_SHOWN), hide_index=True, key="alerts",
         column_config={
