@@ -110,7 +110,7 @@ def test_dbt_asset_descriptions_are_the_yaml_descriptions_never_sql(manifest, gr
         assert "raw sql" not in lowered and "{{" not in description and not lowered.lstrip().startswith(("select", "with ", "--"))
 
 
-def test_dbt_docs_is_a_serving_asset_after_every_model_in_the_warehouse_pool(manifest, graph, request):
+def test_dbt_docs_is_a_serving_asset_after_every_model_in_the_warehouse_pool(graph):
     from orchestration.definitions import defs
 
     node = graph.get(dg.AssetKey("dbt_docs"))

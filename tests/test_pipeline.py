@@ -47,7 +47,8 @@ def test_the_whole_graph_materializes(demo_run):
 def all_assets() -> set[str]:
     from orchestration.definitions import defs
 
-    return {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    graph = defs.resolve_asset_graph()  # the dashboard pages (dbt exposures) are external: nothing materializes them
+    return {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).is_materializable}
 
 
 def all_checks() -> int:
