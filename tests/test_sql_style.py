@@ -1,6 +1,7 @@
 """SQL style: sqlfluff (dbt_project/.sqlfluff: DuckDB, jinja templater with dbt's builtins stubbed) over every model."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,13 +9,14 @@ from pathlib import Path
 from orchestration.lib.dbt import DBT_PROJECT_DIR
 
 SQLFLUFF = str(Path(sys.executable).with_name("sqlfluff"))
+PROCESSES = "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2"  # under xdist the other worker has the other core
 
 
 def lint(*paths: str, stdin: str | None = None) -> list[dict]:
     """sqlfluff's findings per file, run from dbt_project/ (its .sqlfluff); ``stdin``: lint that text as ``paths[0]``."""
     args = ["-", "--stdin-filename", paths[0]] if stdin is not None else list(paths)
     done = subprocess.run(
-        [SQLFLUFF, "lint", *args, "--format", "json", "--processes", "2", "--disable-progress-bar", "--nofail"],
+        [SQLFLUFF, "lint", *args, "--format", "json", "--processes", PROCESSES, "--disable-progress-bar", "--nofail"],
         cwd=DBT_PROJECT_DIR, input=stdin, capture_output=True, text=True, check=True,
     )  # fmt: skip
     return json.loads(done.stdout)
