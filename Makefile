@@ -6,8 +6,9 @@ STAMP  := $(VENV)/.installed
 
 export JW_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(JW_DATA_DIR)/dagster_home
+DOCS_PORT ?= 8080
 
-.PHONY: install demo test bench ui dashboard lock clean
+.PHONY: install demo test bench ui dashboard docs lock clean
 
 install: $(STAMP)
 
@@ -33,6 +34,8 @@ ui: $(STAMP)
 
 dashboard: $(STAMP)   # the reporting dashboard on http://127.0.0.1:8501 (DASHBOARD_ARGS="--port 8502"); reads the serving copy
 	$(BIN)/journey dashboard $(DASHBOARD_ARGS)
+docs: $(STAMP)   # dbt docs of the current warehouse ($(JW_DATA_DIR)/dbt_docs), served on http://127.0.0.1:$(DOCS_PORT)/
+	$(BIN)/journey docs --serve --port $(DOCS_PORT)
 
 lock:
 	$(BIN)/python -m pip freeze --exclude-editable | sed '1i # Exact versions of everything `make` installs (direct and transitive). Refresh with `make lock`.' > constraints.txt

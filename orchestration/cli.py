@@ -12,6 +12,7 @@
     journey forget --email A | --person-id ID         erase one person from every layer, suppress re-ingestion, audit
     journey publish postgres --url URL                copy marts and pii to PostgreSQL; role bi_reader reads marts only
     journey dashboard [--port N] [--address A]        the reporting dashboard (Streamlit) on the serving copy
+    journey docs [--serve] [--port 8080]              dbt docs of the current warehouse in $JW_DATA_DIR/dbt_docs; serve them
 
 Everything lands under ``$JW_DATA_DIR`` (default ``<repo>/data``); runs go through the Dagster instance in
 ``$DAGSTER_HOME`` (default ``$JW_DATA_DIR/dagster_home``), the one ``make ui`` opens. Imports are lazy so that
@@ -407,6 +408,38 @@ def dashboard(port: int, address: str) -> None:
     sys.stdout.flush()
     os.chdir(REPO_ROOT)
     os.execve(sys.executable, args, env)  # the process becomes Streamlit: a signal to it stops the server
+
+
+@cli.command("docs")
+@click.option("--serve", is_flag=True, help="Serve the site until Ctrl-C once it is written.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port to serve on (0: any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to serve on.")
+def docs(serve: bool, port: int, host: str) -> None:
+    """Generate the dbt docs (models, columns, tests, lineage to the dashboard pages and exports, the warehouse's
+    column types) from the current warehouse into $JW_DATA_DIR/dbt_docs, and with --serve serve them.
+
+    dbt opens the warehouse read-write for its catalog: this waits while a reader holds it."""
+    from orchestration.docs import DocsError, generate_docs, serve_docs
+
+    try:
+        site = generate_docs(log=None)
+    except DocsError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"dbt docs: {site.nodes} models, seeds and sources; {site.catalogued} relations catalogued; "
+               f"{site.seconds:.1f} s -> {site.path}")
+    if not serve:
+        return
+    server = serve_docs(site.path, port=port, host=host)
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    click.echo(f"serving the dbt docs on http://{host}:{server.server_address[1]}/  (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped.")
+    finally:
+        server.server_close()
 
 
 def main(args=None) -> None:

@@ -19,7 +19,7 @@ from .conftest import SMALL
 def test_help_lists_every_command():
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0
-    for command in ("world", "run", "demo", "iot-bridge", "identity", "clv", "sentiment"):
+    for command in ("world", "run", "demo", "iot-bridge", "identity", "clv", "sentiment", "docs"):
         assert command in result.output
     result = CliRunner().invoke(cli, ["clv", "fit", "--help"])
     assert result.exit_code == 0 and "--calibration-end" in result.output and "--json" in result.output
@@ -29,6 +29,15 @@ def test_help_lists_every_command():
     assert result.exit_code == 0 and "--people" in result.output and "--output" in result.output
     result = CliRunner().invoke(cli, ["sentiment", "--help"])
     assert result.exit_code == 0 and "score" in result.output and "eval" in result.output
+
+
+def test_docs_needs_a_warehouse_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("JW_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(cli, ["docs", "--help"])
+    assert result.exit_code == 0 and "--serve" in result.output and "--port" in result.output
+    result = CliRunner().invoke(cli, ["docs"])
+    assert result.exit_code == 1 and "no warehouse at" in result.output and "journey run" in result.output
+    assert not (tmp_path / "dbt_docs").exists()
 
 
 def test_world_generate_writes_the_source_systems(tmp_path, monkeypatch):

@@ -66,3 +66,73 @@ def test_mart_metadata_edge_cases(hidden):
         assert "preview" not in metadata
     else:
         assert metadata["preview"].records == []
+
+
+def test_mart_metadata_carries_the_column_schema_with_types_and_descriptions():
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute("create table marts.people (person_id varchar not null, email varchar, revenue decimal(12, 2), seen_at timestamptz)")
+    described = {"person_id": "The person.", "revenue": "Revenue so far [EUR]"}
+    metadata = mart_metadata(con, "people", {"email"}, described)
+    schema = metadata["dagster/column_schema"].schema
+    assert [(c.name, c.type, c.description) for c in schema.columns] == [
+        ("person_id", "varchar", "The person."), ("email", "varchar", None),  # the schema names every column
+        ("revenue", "decimal(12,2)", "Revenue so far [EUR]"), ("seen_at", "timestamp with time zone", None),
+    ]  # fmt: skip
+    assert [c.constraints.nullable for c in schema.columns] == [False, True, True, True]
+
+
+def test_every_mart_column_description_reaches_dagster():
+    from orchestration.lib.mart_metadata import column_descriptions
+
+    described = column_descriptions(dbt_project.manifest_path if dbt_project.manifest_path.exists() else ensure_manifest())
+    for node in mart_nodes():
+        assert set(described[node["name"]]) == {c.lower() for c in node["columns"]}
+        assert all(described[node["name"]].values()), node["name"]
+    assert described["customer_360"]["total_revenue"].endswith(" [EUR]")  # its unit (meta.unit) follows the description
+
+
+def _plot_rows(markdown: str) -> dict[str, int]:
+    """label -> value of the table under a plot."""
+    rows = [line.split("|") for line in markdown.splitlines() if line.startswith("| ") and not line.startswith("| clv_12m from |") and not line.startswith("| day |")]
+    return {cells[1].strip(): int(cells[2].strip().replace(",", "")) for cells in rows}
+
+
+def test_sessions_per_day_plot_counts_every_session_by_utc_day():
+    from orchestration.lib.mart_plots import mart_plots
+
+    con = duckdb.connect()
+    con.execute("set timezone = 'Europe/Berlin'")  # a local zone: days are still UTC days
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.journey_sessions as select 's' || i as session_id, "
+        "timestamptz '2026-09-01 00:30:00+00' + i * interval 7 hour as session_start, i % 3 = 0 as converted from range(20) t(i)"
+    )
+    plot = mart_plots(con, "journey_sessions")["plot/sessions_per_day"].value
+    assert plot.startswith("![Sessions per day (UTC)](data:image/svg+xml;base64,")
+    expected = dict(con.execute(
+        "select strftime(cast(timezone('UTC', session_start) as date), '%m-%d'), count(*) from marts.journey_sessions group by 1"
+    ).fetchall())  # fmt: skip
+    assert _plot_rows(plot) == expected and sum(expected.values()) == 20
+    assert "7 converting" in plot
+    assert mart_plots(con, "customer_360") == {}
+
+
+def test_clv_histogram_puts_every_customer_in_one_bin_and_the_tail_in_the_last():
+    from orchestration.lib.mart_plots import mart_plots
+
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.customer_clv as select 'p' || i as person_id, "
+        "cast(case when i = 199 then 50000 else i * 3.5 end as decimal(18, 2)) as clv_12m from range(200) t(i)"
+    )
+    plot = mart_plots(con, "customer_clv")["plot/clv_12m_histogram"].value
+    bins = _plot_rows(plot)
+    assert sum(bins.values()) == 200
+    labels = list(bins)
+    assert labels[-1].endswith("+") and bins[labels[-1]] >= 1  # the 50,000 outlier, with the top percent
+    assert len(bins) <= 16
+    width = float(labels[1].replace(",", "")) - float(labels[0].replace(",", ""))
+    first = con.execute(f"select count(*) from marts.customer_clv where clv_12m < {width}").fetchone()[0]
+    assert bins[labels[0]] == first

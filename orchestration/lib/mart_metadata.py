@@ -1,6 +1,8 @@
-"""Row count and a preview for every mart, attached to its materialization in Dagster.
+"""Row count, columns and a preview for every mart, attached to its materialization in Dagster.
 
-The CLV fit and its marts also get their parameters, log-likelihood and backtest plot (clv_metadata.py).
+``dagster/column_schema``: every column with the warehouse's type and the description from the dbt YAML (the
+manifest). Key marts get a plot (mart_plots.py: sessions per day, the CLV histogram); the CLV fit and its marts
+their parameters, log-likelihood and backtest plot (clv_metadata.py).
 Read after dbt has finished (DuckDB has one writer: a read-only connection while dbt builds would wait or
 fail), through one short read-only connection. Columns whose dbt ``meta`` says ``pii: true`` never reach the
 preview: e-mails and names stay out of the event log.
@@ -20,13 +22,15 @@ MART_SCHEMA = "marts"
 PREVIEW_ROWS = 5
 
 
+def _models(manifest_path: Path) -> list[dict]:
+    manifest = json.loads(Path(manifest_path).read_text())
+    return [n for n in manifest["nodes"].values() if n.get("resource_type") == "model"]
+
+
 def pii_columns(manifest_path: Path) -> dict[str, set[str]]:
     """Model name -> its columns documented with ``meta: {pii: true}`` (column meta or config meta)."""
-    manifest = json.loads(Path(manifest_path).read_text())
     out: dict[str, set[str]] = {}
-    for node in manifest["nodes"].values():
-        if node.get("resource_type") != "model":
-            continue
+    for node in _models(manifest_path):
         pii = {
             name
             for name, column in node.get("columns", {}).items()
@@ -34,6 +38,41 @@ def pii_columns(manifest_path: Path) -> dict[str, set[str]]:
         }
         out[node["name"]] = pii
     return out
+
+
+def column_descriptions(manifest_path: Path) -> dict[str, dict[str, str]]:
+    """Model name -> column name (lower case) -> its description in the dbt YAML (with its unit when it has one)."""
+    out: dict[str, dict[str, str]] = {}
+    for node in _models(manifest_path):
+        described = {}
+        for name, column in node.get("columns", {}).items():
+            meta = {**(column.get("meta") or {}), **((column.get("config") or {}).get("meta") or {})}
+            text = (column.get("description") or "").strip()
+            if meta.get("unit"):
+                text = f"{text} [{meta['unit']}]".strip()
+            described[name.lower()] = text
+        out[node["name"]] = described
+    return out
+
+
+def column_schema(con, table: str, descriptions: dict[str, str]) -> dg.TableSchema:
+    """Every column of ``marts.<table>`` in order, with the warehouse's type and the YAML's description."""
+    described = con.execute(
+        "select column_name, data_type, is_nullable from information_schema.columns "
+        "where table_schema = ? and table_name = ? order by ordinal_position",
+        [MART_SCHEMA, table],
+    ).fetchall()
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name=name,
+                type=str(dtype).lower(),
+                description=descriptions.get(name.lower()) or None,
+                constraints=dg.TableColumnConstraints(nullable=nullable == "YES"),
+            )
+            for name, dtype, nullable in described
+        ]
+    )
 
 
 def _cell(value) -> str | int | float | bool | None:
@@ -46,12 +85,20 @@ def _cell(value) -> str | int | float | bool | None:
     return str(value)
 
 
-def mart_metadata(con, table: str, hidden: set[str]) -> dict[str, dg.MetadataValue]:
-    """``dagster/row_count`` and a ``preview`` table of the first rows (by the first column) without ``hidden``."""
+def mart_metadata(
+    con, table: str, hidden: set[str], descriptions: dict[str, str] | None = None
+) -> dict[str, dg.MetadataValue]:
+    """``dagster/row_count``, ``dagster/column_schema`` (types and descriptions), a ``preview`` table of the first
+    rows (by the first column) without ``hidden``, and the mart's plot if it has one."""
+    from orchestration.lib.mart_plots import mart_plots
+
     described = con.execute(f"describe {MART_SCHEMA}.{table}").fetchall()
     columns = [(name, dtype) for name, dtype, *_ in described if name not in hidden]
     rows = con.execute(f"select count(*) from {MART_SCHEMA}.{table}").fetchone()[0]
-    metadata: dict[str, dg.MetadataValue] = {"dagster/row_count": dg.MetadataValue.int(int(rows))}
+    metadata: dict[str, dg.MetadataValue] = {
+        "dagster/row_count": dg.MetadataValue.int(int(rows)),
+        "dagster/column_schema": dg.MetadataValue.table_schema(column_schema(con, table, descriptions or {})),
+    }
     if columns:
         names = ", ".join(f'"{name}"' for name, _ in columns)
         preview = con.execute(f"select {names} from {MART_SCHEMA}.{table} order by 1 limit {PREVIEW_ROWS}").fetchall()
@@ -60,7 +107,7 @@ def mart_metadata(con, table: str, hidden: set[str]) -> dict[str, dg.MetadataVal
         metadata["preview"] = dg.MetadataValue.table(records=records, schema=schema)
     if hidden:
         metadata["preview_hides"] = dg.MetadataValue.text(", ".join(sorted(hidden)) + " (personal data)")
-    return metadata
+    return metadata | mart_plots(con, table)
 
 
 def with_mart_metadata(
@@ -89,11 +136,12 @@ def with_mart_metadata(
             except duckdb.Error as error:  # a writer elsewhere holds it: report without the metadata
                 context.log.warning(f"mart row counts unavailable: {type(error).__name__}")
         hidden = pii_columns(manifest_path) if con is not None else {}
+        described = column_descriptions(manifest_path) if con is not None else {}
         try:
             for n, event in enumerate(held):
                 table = marts.get(n)
                 if table is not None and con is not None:
-                    event = event.with_metadata({**event.metadata, **mart_metadata(con, table, hidden.get(table, set()))})
+                    event = event.with_metadata({**event.metadata, **mart_metadata(con, table, hidden.get(table, set()), described.get(table))})
                 if n in extras and con is not None:
                     event = event.with_metadata({**event.metadata, **clv_metadata(con, extras[n])})
                 yield event

@@ -43,6 +43,11 @@ class WarehouseDltTranslator(DagsterDltTranslator):
         )
 
 
+def model_description(node: Mapping[str, Any]) -> str:
+    """A dbt node's description (its YAML ``description``), or a line naming it when it has none."""
+    return (node.get("description") or "").strip() or f"dbt {node['resource_type']} {node['name']} (no description in its YAML)"
+
+
 class WarehouseDbtTranslator(DagsterDbtTranslator):
     def __init__(self) -> None:
         super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
@@ -50,6 +55,9 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
         node = manifest["nodes"].get(unique_id) or manifest["sources"].get(unique_id) or {}
+        if node.get("resource_type") in ("model", "seed", "snapshot"):
+            # the node's description from its YAML, not dagster-dbt's default (the description, then its raw SQL)
+            spec = spec.replace_attributes(description=model_description(node))
         if node.get("resource_type") == "model":
             # fqn: [project, <layer folder>, ..., model]; a model at the root of models/ has no layer
             layer = node["fqn"][1] if len(node["fqn"]) > 2 else "models"

@@ -77,9 +77,12 @@ social as (
 
 records as (
     select * from shop
-    union all select * from loyalty
-    union all select * from esp
-    union all select * from social
+    union all
+    select * from loyalty
+    union all
+    select * from esp
+    union all
+    select * from social
 ),
 
 cleaned as (
@@ -109,16 +112,16 @@ cleaned as (
 -- a phone or token is shared when two records carrying it have first names that are not one name mistyped
 shared_phones as (
     select distinct a.phone_last6
-    from cleaned a
-    inner join cleaned b
+    from cleaned as a
+    inner join cleaned as b
         on a.phone_last6 = b.phone_last6 and a.node < b.node
     where jaro_winkler_similarity(a.first_name, b.first_name) < {{ same_first_name_similarity }}
 ),
 
 shared_tokens as (
     select distinct a.token
-    from cleaned a
-    inner join cleaned b
+    from cleaned as a
+    inner join cleaned as b
         on a.token = b.token and a.node < b.node
     where jaro_winkler_similarity(a.first_name, b.first_name) < {{ same_first_name_similarity }}
 )

@@ -26,11 +26,11 @@ records as (
     union
     select 'social_handle', handle_normalized, handle_hash from {{ ref('stg_social__interactions') }}
     union
-    select 'loyalty_member', loyalty_member_id, loyalty_member_id from members
+    select 'loyalty_member', loyalty_member_id, loyalty_member_id as graph_value from members
     union
     select 'loyalty_card', card_number, card_number_hash from {{ ref('stg_loyalty__cards') }}
     union
-    select 'iot_device', device_id, device_id from devices
+    select 'iot_device', device_id, device_id as graph_value from devices
     union
     select identifier_type, case when identifier_type = 'history_email' then email_normalized else identifier_value end,
         identifier_pseudonym

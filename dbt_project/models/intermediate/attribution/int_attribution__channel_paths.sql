@@ -16,7 +16,7 @@ conversion_paths as (
 flagged as (
     select
         eligible.*,
-        exists (
+        exists(
             select 1 from conversion_paths where conversion_paths.touchpoint_id = eligible.touchpoint_id
         ) as leads_to_conversion
     from eligible

@@ -105,9 +105,12 @@ iot as (
 
 events as (
     select * from shop
-    union all select * from esp
-    union all select * from loyalty
-    union all select * from iot
+    union all
+    select * from esp
+    union all
+    select * from loyalty
+    union all
+    select * from iot
 )
 
 select distinct

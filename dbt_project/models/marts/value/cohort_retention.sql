@@ -29,7 +29,7 @@ grid as (
         cast(cohorts.cohort_month + to_months(cast(months_since.n as integer)) as date) as activity_month
     from cohorts
     cross join as_of
-    cross join unnest(generate_series(0, date_diff('month', cohorts.cohort_month, as_of.as_of_month))) as months_since(n)
+    cross join unnest(generate_series(0, date_diff('month', cohorts.cohort_month, as_of.as_of_month))) as months_since (n)
 ),
 
 activity as (
@@ -41,7 +41,7 @@ activity as (
         sum(purchase_days.amount) as revenue
     from purchase_days
     inner join cohort_members on purchase_days.person_id = cohort_members.person_id
-    group by 1, 2
+    group by cohort_members.cohort_month, purchase_days.activity_month
 )
 
 select
