@@ -48,6 +48,7 @@ MODEL_ASSETS = [
 ]  # fmt: skip
 SEED_ASSETS = ["seeds/identity_blocklist"]
 PRIVACY_ASSETS = ["raw_retention"]
+SERVING_ASSETS = ["serving_copy"]
 SCHEDULES = {"raw_retention_daily": ("30 3 * * *", {"raw_retention"})}
 CUSTOMER_360 = dg.AssetKey(["marts", "customer_360"])
 
@@ -66,7 +67,7 @@ def graph(defs):
 
 def test_asset_keys_snapshot(graph):
     assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == sorted(
-        RAW_ASSETS + MODEL_ASSETS + SEED_ASSETS + PRIVACY_ASSETS
+        RAW_ASSETS + MODEL_ASSETS + SEED_ASSETS + PRIVACY_ASSETS + SERVING_ASSETS
     )
 
 
@@ -88,6 +89,13 @@ def test_retention_is_a_privacy_asset_after_the_event_loads(graph):
     node = graph.get(dg.AssetKey("raw_retention"))
     assert node.group_name == "privacy" and node.kinds == {"duckdb"}
     assert node.parent_keys == {dg.AssetKey([schema, table]) for schema, table in EVENT_TABLES}
+
+
+def test_the_serving_copy_follows_every_model_of_marts_and_pii(graph):
+    node = graph.get(dg.AssetKey("serving_copy"))
+    assert node.group_name == "serving" and node.kinds == {"duckdb"}
+    assert {k.to_user_string() for k in node.parent_keys} == {m for m in MODEL_ASSETS if m.startswith(("marts/", "pii/"))}
+    assert node.child_keys == set()
 
 
 def test_groups_and_kinds_snapshot(graph):
@@ -130,7 +138,7 @@ def test_every_warehouse_writer_is_in_the_single_writer_pool(defs):
     assets = list(defs.assets)
     assert sorted(a.node_def.name for a in assets) == [
         "ingest_esp", "ingest_history", "ingest_iot", "ingest_loyalty", "ingest_shop", "ingest_social",
-        "journey_dbt_models", "raw_retention",
+        "journey_dbt_models", "raw_retention", "serving_copy",
     ]  # fmt: skip
     assert {a.node_def.pool for a in assets} == {WAREHOUSE_POOL}
 
