@@ -16,9 +16,10 @@ import random
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
 
-import dagster as dg
+if TYPE_CHECKING:  # dagster is imported by the step that uses it (forget and the serving copy run without it)
+    import dagster as dg
 
 LOCK_CONFLICT = "Could not set lock on file"
 T = TypeVar("T")
@@ -98,6 +99,8 @@ def connect_writable(warehouse: Path, log=None, timeout: float | None = None):
 @contextmanager
 def retry_on_lock_conflict(context: dg.AssetExecutionContext) -> Iterator[None]:
     """Re-raise a DuckDB lock conflict inside the block as a Dagster retry of the step, after a backoff."""
+    import dagster as dg
+
     try:
         yield
     except Exception as error:
