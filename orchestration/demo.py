@@ -220,7 +220,7 @@ def serving_lines(serving=None) -> list[str]:
     """Where the serving copy is (what BI tools and the dashboard open) and what it holds, as ``journey demo`` prints it."""
     serving = Path(serving or config.serving_path())
     if not serving.exists():
-        return [f"\nserving copy: none at {serving} (the asset serving_copy publishes it; `journey publish serving`)"]
+        return [f"serving copy: none at {serving} (the asset serving_copy publishes it: `journey publish serving`)"]
     try:
         with duckdb.connect(str(serving), read_only=True) as con:
             catalog = con.execute("select current_database()").fetchone()[0]
@@ -229,11 +229,10 @@ def serving_lines(serving=None) -> list[str]:
                 f' from "{catalog}".serving.publications'
             ).fetchone()
     except duckdb.Error as error:
-        return [f"\nserving copy: {serving} (unreadable: {type(error).__name__})"]
+        return [f"serving copy: {serving} (unreadable: {type(error).__name__})"]
     return [
-        f"\nserving copy: {serving}",
-        f"  {tables} marts, {rows or 0:,} rows, published {published:%Y-%m-%d %H:%M:%S} UTC; open it read-only "
-        "(BI tools, `journey dashboard`), never warehouse.duckdb",
+        f"serving copy: {serving} ({tables} marts, {rows or 0:,} rows, published {published:%Y-%m-%d %H:%M} UTC): "
+        "what BI tools and the dashboard open, read-only; never warehouse.duckdb"
     ]
 
 
@@ -327,7 +326,9 @@ def run_and_summarize(log_name: str = "run", full_refresh: bool = False) -> RunR
             detail = " · ".join(f"{t.split('.', 1)[1]} {n:,}" for t, n in tables.items())
         print(f"  {layer:<13}{len(tables):>3} tables {sum(tables.values()):>9,} rows   {detail}".rstrip())
     lines = quarantine_lines(quarantine_counts(counts)) + journey_lines(warehouse) + value_lines(warehouse)
-    for line in lines + clv_lines(warehouse) + experience_lines(warehouse) + consent_lines(warehouse) + serving_lines():
+    for line in lines + clv_lines(warehouse) + experience_lines(warehouse) + consent_lines(warehouse):
+        print(line)
+    for line in serving_lines():
         print(line)
     line = f"\nchecks: {summary.checks_passed} of {summary.checks} passed"
     if summary.warnings:

@@ -111,6 +111,83 @@ def test_reader_of_the_old_copy_does_not_block_the_next_publish(tmp_path):
     assert not target.with_name("serving.duckdb.wal").exists()
 
 
+def test_journey_publish_serving(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from orchestration.cli import cli
+
+    monkeypatch.setenv("JW_DATA_DIR", str(tmp_path))
+    for var in ("JW_WAREHOUSE_PATH", "JW_SERVING_PATH", "JW_SERVING_POSTGRES_URL", "JW_PUBLISH_POSTGRES_URL"):
+        monkeypatch.delenv(var, raising=False)
+    outcome = CliRunner().invoke(cli, ["publish", "serving"])
+    assert outcome.exit_code == 1 and f"no warehouse at {tmp_path / 'warehouse.duckdb'}" in outcome.output
+    _small_warehouse(tmp_path / "warehouse.duckdb", rows=42)
+    outcome = CliRunner().invoke(cli, ["publish", "serving"])
+    assert outcome.exit_code == 0, outcome.output
+    assert f"serving copy: {tmp_path / 'serving.duckdb'}: 3 marts, 84 rows in " in outcome.output  # 42 + 32 + 10
+    assert f"pii: {tmp_path / 'serving_pii.duckdb'} (owner-only): 1 tables" in outcome.output
+    assert "PostgreSQL" not in outcome.output
+    assert _read(tmp_path / "serving.duckdb", "select count(*) from marts.events") == [(42,)]
+
+
+@pytest.fixture()
+def postgres_database():
+    """A fresh PostgreSQL database of this test's own on the local server (bi_reader dropped if the test made it)."""
+    import uuid
+
+    import psycopg2
+
+    admin = psycopg2.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    admin.autocommit = True
+    name = f"jw_serving_{uuid.uuid4().hex[:8]}"
+    with admin.cursor() as cursor:
+        cursor.execute("select 1 from pg_roles where rolname = 'bi_reader'")
+        role_existed = cursor.fetchone() is not None
+        cursor.execute(f"create database {name}")
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    with admin.cursor() as cursor:
+        cursor.execute(f"drop database if exists {name} with (force)")
+        if not role_existed:
+            cursor.execute("drop role if exists bi_reader")
+    admin.close()
+
+
+def test_the_serving_copy_asset_publishes_duckdb_and_postgres(tmp_path, monkeypatch, postgres_database):
+    """The Dagster asset on its own: the DuckDB files and, with JW_SERVING_POSTGRES_URL set, PostgreSQL; its metadata."""
+    import uuid
+
+    import dagster as dg
+    import psycopg2
+
+    from orchestration.defs.serving import serving_copy
+
+    _small_warehouse(tmp_path / "warehouse.duckdb", rows=30)
+    monkeypatch.setenv("JW_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("JW_WAREHOUSE_PATH", raising=False)
+    monkeypatch.delenv("JW_SERVING_PATH", raising=False)
+    monkeypatch.delenv("JW_PUBLISH_POSTGRES_URL", raising=False)
+    monkeypatch.setenv("JW_SERVING_POSTGRES_URL", postgres_database)
+    monkeypatch.setenv("JW_BI_READER_PASSWORD", "bi-" + uuid.uuid4().hex[:12])
+    result = dg.materialize([serving_copy], instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    (event,) = result.get_asset_materialization_events()
+    metadata = {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
+    assert metadata["path"] == str(tmp_path / "serving.duckdb") and metadata["pii_path"] == str(tmp_path / "serving_pii.duckdb")
+    assert (metadata["tables"], metadata["rows"], metadata["pii_tables"], metadata["pii_rows"]) == (3, 30 + 20 + 10, 1, 5)
+    assert metadata["storage_version"] == "v1.0.0" and metadata["seconds"] > 0
+    assert metadata["postgres"] == postgres_database and metadata["postgres_tables"] == 4
+    assert "@example.com" not in repr(metadata)  # no personal data in metadata
+    assert _read(tmp_path / "serving.duckdb", "select count(*) from marts.events") == [(30,)]
+    with psycopg2.connect(postgres_database) as connection, connection.cursor() as cursor:
+        cursor.execute("select count(*) from marts.events")
+        assert cursor.fetchone()[0] == 30
+        cursor.execute("select count(*) from pii.contacts")
+        assert cursor.fetchone()[0] == 5
+        cursor.execute("select has_table_privilege('bi_reader', 'marts.events', 'select'), "
+                       "has_schema_privilege('bi_reader', 'pii', 'usage')")  # fmt: skip
+        assert cursor.fetchone() == (True, False)
+
+
 def test_publish_waits_out_a_writer_holding_the_warehouse(tmp_path):
     """A writer (another process) holds the warehouse: the read-only copy waits for it, then publishes."""
     import subprocess
@@ -190,7 +267,7 @@ def test_readers_during_a_full_build(fresh_data, tmp_path):
     import time
 
     from ingestion import config
-    from orchestration.demo import run_pipeline
+    from orchestration.demo import run_pipeline, serving_lines
     from tests.test_warehouse_lock import events, logged, reader_holding
 
     serving = config.serving_path()
@@ -235,6 +312,9 @@ def test_readers_during_a_full_build(fresh_data, tmp_path):
     assert published == {t: _read(warehouse, f'select count(*) from marts."{t}"')[0][0]
                          for (t,) in _read(warehouse, "select table_name from information_schema.tables where table_schema = 'marts'")}
     assert _read(config.serving_pii_path(), "select count(*) from pii.person_contacts")[0][0] > 0
+    # what `journey run` and `journey demo` print about it
+    (line,) = serving_lines()
+    assert line.startswith(f"serving copy: {serving} ({len(published)} marts, {sum(published.values()):,} rows, published ")
     # the reader of the old file still reads its snapshot
     old_reader.stdin.write("\n")
     old_reader.stdin.flush()
