@@ -142,6 +142,7 @@ def _open_warehouse(warehouse: Path, timeout: float):
     while True:
         con = duckdb.connect()
         try:
+            con.execute("set enable_progress_bar = false")  # no bars in the run's log
             con.execute(f"attach '{warehouse}' as warehouse (read_only)")
             return con
         except duckdb.Error as error:
