@@ -10,6 +10,7 @@
     journey sentiment score TEXT... [--json]          language, score and label of German/English texts (offline)
     journey sentiment eval [--split heldout]          macro-F1 per language on the demo world's labelled texts
     journey forget --email A | --person-id ID         erase one person from every layer, suppress re-ingestion, audit
+    journey publish serving                           the serving copy for BI tools: serving.duckdb (+ PostgreSQL if set)
     journey publish postgres --url URL                copy marts and pii to PostgreSQL; role bi_reader reads marts only
     journey dashboard [--port N] [--address A]        the reporting dashboard (Streamlit) on the serving copy
     journey docs [--serve] [--port 8080]              dbt docs of the current warehouse in $JW_DATA_DIR/dbt_docs; serve them
@@ -351,6 +352,8 @@ def forget(email: str | None, person_id: str | None, requested_by: str | None) -
         click.echo(f"  {relation}: {n:,}")
     click.echo(f"warehouse rewritten: {result.bytes_before:,} -> {result.bytes_after:,} bytes; {result.seconds:.1f} s ("
                + ", ".join(f"{step} {s:.1f} s" for step, s in result.step_seconds.items()) + ")")
+    if result.serving:
+        click.echo(f"serving copy published again: {result.serving}")
     if result.republished:
         click.echo(f"PostgreSQL serving copy published again: {result.republished}")
     if result.residue:
@@ -363,9 +366,30 @@ def publish() -> None:
     """Serve the warehouse's marts from another database, with roles (bi_reader reads marts, never pii)."""
 
 
+@publish.command("serving")
+def publish_serving() -> None:
+    """Publish the serving copy by hand (the asset serving_copy does it after every build): schema marts into
+    serving.duckdb next to the warehouse, pii into serving_pii.duckdb (owner-only), swapped in atomically; and,
+    when $JW_SERVING_POSTGRES_URL is set, schemas marts and pii to PostgreSQL in one transaction."""
+    from orchestration.publish import PublishError
+    from orchestration.serving import READABLE_BY, ServingError, publish_all
+
+    try:
+        report = publish_all()
+    except (ServingError, PublishError) as error:
+        raise click.ClickException(str(error)) from None
+    marts = {t: n for t, n in report.tables.items() if t.startswith("marts.")}
+    click.echo(f"serving copy: {report.path}: {len(marts)} marts, {sum(marts.values()):,} rows in {report.seconds:.1f} s "
+               f"(storage {report.storage_version}: {READABLE_BY}); open it read-only")  # fmt: skip
+    if report.pii_path:
+        click.echo(f"pii: {report.pii_path} (owner-only): {len(report.tables) - len(marts)} tables")
+    if report.postgres_url:
+        click.echo(f"PostgreSQL: {report.postgres_url}: {len(report.postgres_tables)} tables in {report.postgres_seconds:.1f} s")
+
+
 @publish.command("postgres")
 @click.option(
-    "--url", required=True, envvar="JW_PUBLISH_POSTGRES_URL", show_envvar=True,
+    "--url", required=True, envvar=["JW_SERVING_POSTGRES_URL", "JW_PUBLISH_POSTGRES_URL"], show_envvar=True,
     help="PostgreSQL URL (postgresql://user[:password]@host:port/db; postgresql+psycopg2:// works too).",
 )  # fmt: skip
 def publish_postgres(url: str) -> None:

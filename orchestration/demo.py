@@ -216,6 +216,26 @@ def consent_lines(warehouse) -> list[str]:
     ]
 
 
+def serving_lines(serving=None) -> list[str]:
+    """Where the serving copy is (what BI tools and the dashboard open) and what it holds, as ``journey demo`` prints it."""
+    serving = Path(serving or config.serving_path())
+    if not serving.exists():
+        return [f"serving copy: none at {serving} (the asset serving_copy publishes it: `journey publish serving`)"]
+    try:
+        with duckdb.connect(str(serving), read_only=True) as con:
+            catalog = con.execute("select current_database()").fetchone()[0]
+            tables, rows, published = con.execute(
+                f"select count(*), sum(row_count), max(published_at) at time zone 'UTC'"
+                f' from "{catalog}".serving.publications'
+            ).fetchone()
+    except duckdb.Error as error:
+        return [f"serving copy: {serving} (unreadable: {type(error).__name__})"]
+    return [
+        f"serving copy: {serving} ({tables} marts, {rows or 0:,} rows, published {published:%Y-%m-%d %H:%M} UTC): "
+        "what BI tools and the dashboard open, read-only; never warehouse.duckdb"
+    ]
+
+
 def run_pipeline(asset_selection=None, full_refresh: bool = False):
     """Materialize every asset (or ``asset_selection``) and run their checks in-process on the shared instance.
 
@@ -307,6 +327,8 @@ def run_and_summarize(log_name: str = "run", full_refresh: bool = False) -> RunR
         print(f"  {layer:<13}{len(tables):>3} tables {sum(tables.values()):>9,} rows   {detail}".rstrip())
     lines = quarantine_lines(quarantine_counts(counts)) + journey_lines(warehouse) + value_lines(warehouse)
     for line in lines + clv_lines(warehouse) + experience_lines(warehouse) + consent_lines(warehouse):
+        print(line)
+    for line in serving_lines():
         print(line)
     line = f"\nchecks: {summary.checks_passed} of {summary.checks} passed"
     if summary.warnings:

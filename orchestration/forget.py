@@ -1,6 +1,7 @@
 """``journey forget``: erase one person from every layer of the warehouse, for good.
 
-In order, with the warehouse opened for writing (after waiting out readers, ``warehouse_lock``):
+In order, with the warehouse opened for writing (after waiting out readers, ``warehouse_lock``: a reader that slips
+in before a connection is opened is waited out again, with backoff):
 
 1. find the person (``--email`` or ``--person-id``) and their identifiers (``ingestion.erasure``);
 2. add their keyed hashes to the suppression list (``$JW_DATA_DIR/suppression.json``) that ingestion applies
@@ -11,10 +12,13 @@ In order, with the warehouse opened for writing (after waiting out readers, ``wa
 3. rebuild the models (``dbt run``): staging, intermediate, marts and ``pii`` no longer have them;
 4. delete dlt's local load packages and traces (they hold rows as loaded) and lines of the run logs
    (``$JW_DATA_DIR/logs``) naming the person's e-mail, phone or handle;
-5. rewrite the DuckDB file (``COPY FROM DATABASE`` into a new file, swapped in) so deleted bytes are gone, then
-   search every file under the data folder (``source_systems/`` excepted) for the person's direct identifiers:
+5. rewrite the DuckDB file (``COPY FROM DATABASE`` into a new file, swapped in) so deleted bytes are gone;
+6. publish the serving copies again from the rewritten warehouse (``orchestration.serving``: ``serving.duckdb``,
+   ``serving_pii.duckdb``, and PostgreSQL when ``$JW_SERVING_POSTGRES_URL`` is set): they are replaced whole, so
+   the person leaves them too (with no marts to publish, the old copies are deleted);
+7. search every file under the data folder (``source_systems/`` excepted) for the person's direct identifiers:
    what is left is reported (``residue``), never silently ignored;
-6. write the audit row (``audit.erasure_log``: request id, who asked, when, a keyed hash of the person,
+8. write the audit row (``audit.erasure_log``: request id, who asked, when, a keyed hash of the person,
    rows and files removed as JSON, seconds; no identifier in clear).
 """
 
@@ -22,15 +26,12 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-
-import duckdb
 
 from ingestion import config, erasure
 
@@ -63,7 +64,9 @@ class ForgetResult:
     dbt_ok: bool = True
     step_seconds: dict[str, float] = field(default_factory=dict)
     residue: list[str] = field(default_factory=list)  # files under the data folder still holding an identifier
-    republished: str | None = None  # the PostgreSQL serving copy published again ($JW_PUBLISH_POSTGRES_URL), password masked
+    serving: str | None = None  # the DuckDB serving copy published again (its path)
+    serving_removed: list[str] = field(default_factory=list)  # old serving copies deleted (no marts to publish)
+    republished: str | None = None  # the PostgreSQL serving copy published again ($JW_SERVING_POSTGRES_URL), password masked
 
     @property
     def rows_removed(self) -> int:
@@ -102,10 +105,24 @@ def _scrub_logs(identifiers: set[tuple[str, str]]) -> dict[str, int]:
     return removed
 
 
+def _republish(result: ForgetResult, warehouse: Path) -> None:
+    """The serving copies, published again from the rewritten warehouse (each replaced whole: the person leaves them),
+    PostgreSQL's too when its URL is set; without marts to publish, the old DuckDB copies are deleted instead."""
+    from orchestration.serving import ServingError, publish_all, remove_serving
+
+    try:
+        report = publish_all(warehouse)
+    except ServingError:  # no schema marts (never built): an old copy must not keep the person
+        result.serving_removed = [str(p) for p in remove_serving()]
+        return
+    result.serving = str(report.path)
+    result.republished = report.postgres_url
+
+
 def forget(email: str | None = None, person_id: str | None = None, requested_by: str | None = None,
            warehouse: Path | None = None, rebuild: bool = True) -> ForgetResult:  # fmt: skip
     """Erase one person (see the module docstring); returns what was removed."""
-    from orchestration.lib.warehouse_lock import wait_until_writable
+    from orchestration.lib.warehouse_lock import connect_writable, retry_lock_conflicts, wait_until_writable
 
     if bool(email) == bool(person_id):
         raise ValueError("give exactly one of --email and --person-id")
@@ -116,7 +133,7 @@ def forget(email: str | None = None, person_id: str | None = None, requested_by:
         raise FileNotFoundError(f"no warehouse at {warehouse}")
     wait_until_writable(warehouse)
 
-    con = duckdb.connect(str(warehouse))
+    con = connect_writable(warehouse)
     try:
         person_ids = erasure.person_ids_for(con, email=email, person_id=person_id)
         seeds = erasure.graph_identifiers(con, person_ids)
@@ -152,22 +169,17 @@ def forget(email: str | None = None, person_id: str | None = None, requested_by:
     result.files_removed.update(_scrub_logs(identifiers))
     wait_until_writable(warehouse)
     mark = time.monotonic()
-    result.bytes_before, result.bytes_after = erasure.rewrite_database(warehouse)
+    result.bytes_before, result.bytes_after = retry_lock_conflicts(lambda: erasure.rewrite_database(warehouse))
     result.step_seconds["rewrite"] = round(time.monotonic() - mark, 2)
+    mark = time.monotonic()
+    _republish(result, warehouse)
+    result.step_seconds["republish"] = round(time.monotonic() - mark, 2)
     result.residue = erasure.residue(
         [v for k, v in identifiers if k in erasure.DIRECT_KINDS] + ([email.strip()] if email else []))
-    serving_url = os.environ.get("JW_PUBLISH_POSTGRES_URL")
-    if serving_url:  # the serving copy: published again from the rewritten warehouse (it replaces marts and pii whole)
-        from orchestration.publish import publish_postgres, safe_url
-
-        mark = time.monotonic()
-        publish_postgres(serving_url, warehouse)
-        result.republished = safe_url(serving_url)
-        result.step_seconds["republish_postgres"] = round(time.monotonic() - mark, 2)
     result.seconds = time.monotonic() - started
 
     # the audit row (no personal data) is written into the rewritten file
-    con = duckdb.connect(str(warehouse))
+    con = connect_writable(warehouse)
     try:
         con.execute(AUDIT_DDL)
         con.execute(

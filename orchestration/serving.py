@@ -14,6 +14,13 @@ build. Readers open ``serving.duckdb`` instead, which the build never writes in 
    it, and never blocks the swap);
 3. the same for schema ``pii`` into ``serving_pii.duckdb``, owner-only (mode 0600), apart so that a BI tool given
    the marts file never sees contacts.
+
+With ``$JW_SERVING_POSTGRES_URL`` set (``$JW_PUBLISH_POSTGRES_URL``, its older name, still works), ``publish_all``
+also refreshes the PostgreSQL copy (schemas ``marts`` and ``pii``, role ``bi_reader``) in one transaction
+(``orchestration.publish``).
+
+In DuckDB the publications table is ``serving.serving.publications`` when the file is opened as ``serving.duckdb``
+(its catalog is then called ``serving`` too, and ``serving.publications`` is ambiguous).
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ STORAGE_VERSION = "v1.0.0"
 READABLE_BY = "DuckDB 0.10.0 or later (every 1.x and 2.x)"
 PUBLICATIONS = "serving.publications"
 PII_FILE_MODE = 0o600
+POSTGRES_URL_ENV = "JW_SERVING_POSTGRES_URL"
+POSTGRES_URL_ENV_OLD = "JW_PUBLISH_POSTGRES_URL"  # the older name, still accepted
 
 PUBLICATIONS_DDL = """
 create schema if not exists serving.serving;
@@ -58,6 +67,9 @@ class ServingReport:
     storage_version: str = STORAGE_VERSION
     seconds: float = 0.0
     bytes: int = 0  # size of the marts file
+    postgres_url: str | None = None  # the PostgreSQL copy refreshed too (password masked), by ``publish_all``
+    postgres_tables: dict[str, int] = field(default_factory=dict)
+    postgres_seconds: float = 0.0
 
     @property
     def rows(self) -> int:
@@ -130,6 +142,7 @@ def _open_warehouse(warehouse: Path, timeout: float):
     while True:
         con = duckdb.connect()
         try:
+            con.execute("set enable_progress_bar = false")  # no bars in the run's log
             con.execute(f"attach '{warehouse}' as warehouse (read_only)")
             return con
         except duckdb.Error as error:
@@ -168,3 +181,36 @@ def publish_serving(warehouse: Path | None = None, target: Path | None = None, *
     report.bytes = target.stat().st_size
     report.seconds = time.monotonic() - started
     return report
+
+
+def serving_postgres_url() -> str | None:
+    """``$JW_SERVING_POSTGRES_URL``, else ``$JW_PUBLISH_POSTGRES_URL`` (the older name), else None."""
+    return os.environ.get(POSTGRES_URL_ENV) or os.environ.get(POSTGRES_URL_ENV_OLD) or None
+
+
+def publish_all(warehouse: Path | None = None, target: Path | None = None, *, timeout: float = 120.0) -> ServingReport:
+    """The DuckDB serving copy (``publish_serving``) and, when ``serving_postgres_url()`` is set, the PostgreSQL one
+    (``orchestration.publish.publish_postgres``: marts and pii in one transaction, role ``bi_reader``)."""
+    report = publish_serving(warehouse, target, timeout=timeout)
+    url = serving_postgres_url()
+    if url:
+        from orchestration.publish import publish_postgres, safe_url
+
+        published = publish_postgres(url, warehouse)
+        report.postgres_url = safe_url(url)
+        report.postgres_tables = published.tables
+        report.postgres_seconds = published.seconds
+    return report
+
+
+def remove_serving(target: Path | None = None) -> list[Path]:
+    """Delete the serving copies (both files); returns those that existed."""
+    from ingestion import config
+
+    target = Path(target or config.serving_path())
+    removed = []
+    for path in (target, target.with_name("serving_pii.duckdb")):
+        if path.exists():
+            path.unlink()
+            removed.append(path)
+    return removed

@@ -19,8 +19,10 @@ from .conftest import SMALL
 def test_help_lists_every_command():
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0
-    for command in ("world", "run", "demo", "iot-bridge", "identity", "clv", "sentiment", "docs"):
+    for command in ("world", "run", "demo", "iot-bridge", "identity", "clv", "sentiment", "docs", "publish", "dashboard"):
         assert command in result.output
+    result = CliRunner().invoke(cli, ["publish", "--help"])
+    assert result.exit_code == 0 and "serving" in result.output and "postgres" in result.output
     result = CliRunner().invoke(cli, ["clv", "fit", "--help"])
     assert result.exit_code == 0 and "--calibration-end" in result.output and "--json" in result.output
     result = CliRunner().invoke(cli, ["world", "--help"])

@@ -53,7 +53,7 @@ DASHBOARD_ASSETS = [
     "dashboard/overview", "dashboard/channels", "dashboard/journeys", "dashboard/customer_value", "dashboard/campaigns",
     "dashboard/cohorts", "dashboard/experience", "dashboard/customer_lookup",
 ]  # fmt: skip
-SERVING_ASSETS = ["dbt_docs"]
+SERVING_ASSETS = ["dbt_docs", "serving_copy"]
 PRIVACY_ASSETS = ["raw_retention"]
 SCHEDULES = {"raw_retention_daily": ("30 3 * * *", {"raw_retention"})}
 CUSTOMER_360 = dg.AssetKey(["marts", "customer_360"])
@@ -97,6 +97,13 @@ def test_retention_is_a_privacy_asset_after_the_event_loads(graph):
     assert node.parent_keys == {dg.AssetKey([schema, table]) for schema, table in EVENT_TABLES}
 
 
+def test_the_serving_copy_follows_every_model_of_marts_and_pii(graph):
+    node = graph.get(dg.AssetKey("serving_copy"))
+    assert node.group_name == "serving" and node.kinds == {"duckdb"}
+    assert {k.to_user_string() for k in node.parent_keys} == {m for m in MODEL_ASSETS if m.startswith(("marts/", "pii/"))}
+    assert node.child_keys == set()
+
+
 def test_groups_and_kinds_snapshot(graph):
     specs = {key.to_user_string(): graph.get(key) for key in graph.get_all_asset_keys()}
     groups = {name: node.group_name for name, node in specs.items()}
@@ -138,7 +145,7 @@ def test_every_warehouse_writer_is_in_the_single_writer_pool(defs):
     assets = [a for a in defs.assets if a.is_executable]  # not the dashboard pages (external)
     assert sorted(a.node_def.name for a in assets) == [
         "dbt_docs", "ingest_esp", "ingest_history", "ingest_iot", "ingest_loyalty", "ingest_shop", "ingest_social",
-        "journey_dbt_models", "raw_retention",
+        "journey_dbt_models", "raw_retention", "serving_copy",
     ]  # fmt: skip
     assert {a.node_def.pool for a in assets} == {WAREHOUSE_POOL}
 

@@ -29,6 +29,7 @@ def test_demo_builds_everything_and_says_so(tmp_path):
     assert re.search(r"devices: +[1-9][\d,]* consented device-days .*customer_360 has (\d+) traits", out)
     assert int(re.search(r"customer_360 has (\d+) traits", out).group(1)) >= 40
     assert re.search(r"sentiment vs the texts' truth: macro-F1 de 0\.\d{3} \([\d,]+ texts\), en 0\.\d{3}", out)
+    assert f"serving copy: {tmp_path / 'data' / 'serving.duckdb'} (" in out  # published by the run (asset serving_copy)
     assert "make ui" in out and str(tmp_path / "data" / "dagster_home") in out
     assert re.search(r"consent: +consenting now email marketing [1-9][\d,]* · profiling \d", out)
     assert len(out.splitlines()) < 28  # a summary, not a log: the log is in a file

@@ -36,12 +36,12 @@ def sql_hits(warehouse: Path, needles: list[str]) -> list[tuple[str, str]]:
     hits = []
     with duckdb.connect(str(warehouse), read_only=True) as con:
         columns = con.execute(
-            "select table_schema, table_name, column_name from information_schema.columns "
+            "select table_catalog, table_schema, table_name, column_name from information_schema.columns "
             "where data_type in ('VARCHAR', 'JSON') or data_type like '%[]' or data_type like 'STRUCT%'"
         ).fetchall()
-        for schema, table, column in columns:
+        for catalog, schema, table, column in columns:
             for needle in needles:
-                n = con.execute(f'select count(*) from "{schema}"."{table}" '
+                n = con.execute(f'select count(*) from "{catalog}"."{schema}"."{table}" '
                                 f'where contains(lower(cast("{column}" as varchar)), ?)', [needle.lower()]).fetchone()[0]  # fmt: skip
                 if n:
                     hits.append((f"{schema}.{table}.{column}", needle))
@@ -86,9 +86,18 @@ def test_forget_then_reingest_keeps_the_person_out(data):
     needles = sorted({email, email.strip(), raw_email.strip(), email.upper()})
     assert byte_hits(data, [email]) or sql_hits(warehouse, [email]), "the person should be in the warehouse first"
 
+    # the serving copies as the last build published them hold the person (pii: contacts; marts: their person_id)
+    from orchestration.serving import publish_serving
+
+    serving = publish_serving()
+    assert sql_hits(serving.pii_path, [email]) and sql_hits(serving.path, [person_id])
+
     result = forget(email=f"  {email.upper()} ", requested_by="test-dpo")
 
     assert result.person_ids == 1
+    assert result.serving == str(serving.path) and "republish" in result.step_seconds  # published again, without them
+    assert sql_hits(serving.pii_path, [email, *needles]) == [] and sql_hits(serving.path, [email, person_id]) == []
+    assert rows(serving.path, "select min(published_at) from serving.serving.publications")[0][0] > serving.published_at
     for table in ("shop.customers", "esp.profiles", "loyalty.members", "loyalty.cards", "iot.devices"):
         assert result.removed.get(table, 0) >= 1, (table, result.removed)
     assert byte_hits(data, needles) == []

@@ -147,3 +147,52 @@ def test_a_reader_holding_the_warehouse_makes_the_run_wait(fresh_data):
     assert result.success and events(result, "STEP_FAILURE") == [] and events(result, "STEP_UP_FOR_RETRY") == []
     assert logged("waiting for it")  # it did wait for the reader (before the first writer: ingest_esp)
     assert result.all_events and not locked(fresh_data)
+
+
+def test_connecting_for_writing_outside_dagster_waits_out_a_reader(tmp_path):
+    """`journey forget` opens the warehouse with ``connect_writable`` and retries its rewrite with
+    ``retry_lock_conflicts``: a reader that slipped in is waited out, any other error is raised at once."""
+    warehouse = tmp_path / "w.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    with reader_holding(warehouse, 2):
+        assert locked(warehouse)
+        started = time.monotonic()
+        con = warehouse_lock.connect_writable(warehouse)
+        waited = time.monotonic() - started
+        con.execute("create table t as select 1 as x")
+        con.close()
+    assert 1.0 < waited < 15
+    with reader_holding(warehouse, 4):
+        with pytest.raises(duckdb.IOException, match="Could not set lock"):
+            warehouse_lock.connect_writable(warehouse, timeout=0.5)  # gives up after its timeout
+
+    calls = []
+
+    def rewrite():
+        calls.append(time.monotonic())
+        return duckdb.connect(str(warehouse)).close() or "rewritten"
+
+    with reader_holding(warehouse, 2):
+        assert warehouse_lock.retry_lock_conflicts(rewrite) == "rewritten"
+    assert len(calls) >= 2 and calls[-1] - calls[0] > 1.0
+
+    def broken():
+        calls.append(0)
+        raise ValueError("not a lock conflict")
+
+    calls.clear()
+    with pytest.raises(ValueError):
+        warehouse_lock.retry_lock_conflicts(broken)
+    assert calls == [0]
+
+
+def test_a_reader_holding_the_warehouse_makes_retention_wait(fresh_data):
+    """The retention asset (daily schedule) waits for a reader too, and succeeds."""
+    import dagster as dg
+
+    from orchestration.demo import run_pipeline
+
+    with reader_holding(fresh_data, until_logged="waiting for it") as released:
+        result = run_pipeline(asset_selection=[dg.AssetKey("raw_retention")])
+    assert released.is_set() and logged("waiting for it")
+    assert result.success and events(result, "STEP_FAILURE") == [] and events(result, "STEP_SUCCESS") == ["raw_retention"]

@@ -5,6 +5,9 @@ lock with exponential backoff and jitter instead of failing its step:
 - ``wait_until_writable()`` before the step opens the warehouse (cheap: opens and closes a connection);
 - ``retry_on_lock_conflict()`` around the step turns a lock conflict that still happens (a reader slipped in
   between) into a Dagster retry of the step, with the same backoff; any other error fails the step as before.
+
+Outside Dagster (``journey forget``): ``connect_writable()`` opens the warehouse for writing, waiting out readers, and
+``retry_lock_conflicts(fn)`` calls ``fn`` again after a backoff while it meets the lock.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ import random
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
 
-import dagster as dg
+if TYPE_CHECKING:  # dagster is imported by the step that uses it (forget and the serving copy run without it)
+    import dagster as dg
 
 LOCK_CONFLICT = "Could not set lock on file"
+T = TypeVar("T")
 
 FIRST_DELAY_SECONDS = 0.5
 MAX_DELAY_SECONDS = 15.0
@@ -66,9 +71,36 @@ def wait_until_writable(warehouse: Path, log=None, timeout: float | None = None)
         attempt += 1
 
 
+def retry_lock_conflicts(fn: Callable[[], T], log=None, timeout: float | None = None) -> T:
+    """``fn()``, called again after a backoff while it fails on a lock conflict, until ``timeout`` (default
+    ``WAIT_TIMEOUT_SECONDS``) has passed; then (or on any other error) its error is raised."""
+    timeout = WAIT_TIMEOUT_SECONDS if timeout is None else timeout
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        try:
+            return fn()
+        except Exception as error:
+            if not is_lock_conflict(error) or time.monotonic() - started > timeout:
+                raise
+        if log and attempt == 0:
+            log.info(f"The warehouse is locked by another process (a reader?): retrying, up to {timeout:.0f} s.")
+        time.sleep(backoff_seconds(attempt))
+        attempt += 1
+
+
+def connect_writable(warehouse: Path, log=None, timeout: float | None = None):
+    """A read-write DuckDB connection to ``warehouse``, waiting out readers (see ``retry_lock_conflicts``)."""
+    import duckdb
+
+    return retry_lock_conflicts(lambda: duckdb.connect(str(warehouse)), log=log, timeout=timeout)
+
+
 @contextmanager
 def retry_on_lock_conflict(context: dg.AssetExecutionContext) -> Iterator[None]:
     """Re-raise a DuckDB lock conflict inside the block as a Dagster retry of the step, after a backoff."""
+    import dagster as dg
+
     try:
         yield
     except Exception as error:
