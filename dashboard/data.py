@@ -35,11 +35,20 @@ def _version(path: Path) -> tuple[int, int] | None:
 @st.cache_resource(max_entries=2, show_spinner=False)
 def _connection(path: str, version: tuple[int, int]) -> duckdb.DuckDBPyConnection:
     """A read-only connection to one version of the serving copy (a new version gets a new connection; the
-    old file stays readable through the old one until it is evicted)."""
-    connection = duckdb.connect(path, read_only=True)
+    old file stays readable through the old one until it is evicted).
+
+    An in-memory database that ATTACHes the file, not ``duckdb.connect(path)``: DuckDB caches a database per
+    path within a process, so connecting to the same path again after a publish would return the old file."""
+    connection = duckdb.connect()
     # after connecting: as a connect-time config, TimeZone fails (DuckDB 2.0 loads icu only once connected)
     connection.execute("set TimeZone = 'UTC'")
+    connection.execute(f"attach '{_quoted(path)}' as served (read_only)")
+    connection.execute("use served")
     return connection
+
+
+def _quoted(path: str) -> str:
+    return path.replace("'", "''")
 
 
 def version() -> tuple[int, int] | None:
@@ -72,7 +81,7 @@ def query(sql: str, params: tuple | list = ()) -> pd.DataFrame:
 @st.cache_data(show_spinner=False)
 def _tables(version: tuple[int, int]) -> frozenset[str]:
     rows = _connection(str(serving_path()), version).execute(
-        "select table_schema || '.' || table_name from information_schema.tables"
+        "select table_schema || '.' || table_name from information_schema.tables where table_catalog = 'served'"
     ).fetchall()
     return frozenset(name for (name,) in rows)
 

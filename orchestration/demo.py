@@ -226,7 +226,7 @@ def serving_lines(serving=None) -> list[str]:
             catalog = con.execute("select current_database()").fetchone()[0]
             tables, rows, published = con.execute(
                 f"select count(*), sum(row_count), max(published_at) at time zone 'UTC'"
-                f' from "{catalog}".serving.publications'
+                f' from "{catalog}".meta.publications'
             ).fetchone()
     except duckdb.Error as error:
         return [f"serving copy: {serving} (unreadable: {type(error).__name__})"]

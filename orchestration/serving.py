@@ -7,7 +7,7 @@ build. Readers open ``serving.duckdb`` instead, which the build never writes in 
 1. the warehouse is opened read-only (waiting out a writer, ``warehouse_lock``); every table and view of schema
    ``marts`` is copied as a table into a new file in a private folder next to ``serving_path()``, written in the
    oldest storage format DuckDB 2 still writes (``STORAGE_VERSION``: DuckDB 0.10 and every 1.x read it, so BI
-   drivers bundling an older DuckDB can open it), with ``serving.publications`` (one row per table copied:
+   drivers bundling an older DuckDB can open it), with ``meta.publications`` (one row per table copied:
    ``table_schema``, ``table_name``, ``row_count``, ``published_at`` timestamptz);
 2. the file is checkpointed and closed (no ``.wal`` left), fsynced, and ``os.replace``d over ``serving.duckdb``
    (atomic: a reader sees the old file or the new, never half of one; a reader holding the old file keeps reading
@@ -19,8 +19,8 @@ With ``$JW_SERVING_POSTGRES_URL`` set (``$JW_PUBLISH_POSTGRES_URL``, its older n
 also refreshes the PostgreSQL copy (schemas ``marts`` and ``pii``, role ``bi_reader``) in one transaction
 (``orchestration.publish``).
 
-In DuckDB the publications table is ``serving.serving.publications`` when the file is opened as ``serving.duckdb``
-(its catalog is then called ``serving`` too, and ``serving.publications`` is ambiguous).
+The publications table is in a schema of its own, ``meta`` (not ``serving``: a file opened as ``serving.duckdb`` has a
+catalog called ``serving``, and ``serving.publications`` would be ambiguous there).
 """
 
 from __future__ import annotations
@@ -37,14 +37,14 @@ from pathlib import Path
 # by DuckDB 0.10.0): older names give the same file. Format 64 is read by DuckDB 0.10.0 and every later release.
 STORAGE_VERSION = "v1.0.0"
 READABLE_BY = "DuckDB 0.10.0 or later (every 1.x and 2.x)"
-PUBLICATIONS = "serving.publications"
+PUBLICATIONS = "meta.publications"
 PII_FILE_MODE = 0o600
 POSTGRES_URL_ENV = "JW_SERVING_POSTGRES_URL"
 POSTGRES_URL_ENV_OLD = "JW_PUBLISH_POSTGRES_URL"  # the older name, still accepted
 
 PUBLICATIONS_DDL = """
-create schema if not exists serving.serving;
-create table serving.serving.publications (
+create schema if not exists serving.meta;
+create table serving.meta.publications (
     table_schema varchar not null,
     table_name varchar not null,
     row_count bigint not null,
@@ -109,7 +109,7 @@ def _copy_schema(con, schema: str, target: Path, published_at: datetime, mode: i
                 name = f"{_quote(schema)}.{_quote(table)}"
                 con.execute(f"create table serving.{name} as select * from warehouse.{name}")
                 rows = con.execute(f"select count(*) from serving.{name}").fetchone()[0]
-                con.execute("insert into serving.serving.publications values (?, ?, ?, ?)",
+                con.execute("insert into serving.meta.publications values (?, ?, ?, ?)",
                             [schema, table, rows, published_at])  # fmt: skip
                 tables[f"{schema}.{table}"] = rows
             con.execute("checkpoint serving")

@@ -207,3 +207,25 @@ def test_a_page_whose_mart_is_missing_names_the_asset_to_materialize(serving, mo
         test = AppTest.from_file(str(VIEWS / f"{name}.py"), default_timeout=60).run()
         no_exception(test)
         assert any("No serving copy" in i.value for i in test.info), name
+
+
+def test_a_new_publish_is_read_on_the_next_rerun(small_build, tmp_path, monkeypatch):
+    """The dashboard keeps one connection per serving-copy version; after a publish swaps the file, the next query
+    reads the new one (DuckDB caches a database per path within a process: connecting to the path again would
+    return the old file)."""
+    from dashboard import data
+    from orchestration.serving import publish_serving
+
+    from .conftest import copy_warehouse
+
+    target = tmp_path / "serving.duckdb"
+    monkeypatch.setenv("JW_SERVING_PATH", str(target))
+    publish_serving(small_build.built, target)
+    before = int(data.query("select count(*) from marts.customer_360").iloc[0, 0])
+    assert before > 10
+
+    changed = copy_warehouse(small_build.built, tmp_path / "changed")
+    with duckdb.connect(str(changed)) as con:
+        con.execute("delete from marts.customer_360 where person_id in (select person_id from marts.customer_360 limit 10)")
+    publish_serving(changed, target)
+    assert int(data.query("select count(*) from marts.customer_360").iloc[0, 0]) == before - 10

@@ -97,7 +97,7 @@ def test_forget_then_reingest_keeps_the_person_out(data):
     assert result.person_ids == 1
     assert result.serving == str(serving.path) and "republish" in result.step_seconds  # published again, without them
     assert sql_hits(serving.pii_path, [email, *needles]) == [] and sql_hits(serving.path, [email, person_id]) == []
-    assert rows(serving.path, "select min(published_at) from serving.serving.publications")[0][0] > serving.published_at
+    assert rows(serving.path, "select min(published_at) from meta.publications")[0][0] > serving.published_at
     for table in ("shop.customers", "esp.profiles", "loyalty.members", "loyalty.cards", "iot.devices"):
         assert result.removed.get(table, 0) >= 1, (table, result.removed)
     assert byte_hits(data, needles) == []

@@ -54,10 +54,10 @@ def test_publish_copies_marts_and_pii_apart(tmp_path):
     assert _read(report.pii_path, "select count(*) from information_schema.tables where table_schema = 'marts'") == [(0,)]
     assert _read(report.pii_path, "select count(*) from pii.contacts") == [(5,)]
     # publications: one row per table, in each file, with the time of the publish
-    published = _read(target, "select table_schema, table_name, row_count, published_at from serving.serving.publications order by 2")
+    published = _read(target, "select table_schema, table_name, row_count, published_at from meta.publications order by 2")
     assert [(s, t, n) for s, t, n, _ in published] == [("marts", t.split(".")[1], n) for t, n in expected.items() if t.startswith("marts")]
     assert {at for *_, at in published} == {report.published_at}
-    assert _read(report.pii_path, "select table_name, row_count from serving.publications") == [("contacts", 5)]
+    assert _read(report.pii_path, "select table_name, row_count from meta.publications") == [("contacts", 5)]
     # older storage format, checkpointed (no WAL), pii owner-only, no scratch folder left
     assert _read(target, "select tags['storage_version'] from duckdb_databases() where database_name = 'serving'") == [("v1.0.0+",)]
     assert STORAGE_VERSION == "v1.0.0"
@@ -222,7 +222,7 @@ while not stop.exists():
         with duckdb.connect(path, read_only=True) as con:
             catalog = con.execute("select current_database()").fetchone()[0]
             published, tables = con.execute(
-                f'select max(published_at)::varchar, list(table_name) from "{catalog}".serving.publications').fetchone()
+                f'select max(published_at)::varchar, list(table_name) from "{catalog}".meta.publications').fetchone()
             counts = {t: con.execute(f'select count(*) from marts."{t}"').fetchone()[0] for t in marts if t in tables}
         reads += 1
         versions[published] = counts
@@ -308,7 +308,7 @@ def test_readers_during_a_full_build(fresh_data, tmp_path):
         assert _read(warehouse, f"select count(*) from marts.{mart}") == [(n,)], mart
     assert new[0]["customer_360"] > 0 and new[0]["touchpoints"] > 0
     # the serving copy holds every mart with the warehouse's rows, pii apart
-    published = dict(_read(serving, "select table_name, row_count from serving.serving.publications"))
+    published = dict(_read(serving, "select table_name, row_count from meta.publications"))
     assert published == {t: _read(warehouse, f'select count(*) from marts."{t}"')[0][0]
                          for (t,) in _read(warehouse, "select table_name from information_schema.tables where table_schema = 'marts'")}
     assert _read(config.serving_pii_path(), "select count(*) from pii.person_contacts")[0][0] > 0

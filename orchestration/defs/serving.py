@@ -39,7 +39,7 @@ def served_model_keys() -> list[dg.AssetKey]:
     description=(
         "The marts for readers (BI tools, the dashboard): every table and view of schema marts copied into "
         "serving.duckdb next to the warehouse (schema pii into serving_pii.duckdb, owner-only), in DuckDB storage "
-        "format v1.0.0 (DuckDB 0.10 and later read it), swapped in atomically; serving.publications lists what was "
+        "format v1.0.0 (DuckDB 0.10 and later read it), swapped in atomically; meta.publications lists what was "
         "published when. Also refreshes PostgreSQL (schemas marts and pii, role bi_reader) in one transaction when "
         "JW_SERVING_POSTGRES_URL is set. Open serving.duckdb read-only; never warehouse.duckdb."
     ),
