@@ -13,7 +13,10 @@ conversions as (
     group by all
 )
 
-select coalesce(paths.date_day, conversions.date_day) as date_day, paths.conversions, conversions.conversions
+select
+    coalesce(paths.date_day, conversions.date_day) as date_day,
+    paths.conversions as path_conversions,
+    conversions.conversions as touchpoint_conversions
 from paths
 full outer join conversions on paths.date_day = conversions.date_day
 where paths.conversions is distinct from conversions.conversions

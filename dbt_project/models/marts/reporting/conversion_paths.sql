@@ -26,7 +26,7 @@ steps as (
         conversion_id,
         touch_index,
         channel,
-        channel is distinct from lag(channel) over (partition by conversion_id order by touch_index) as starts_step
+        (channel is distinct from lag(channel) over (partition by conversion_id order by touch_index)) as starts_step
     from touches
     where not is_direct
 ),
