@@ -12,19 +12,12 @@ import pytest
 from orchestration.lib.constants import WAREHOUSE_POOL
 from orchestration.lib.dbt import ensure_manifest
 
+from dashboard.app import PAGES as DASHBOARD_PAGES
+
 from .conftest import copy_warehouse
 
-# INTERFACE11.md "Page -> marts it reads"; marts other branches add are checked once they exist in the project
-PAGES = {
-    "overview": {"kpi_daily", "channel_daily", "customer_360"},
-    "channels": {"channel_daily", "attribution"},
-    "journeys": {"conversion_paths", "funnel_daily", "journey_sessions"},
-    "customer_value": {"customer_clv", "customer_rfm", "lifecycle_transitions", "clv_backtest", "customer_360"},
-    "campaigns": {"campaign_evaluation", "campaign_performance"},
-    "cohorts": {"cohort_retention"},
-    "experience": {"social_engagement", "service_alerts", "customer_engagement"},
-    "customer_lookup": {"customer_360", "touchpoints", "journey_sessions", "person_contacts"},
-}
+# the dashboard's pages (dashboard/app.py PAGES); what each reads is read off its script (dashboard/views/<page>.py)
+PAGES = [name for name, _title, _icon in DASHBOARD_PAGES]
 EXPORTS = {"serving_copy", "serving_postgres"}
 
 
@@ -48,15 +41,30 @@ def _reads(manifest, exposure) -> set[str]:
     return {manifest["nodes"][uid]["name"] for uid in exposure["depends_on"]["nodes"]}
 
 
+def _read_by_page(page: str, served: set[str]) -> set[str]:
+    """The served models (marts and pii) a page's script reads: ``marts.x``/``pii.x`` in its SQL, ``require("x")``."""
+    import re
+
+    from dashboard.app import VIEWS
+
+    source = (VIEWS / f"{page}.py").read_text()
+    required = " ".join(re.findall(r"require\(([^)]*)\)", source))
+    return {name for name in served if re.search(rf"\b(?:marts|pii)\.{name}\b", source) or re.search(rf"[\"']{name}[\"']", required)}
+
+
 def test_every_dashboard_page_is_an_exposure_reading_its_marts(manifest):
     exposures = {e["name"]: e for e in manifest["exposures"].values()}
     assert set(exposures) == set(PAGES) | EXPORTS
     models = _models(manifest)
-    for page, marts in PAGES.items():
+    served = {name for name, n in models.items() if n["fqn"][1] in ("marts", "pii")}
+    for page in PAGES:
         exposure = exposures[page]
-        assert exposure["type"] == "dashboard" and exposure["url"] == f"http://localhost:8501/{page}"
+        url = "http://localhost:8501/" + ("" if page == "overview" else page)  # Streamlit serves the default page at /
+        assert exposure["type"] == "dashboard" and exposure["url"] == url
         assert exposure["owner"]["email"] and exposure["description"]
-        assert _reads(manifest, exposure) == {m for m in marts if m in models}, page  # each that exists, no other
+        reads = _read_by_page(page, served)
+        assert reads, page
+        assert _reads(manifest, exposure) == reads, page  # every mart the page reads, and no other
 
 
 def test_every_export_exposes_every_mart_and_pii_model(manifest):

@@ -36,7 +36,7 @@ stats = query(
 
 st.subheader("CLV distribution (12 months)")
 if not stats.customers:
-    st.info("No customer has a CLV prediction (in the chosen segments): the production fit may have failed, see marts.clv_model_runs.")
+    st.info("No customer has a CLV prediction (in the chosen segments): the production fit may have failed, see the mart clv_model_runs.")
 else:
     columns = st.columns(4)
     columns[0].metric("Customers", f"{int(stats.customers):,}")
@@ -122,7 +122,7 @@ backtest = query(
 buckets = backtest[~backtest.is_total]
 total = backtest[backtest.is_total]
 if buckets.empty or buckets.predicted_per_customer.isna().all():
-    st.info("The backtest fit has no predictions (see marts.clv_model_runs: too few purchases before the holdout?).")
+    st.info("The backtest fit has no predictions (see the mart clv_model_runs: too few purchases before the holdout?).")
 else:
     if not total.empty:
         row = total.iloc[0]
