@@ -14,10 +14,11 @@
 {#- Wilson's score interval of a proportion: `converters` of `people`; side 'low' or 'high'. -#}
 {% macro wilson_bound(converters, people, side) -%}
     {%- set z2 = '3.841458820694124' -%}
-    ((({{ converters }}) / ({{ people }}) + {{ z2 }} / (2.0 * ({{ people }})))
+    {%- set rate = '((' ~ converters ~ ') / (' ~ people ~ '))' -%}
+    (
+        ({{ rate }} + {{ z2 }} / (2.0 * ({{ people }})))
         {{ '-' if side == 'low' else '+' }} 1.959963984540054 * sqrt(
-            ({{ converters }}) / ({{ people }}) * (1 - ({{ converters }}) / ({{ people }})) / ({{ people }})
-            + {{ z2 }} / (4.0 * ({{ people }}) * ({{ people }}))
-        ))
-        / (1 + {{ z2 }} / ({{ people }})))
+            {{ rate }} * (1 - {{ rate }}) / ({{ people }}) + {{ z2 }} / (4.0 * ({{ people }}) * ({{ people }}))
+        )
+    ) / (1 + {{ z2 }} / ({{ people }}))
 {%- endmacro %}
