@@ -36,7 +36,10 @@ def _version(path: Path) -> tuple[int, int] | None:
 def _connection(path: str, version: tuple[int, int]) -> duckdb.DuckDBPyConnection:
     """A read-only connection to one version of the serving copy (a new version gets a new connection; the
     old file stays readable through the old one until it is evicted)."""
-    return duckdb.connect(path, read_only=True, config={"TimeZone": "UTC"})
+    connection = duckdb.connect(path, read_only=True)
+    # after connecting: as a connect-time config, TimeZone fails (DuckDB 2.0 loads icu only once connected)
+    connection.execute("set TimeZone = 'UTC'")
+    return connection
 
 
 def version() -> tuple[int, int] | None:
