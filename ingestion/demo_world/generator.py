@@ -421,7 +421,7 @@ class _Gen:
         self._live_orders: list[tuple] = []  # (person, customer id, order id, purchase) of the process
         self._live_receipts: list[tuple] = []  # (person, receipt id, purchase) of the process
         self._campaign_people: list[tuple] = []  # (campaign, person, delivered, treated): _esp
-        self._campaign_orders: list[tuple] = []  # (person, order id, placed, amount): _campaign_effects
+        self._campaign_orders: list[tuple] = []  # (person, customer id, order id, placed, amount): _campaign_effects
         self._customer_created: dict[int, datetime] = {}  # shop customer id -> when the account was created
 
     # --- helpers -------------------------------------------------------------------------------------
@@ -1001,7 +1001,7 @@ class _Gen:
                 )
                 if placed >= account.created:  # the storefront visit that places it, on the logged-in browser
                     account.orders.append((order_id, placed, lines))
-                self._campaign_orders.append((person_id, str(order_id), placed, amount))
+                self._campaign_orders.append((person_id, account.customer_id, order_id, placed, amount))
                 extra += 1
                 extra_revenue += amount
                 caused += not converts_anyway
@@ -1443,7 +1443,11 @@ class _Gen:
                         entry["email"] = email
                 entries.append(entry)
         overlap_end = start + timedelta(days=value_process.OVERLAP_DAYS)
-        for person_id, customer_id, order_id, purchase in self._live_orders:
+        campaign_orders = [  # the campaigns' extra orders are online orders like any other (outside the process)
+            (person_id, customer_id, order_id, value_process.Purchase(placed, amount, "online", True))
+            for person_id, customer_id, order_id, placed, amount in self._campaign_orders
+        ]
+        for person_id, customer_id, order_id, purchase in [*self._live_orders, *campaign_orders]:
             if purchase.at < overlap_end:
                 entries.append({"order_id": str(order_id), "shop_customer_id": customer_id, "loyalty_member_id": None,
                                 "email": None, "day": purchase.at.date(), "amount": purchase.amount,
@@ -1566,8 +1570,8 @@ class _Gen:
                 rows.append({"person_id": card_person[receipt["card_number"]], "transaction_id": receipt["receipt_id"],
                              "source": "pos", "channel": "pos", "purchased_at": receipt["purchased_at"].replace(tzinfo=utc),
                              "amount": receipt["total_amount"], "in_process": False})
-        for person_id, order_id, placed, amount in self._campaign_orders:  # the campaigns' effect (_campaign_effects)
-            rows.append({"person_id": person_id, "transaction_id": order_id, "source": "shop", "channel": "online",
+        for person_id, _, order_id, placed, amount in self._campaign_orders:  # the campaigns' effect (_campaign_effects)
+            rows.append({"person_id": person_id, "transaction_id": str(order_id), "source": "shop", "channel": "online",
                          "purchased_at": placed, "amount": amount, "in_process": False})
         rows.sort(key=lambda r: (r["purchased_at"], r["transaction_id"]))
         self.world.value_transactions = rows
