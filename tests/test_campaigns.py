@@ -75,32 +75,29 @@ def _mart(warehouse) -> dict[str, dict]:
 
 
 def test_treated_and_holdout_people_are_the_generators_where_identity_resolves(small_build, small_world):
-    """Each arm's people: the generator's, mapped to the warehouse's persons through the ESP address (exactly); and
-    where that mapping is one to one, the generator's counts themselves."""
+    """Each arm's people: exactly the generator's, mapped to the warehouse's persons through their ESP address (a
+    person the identity graph merged with another counts once, one it leaves unresolved not at all); that mapping
+    resolves nearly every one of them alone."""
     mart = _mart(small_build.built)
     resolved = dict(rows(small_build.built, "select identifier_value, person_id from pii.person_identifiers "
                                            "where identifier_type = 'esp_contact'"))
-    email_of = {t["person_id"]: [] for t in small_world.ground_truth}
+    email_of = defaultdict(list)
     for t in small_world.ground_truth:
         if t["identifier_type"] == "esp_contact":
             email_of[t["person_id"]].append(t["identifier_value"])
-    one_to_one = 0
-    for campaign, arm in arms(small_world).items():
-        def persons(people):
-            return {resolved[e] for p in people for e in email_of[p] if e in resolved}
 
+    def persons(people) -> set[str]:
+        return {resolved[e] for p in people for e in email_of[p] if e in resolved}
+
+    for campaign, arm in arms(small_world).items():
         treated = persons(arm["treated"])
         holdout = persons(arm["holdout"]) - treated
         assert (mart[campaign]["treated_people"], mart[campaign]["holdout_people"]) == (len(treated), len(holdout))
-        if len(treated) == len(arm["treated"]) and len(holdout) == len(arm["holdout"]):
-            one_to_one += 1
-            assert (mart[campaign]["treated_people"], mart[campaign]["holdout_people"]) == (
-                len(arm["treated"]), len(arm["holdout"]))
-        assert len(treated) >= 0.97 * len(arm["treated"])  # identity resolves (nearly) every ESP address
-    sends = {c: r["sends"] for c, r in _mart(small_build.built).items()}
+        assert len(arm["treated"]) - 2 <= len(treated) <= len(arm["treated"])
+        assert len(arm["holdout"]) - 1 <= len(holdout) <= len(arm["holdout"])
+    sends = {c: r["sends"] for c, r in mart.items()}
     assert sends == {c: len([e for e in small_world.esp["events"] if e["relationships"]["metric"]["data"]["id"] == "RcvEml"
                              and e["attributes"]["event_properties"]["$message"] == c]) for c in sends}
-    assert one_to_one >= 1
 
 
 def test_no_held_out_profile_got_an_email_in_the_warehouse(small_build):
