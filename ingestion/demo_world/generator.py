@@ -916,8 +916,8 @@ class _Gen:
         campaign's effect probability: an online order, placed uniformly within the window after their e-mail
         arrived and before the campaign's send time plus ``CAMPAIGN_WINDOW_DAYS`` (so it never falls into the next
         weekly campaign's window), spending what the person spends (Gamma(p, 1/nu), as the value process). Orders
-        that would fall after the world's end are not placed; one placed before the account's browser logs in to the
-        storefront has no storefront visit (placed from another device). They are real purchases outside the process
+        that would fall after the world's end are not placed. Each has its storefront visit on the account's browser
+        (anonymous when placed before that browser first logs in). They are real purchases outside the process
         (``in_process`` False in the value truth). Drawn from numpy Generators of their own: every other draw of
         the world stays (the storefront's visits to these orders move the storefront's later draws).
 
@@ -999,8 +999,7 @@ class _Gen:
                         "cancelled_at": None,
                     }
                 )
-                if placed >= account.created:  # the storefront visit that places it, on the logged-in browser
-                    account.orders.append((order_id, placed, lines))
+                account.orders.append((order_id, placed, lines))  # the storefront visit that places it
                 self._campaign_orders.append((person_id, account.customer_id, order_id, placed, amount))
                 extra += 1
                 extra_revenue += amount
