@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 import streamlit as st
 
 from dashboard.data import query, require, sidebar_filters
@@ -77,51 +78,35 @@ columns[2].metric("People held out", f"{int(campaigns['holdout_people'].sum()):,
 columns[3].metric("Uplift significant", f"{len(significant)} of {len(campaigns)}",
                   help="Campaigns whose 95 % interval of the conversion uplift excludes zero.")
 
-rates, revenue = st.columns(2)
-with rates:
-    st.subheader("Conversion rate: treated vs holdout")
-    figure = go.Figure([
-        go.Bar(name="Treated", x=campaigns["campaign_id"], y=campaigns["treated_conversion_rate"] * 100, marker_color=TREATED),
-        go.Bar(name="Holdout", x=campaigns["campaign_id"], y=campaigns["holdout_conversion_rate"] * 100, marker_color=HOLDOUT),
-    ])
-    figure.update_layout(barmode="group", yaxis_title="converted (%)", height=340, margin=dict(t=10, b=10),
-                         legend=dict(orientation="h"))
-    st.plotly_chart(figure, width="stretch", key="chart_rates")
-with revenue:
-    st.subheader("Revenue per person: treated vs holdout")
-    figure = go.Figure([
-        go.Bar(name="Treated", x=campaigns["campaign_id"], y=campaigns["revenue_per_treated"], marker_color=TREATED),
-        go.Bar(name="Holdout", x=campaigns["campaign_id"], y=campaigns["revenue_per_holdout"], marker_color=HOLDOUT),
-    ])
-    figure.update_layout(barmode="group", yaxis_title="EUR per person", height=340, margin=dict(t=10, b=10),
-                         legend=dict(orientation="h"))
-    st.plotly_chart(figure, width="stretch", key="chart_revenue")
-
-
-def uplift_chart(frame: pd.DataFrame, value: str, low: str, high: str, scale: float, axis: str, key: str) -> None:
-    """Point estimates with their 95 % interval as error bars, and the zero line."""
-    estimate = frame[value] * scale
-    figure = go.Figure(go.Scatter(
-        x=frame["campaign_id"], y=estimate, mode="markers", marker=dict(size=10, color=TREATED), name="uplift",
-        error_y=dict(type="data", symmetric=False, array=frame[high] * scale - estimate,
-                     arrayminus=estimate - frame[low] * scale),
-        customdata=frame[["campaign_name"]], hovertemplate="%{x} %{customdata[0]}<br>%{y:.2f}<extra></extra>",
-    ))
-    figure.add_hline(y=0, line_dash="dot", line_color="grey")
-    figure.update_layout(yaxis_title=axis, height=340, margin=dict(t=10, b=10), showlegend=False)
-    st.plotly_chart(figure, width="stretch", key=key)
-
+st.subheader("Treated vs holdout")
+figure = make_subplots(rows=1, cols=2, subplot_titles=("Conversion rate (%)", "Revenue per person (EUR)"))
+for arm, color, rate, revenue in (("Treated", TREATED, "treated_conversion_rate", "revenue_per_treated"),
+                                  ("Holdout", HOLDOUT, "holdout_conversion_rate", "revenue_per_holdout")):
+    figure.add_trace(go.Bar(name=arm, x=campaigns["campaign_id"], y=campaigns[rate] * 100, marker_color=color,
+                            legendgroup=arm), row=1, col=1)
+    figure.add_trace(go.Bar(name=arm, x=campaigns["campaign_id"], y=campaigns[revenue], marker_color=color,
+                            legendgroup=arm, showlegend=False), row=1, col=2)
+figure.update_layout(barmode="group", height=360, margin=dict(t=30, b=10), legend=dict(orientation="h"))
+st.plotly_chart(figure, width="stretch", key="chart_arms")
 
 st.subheader("Uplift with 95 % confidence interval")
-conversion_tab, revenue_tab = st.tabs(["Conversion (percentage points)", "Revenue (EUR per person)"])
-with conversion_tab:
-    uplift_chart(campaigns, "uplift", "uplift_ci_low", "uplift_ci_high", 100, "uplift (pp)", "chart_uplift")
-    st.caption("Treated minus holdout conversion rate; bars: Newcombe's 95 % interval. A bar crossing zero: no "
-               "effect shown at this sample size.")
-with revenue_tab:
-    uplift_chart(campaigns, "revenue_uplift", "revenue_uplift_ci_low", "revenue_uplift_ci_high", 1, "EUR per person",
-                 "chart_revenue_uplift")
-    st.caption("Treated minus holdout revenue per person; bars: Welch's 95 % interval.")
+figure = make_subplots(rows=1, cols=2, subplot_titles=("Conversion uplift (percentage points)",
+                                                       "Revenue uplift (EUR per person)"))
+for col, (value, low, high, scale) in enumerate((("uplift", "uplift_ci_low", "uplift_ci_high", 100),
+                                                 ("revenue_uplift", "revenue_uplift_ci_low", "revenue_uplift_ci_high", 1)),
+                                                start=1):
+    estimate = campaigns[value] * scale
+    figure.add_trace(go.Scatter(
+        x=campaigns["campaign_id"], y=estimate, mode="markers", marker=dict(size=10, color=TREATED), showlegend=False,
+        error_y=dict(type="data", symmetric=False, array=campaigns[high] * scale - estimate,
+                     arrayminus=estimate - campaigns[low] * scale),
+        customdata=campaigns[["campaign_name"]], hovertemplate="%{x} %{customdata[0]}<br>%{y:.2f}<extra></extra>",
+    ), row=1, col=col)
+    figure.add_hline(y=0, line_dash="dot", line_color="grey", row=1, col=col)
+figure.update_layout(height=360, margin=dict(t=30, b=10))
+st.plotly_chart(figure, width="stretch", key="chart_uplift")
+st.caption("Treated minus holdout; bars: 95 % intervals (conversion: Newcombe's hybrid score interval; revenue: "
+           "Welch's). A bar crossing zero: no effect shown at this sample size.")
 
 st.subheader("Per campaign")
 table = pd.DataFrame({
