@@ -45,7 +45,7 @@ def test_links_next_walks_every_event_once_in_datetime_order(api, small_world):
     assert keys == sorted(keys)
     assert {r["id"]: r for r in records} == {e["id"]: {**e, "links": {"self": f"{api}/api/events/{e['id']}/"}} for e in expected}
     metrics = {m["id"]: m["attributes"]["name"] for m in included if m["type"] == "metric"}
-    assert set(metrics.values()) == {"Received Email", "Opened Email", "Clicked Email", "Unsubscribed"}
+    assert set(metrics.values()) == {"Received Email", "Opened Email", "Clicked Email", "Unsubscribed", "Received Control"}
 
 
 def test_profiles_and_campaigns_walk_completely(api, small_world):

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+import numpy as np
+
 from ..sources._contracts import normalize_identifier
 from . import texts as demo_texts
 from . import value as value_process
@@ -146,7 +148,17 @@ ESP_METRICS = {
     "open": ("OpnEml", "Opened Email"),
     "click": ("ClkEml", "Clicked Email"),
     "unsubscribe": ("UnsEml", "Unsubscribed"),
+    # a profile held out of a campaign (its control group), recorded the way Braze records one: an event per
+    # held-out profile and campaign, at the moment it would have been sent
+    "control": ("RcvCtl", "Received Control"),
 }
+# Campaign holdouts and their causal effect (_esp, _campaign_effects; truth: World.campaign_truth). Each campaign
+# holds out this share of the people it would have sent to (by a hash of seed, campaign and person); a treated
+# recipient who is a live customer with a shop account buys once more (an online order) with the campaign's effect
+# probability, drawn uniformly from CAMPAIGN_EFFECT_RANGE, within CAMPAIGN_WINDOW_DAYS of the campaign's send.
+CAMPAIGN_HOLDOUT_SHARE = 0.10
+CAMPAIGN_WINDOW_DAYS = 7
+CAMPAIGN_EFFECT_RANGE = (0.005, 0.04)
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -219,6 +231,9 @@ class World:
     # and purpose, the latest of them (what the warehouse must show: consent_truth); written next to the ground truth
     consent_decisions: list[dict] = field(default_factory=list)
     consent_truth: list[dict] = field(default_factory=list)
+    # e-mail campaigns: per campaign, who was treated and held out, the true effect and the expected uplift it
+    # causes (see _campaign_effects); written next to the ground truth (campaign_uplift_truth.parquet)
+    campaign_truth: list[dict] = field(default_factory=list)
 
     def tables(self) -> dict[str, dict[str, list[dict]]]:
         return {"shop": self.shop, "esp": self.esp, "social": self.social, "loyalty": self.loyalty, "iot": self.iot}
@@ -405,6 +420,9 @@ class _Gen:
         self._member: dict[str, tuple[str, list[str]]] = {}  # person -> (member id, card numbers)
         self._live_orders: list[tuple] = []  # (person, customer id, order id, purchase) of the process
         self._live_receipts: list[tuple] = []  # (person, receipt id, purchase) of the process
+        self._campaign_people: list[tuple] = []  # (campaign, person, delivered, treated): _esp
+        self._campaign_orders: list[tuple] = []  # (person, customer id, order id, placed, amount): _campaign_effects
+        self._customer_created: dict[int, datetime] = {}  # shop customer id -> when the account was created
 
     # --- helpers -------------------------------------------------------------------------------------
     def moment(self, after: datetime | None = None) -> datetime:
@@ -412,14 +430,16 @@ class _Gen:
         span = int((self.world.end - lo).total_seconds())
         return lo + timedelta(seconds=self.rng.randrange(max(span, 1)))
 
-    def vary_email(self, email: str) -> str:
-        """The same address as a person types it into different systems."""
-        r = self.rng.random()
+    def vary_email(self, email: str, rng: random.Random | None = None) -> str:
+        """The same address as a person types it into different systems (drawn from ``rng``, default the
+        world's stream)."""
+        rng = rng or self.rng
+        r = rng.random()
         if r < 0.25:
             email = email.upper()
         elif r < 0.5:
             email = email[0].upper() + email[1:]
-        r = self.rng.random()
+        r = rng.random()
         if r < 0.15:
             email = " " + email
         elif r < 0.3:
@@ -469,6 +489,7 @@ class _Gen:
         self._value = value_process.draw_people(self.world.seed, persons, self.world.start, self.world.end)
         self._shop(persons, products)
         self._esp(persons)
+        self._campaign_effects(products)
         self._storefront(products)
         self._social(persons)
         self._reviews(persons)
@@ -609,6 +630,7 @@ class _Gen:
                     created = bought[0].at - timedelta(seconds=vrng.randrange(600, 3 * 86_400))
                 if number == 0 and bought:
                     self._shop_account[person["person_id"]] = customer_id
+                self._customer_created[customer_id] = created
                 handle = person["handle"] if person["handle"] and rng.random() < 0.6 else None
                 if handle and rng.random() < 0.5:
                     handle = "@" + handle.capitalize()
@@ -763,7 +785,16 @@ class _Gen:
         campaigns, messages, events = [], [], []
         profiles: dict[str, dict] = {}
         audience = [p for p in persons if p["email_consent"]]
-        unsubscribed: set[str] = set()
+        unsubscribed: set[str] = set()  # who unsubscribed (no more sends)
+        legacy_gone: set[str] = set()  # whom the legacy world (no holdouts) had unsubscribe: self.rng skips them
+        spare = random.Random(f"esp-holdout:{self.world.seed}")
+        seed = self.world.seed
+
+        def held_out(campaign_id: str, person_id: str) -> bool:
+            digest = hashlib.sha256(f"holdout:{seed}:{campaign_id}:{person_id}".encode()).digest()
+            return int.from_bytes(digest[:8], "big") < CAMPAIGN_HOLDOUT_SHARE * 2**64
+
+        self._campaign_people = []  # (campaign, person, delivered or would have been, treated), in send order
         for week in range(self.world.days // 7):
             sent = self.world.start + timedelta(days=7 * week + 1, hours=9)
             campaign_id = f"cmp-{week + 1:03d}"
@@ -801,24 +832,36 @@ class _Gen:
                 }
             )
             for position, person in enumerate(audience):
-                if person["person_id"] in unsubscribed:
+                person_id = person["person_id"]
+                if person_id in unsubscribed:
                     continue
-                email = self.vary_email(person.get("esp_email") or person["email"])  # drawn for every send, as the legacy world did
-                profile = profiles.get(person["person_id"])
+                # the legacy world's draws come from self.rng; somebody held out when the legacy world had them
+                # unsubscribe stays subscribed: their later sends are drawn from a stream of their own
+                draws = spare if person_id in legacy_gone else rng
+                email = self.vary_email(person.get("esp_email") or person["email"], draws)  # drawn for every send, as the legacy world did
+                profile = profiles.get(person_id)
                 if profile is None:
-                    profile = profiles[person["person_id"]] = self._esp_profile(own, ids, person, email, sent)
-                    self._profile_person[profile["id"]] = person["person_id"]
+                    profile = profiles[person_id] = self._esp_profile(own, ids, person, email, sent)
+                    self._profile_person[profile["id"]] = person_id
                 kinds = ["send"]
-                if rng.random() < 0.4:
+                if draws.random() < 0.4:
                     kinds.append("open")
-                    if rng.random() < 0.25:
+                    if draws.random() < 0.25:
                         kinds.append("click")
-                if rng.random() < 0.01:
+                if draws.random() < 0.01:
                     kinds.append("unsubscribe")
-                    unsubscribed.add(person["person_id"])
+                    if draws is rng:
+                        legacy_gone.add(person_id)
                 delivered = sent + timedelta(seconds=position)  # the ESP sends in a steady stream
-                for offset, kind in enumerate(kinds):
-                    at = delivered + timedelta(minutes=offset * rng.randint(5, 600))
+                moments = [delivered + timedelta(minutes=offset * draws.randint(5, 600)) for offset in range(len(kinds))]
+                if held_out(campaign_id, person_id):  # the control group: no e-mail, one control event
+                    kinds, moments = ["control"], [delivered]
+                    self._campaign_people.append((campaign_id, person_id, delivered, False))
+                else:
+                    self._campaign_people.append((campaign_id, person_id, delivered, True))
+                    if "unsubscribe" in kinds:
+                        unsubscribed.add(person_id)
+                for kind, at in zip(kinds, moments):
                     event_id = f"esp-{len(events) + 1:07d}"
                     events.append(
                         {
@@ -864,6 +907,120 @@ class _Gen:
             "profiles": list(profiles.values()),
             "events": events,
         }
+
+    def _campaign_effects(self, products: list[dict]) -> None:
+        """The campaigns' causal effect, and its truth (``World.campaign_truth``).
+
+        A treated recipient (sent the e-mail) who is a live customer of the value process (acquired before the send,
+        not dropped out within the window) with a shop account (created before the send) buys once more with the
+        campaign's effect probability: an online order, placed uniformly within the window after their e-mail
+        arrived and before the campaign's send time plus ``CAMPAIGN_WINDOW_DAYS`` (so it never falls into the next
+        weekly campaign's window), spending what the person spends (Gamma(p, 1/nu), as the value process). Orders
+        that would fall after the world's end are not placed. Each has its storefront visit on the account's browser
+        (anonymous when placed before that browser first logs in). They are real purchases outside the process
+        (``in_process`` False in the value truth). Drawn from numpy Generators of their own: every other draw of
+        the world stays (the storefront's visits to these orders move the storefront's later draws).
+
+        The truth per campaign: people treated and held out, the effect probability, and the uplift the effect
+        causes in expectation over the whole audience (treated and held out alike, as a randomised holdout
+        estimates it): for each person, effect probability x eligible x the share of the order's span before the
+        world's end x (no purchase of theirs in the window anyway) for conversion, and x their mean spend (p / nu)
+        for revenue per person."""
+        seed = int.from_bytes(hashlib.sha256(f"campaign-effects:{self.world.seed}".encode()).digest()[:8], "big")
+        draws = np.random.default_rng(seed)
+        lines_rng = random.Random(f"campaign-orders:{self.world.seed}")  # the orders' lines (_value_lines)
+        window = timedelta(days=CAMPAIGN_WINDOW_DAYS)
+        end = self.world.end
+        first_account: dict[str, Account] = {}
+        for account in self._accounts:
+            first_account.setdefault(account.person_id, account)
+        purchase_times: dict[str, list[datetime]] = {
+            person_id: [x.at for x in buyer.purchases] for person_id, buyer in self._value.items()
+        }
+        campaign_people: dict[str, list[tuple[str, datetime, bool]]] = {}
+        for campaign_id, person_id, delivered, treated in self._campaign_people:
+            campaign_people.setdefault(campaign_id, []).append((person_id, delivered, treated))
+        orders = self.world.shop["orders"]
+        spend_shape = value_process.TRUE_PARAMS["p"]
+        self._campaign_orders = []
+        truth = []
+        for campaign in self.world.esp["campaigns"]:
+            campaign_id = campaign["id"]
+            sent = _parse(campaign["attributes"]["send_time"])
+            closes = sent + window
+            probability = float(draws.uniform(*CAMPAIGN_EFFECT_RANGE))
+            people = campaign_people.get(campaign_id, [])
+            coins = draws.random(len(people))
+            expected_conversion = expected_revenue = 0.0
+            treated_n = extra = caused = 0
+            extra_revenue = 0.0
+            for (person_id, delivered, treated), coin in zip(people, coins):
+                buyer = self._value.get(person_id)
+                account = first_account.get(person_id)
+                eligible = (
+                    buyer is not None and account is not None and buyer.acquired_at is not None
+                    and buyer.acquired_at <= sent and self._customer_created[account.customer_id] <= sent
+                    and (buyer.dropped_at is None or buyer.dropped_at >= closes)
+                )
+                times = purchase_times.get(person_id, ())
+                converts_anyway = any(delivered <= at < delivered + window for at in times)
+                lo, hi = delivered + timedelta(seconds=60), closes - timedelta(seconds=60)
+                span = (hi - lo).total_seconds()
+                before_end = min(max((end - lo).total_seconds() / span, 0.0), 1.0) if span > 0 else 0.0
+                if eligible:
+                    expected_conversion += probability * before_end * (not converts_anyway)
+                    expected_revenue += probability * before_end * spend_shape / buyer.nu
+                if not treated:
+                    continue
+                treated_n += 1
+                if not eligible or coin >= probability or span <= 0:
+                    continue
+                placed = (lo + timedelta(seconds=float(draws.uniform(0, span)))).replace(microsecond=0)
+                amount = max(round(float(draws.gamma(spend_shape, 1.0 / buyer.nu)), 2), 0.01)
+                if placed >= end:
+                    continue
+                order_id = 500_000 + len(orders) + 1
+                lines = [{**line, "line_id": f"{order_id}-{n}"}
+                         for n, line in enumerate(_value_lines(lines_rng, products, amount), start=1)]
+                updated = min(placed + timedelta(seconds=lines_rng.randrange(3600, 5 * 86_400)), end - timedelta(seconds=1))
+                updated = max(updated, placed)
+                orders.append(
+                    {
+                        "id": order_id,
+                        "customer": {"id": account.customer_id},
+                        "financial_status": "paid",
+                        "fulfillment_status": "fulfilled",
+                        "currency": "EUR",
+                        "total_price": f"{amount:.2f}",
+                        "line_items": _line_items(order_id, lines),
+                        "created_at": shop_time(placed),
+                        "updated_at": shop_time(updated),
+                        "closed_at": shop_time(updated),
+                        "cancelled_at": None,
+                    }
+                )
+                account.orders.append((order_id, placed, lines))  # the storefront visit that places it
+                self._campaign_orders.append((person_id, account.customer_id, order_id, placed, amount))
+                extra += 1
+                extra_revenue += amount
+                caused += not converts_anyway
+            audience = len(people)
+            truth.append(
+                {
+                    "campaign_id": campaign_id,
+                    "sent_at": sent,
+                    "treated_people": treated_n,
+                    "holdout_people": audience - treated_n,
+                    "effect_probability": probability,
+                    "conversion_window_days": CAMPAIGN_WINDOW_DAYS,
+                    "true_uplift": expected_conversion / audience if audience else 0.0,
+                    "true_revenue_uplift": expected_revenue / audience if audience else 0.0,
+                    "extra_orders": extra,
+                    "extra_revenue": round(extra_revenue, 2),
+                    "realized_uplift": caused / treated_n if treated_n else 0.0,
+                }
+            )
+        self.world.campaign_truth = truth
 
     def _esp_profile(self, own: random.Random, ids: random.Random, person: dict, email: str, first_send: datetime) -> dict:
         """A Klaviyo profile: one per address, created before the first campaign it received."""
@@ -1285,7 +1442,11 @@ class _Gen:
                         entry["email"] = email
                 entries.append(entry)
         overlap_end = start + timedelta(days=value_process.OVERLAP_DAYS)
-        for person_id, customer_id, order_id, purchase in self._live_orders:
+        campaign_orders = [  # the campaigns' extra orders are online orders like any other (outside the process)
+            (person_id, customer_id, order_id, value_process.Purchase(placed, amount, "online", True))
+            for person_id, customer_id, order_id, placed, amount in self._campaign_orders
+        ]
+        for person_id, customer_id, order_id, purchase in [*self._live_orders, *campaign_orders]:
             if purchase.at < overlap_end:
                 entries.append({"order_id": str(order_id), "shop_customer_id": customer_id, "loyalty_member_id": None,
                                 "email": None, "day": purchase.at.date(), "amount": purchase.amount,
@@ -1408,6 +1569,9 @@ class _Gen:
                 rows.append({"person_id": card_person[receipt["card_number"]], "transaction_id": receipt["receipt_id"],
                              "source": "pos", "channel": "pos", "purchased_at": receipt["purchased_at"].replace(tzinfo=utc),
                              "amount": receipt["total_amount"], "in_process": False})
+        for person_id, _, order_id, placed, amount in self._campaign_orders:  # the campaigns' effect (_campaign_effects)
+            rows.append({"person_id": person_id, "transaction_id": str(order_id), "source": "shop", "channel": "online",
+                         "purchased_at": placed, "amount": amount, "in_process": False})
         rows.sort(key=lambda r: (r["purchased_at"], r["transaction_id"]))
         self.world.value_transactions = rows
         self.world.value_params = value_process.value_params()

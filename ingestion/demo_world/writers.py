@@ -6,7 +6,8 @@
 - historical orders: a CSV (ISO dates) and a Parquet file (``YYYYMMDD`` dates) in ``history/``, bad rows included;
 - the ground truth, the journeys' truth and the value process's truth (``value_truth.parquet``: every purchase,
   ``value_people.parquet``: each buyer's draws, ``value_params.json``: the true parameters) and the texts' true
-  sentiment (``text_sentiment_truth.parquet``): files next to (never inside) the warehouse.
+  sentiment (``text_sentiment_truth.parquet``), the e-mail campaigns' holdouts and true uplift
+  (``campaign_uplift_truth.parquet``): files next to (never inside) the warehouse.
 """
 
 from __future__ import annotations
@@ -282,6 +283,23 @@ def write_consent_truth(world: World, path: Path) -> None:
     pq.write_table(pa.Table.from_pylist(world.consent_truth, schema=CONSENT_TRUTH_SCHEMA), path)
 
 
+CAMPAIGN_TRUTH_SCHEMA = pa.schema([
+    ("campaign_id", pa.string()), ("sent_at", pa.timestamp("us", tz="UTC")), ("treated_people", pa.int64()),
+    ("holdout_people", pa.int64()), ("effect_probability", pa.float64()), ("conversion_window_days", pa.int64()),
+    ("true_uplift", pa.float64()), ("true_revenue_uplift", pa.float64()), ("extra_orders", pa.int64()),
+    ("extra_revenue", pa.float64()), ("realized_uplift", pa.float64()),
+])
+
+
+def write_campaign_truth(world: World, path: Path) -> None:
+    """Per e-mail campaign (``World.campaign_truth``): people treated (sent) and held out (a control event), the
+    true effect probability, the conversion window, the uplift in conversion rate and in revenue per person the
+    effect causes in expectation over the audience, the extra orders placed and their revenue, and the uplift
+    realised among the treated (extra orders by people who would not have bought in the window anyway)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(world.campaign_truth, schema=CAMPAIGN_TRUTH_SCHEMA), path)
+
+
 def write_world(world: World, root: Path) -> dict[str, str]:
     """Write every source system of ``world`` below ``root``; returns where each one went."""
     root.mkdir(parents=True, exist_ok=True)
@@ -297,6 +315,7 @@ def write_world(world: World, root: Path) -> dict[str, str]:
     write_device_daily_truth(world, root / "device_daily_truth.parquet")
     write_text_truth(world, root / "text_sentiment_truth.parquet")
     write_consent_truth(world, root / "consent_truth.parquet")
+    write_campaign_truth(world, root / "campaign_uplift_truth.parquet")
     (root / "world.json").write_text(
         json.dumps({"seed": world.seed, "people": world.people, "days": world.days, "fingerprint": world.fingerprint()})
     )
@@ -311,4 +330,5 @@ def write_world(world: World, root: Path) -> dict[str, str]:
         "device_daily_truth": str(root / "device_daily_truth.parquet"),
         "text_sentiment_truth": str(root / "text_sentiment_truth.parquet"),
         "consent_truth": str(root / "consent_truth.parquet"),
+        "campaign_uplift_truth": str(root / "campaign_uplift_truth.parquet"),
     }

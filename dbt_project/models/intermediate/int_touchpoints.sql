@@ -40,6 +40,7 @@ touchpoints as (
         events.occurred_at, 0, 0, 0, campaigns.campaign_id, null
     from {{ ref('stg_esp__events') }} as events
     inner join {{ ref('stg_esp__campaigns') }} as campaigns on events.campaign_id = campaigns.campaign_id
+    where events.event_type != 'control'  -- held out of a campaign: nothing reached the person
     union all
     select 'social:' || interactions.interaction_id, 'social', 'social_' || interactions.interaction_type, 'social_handle',
         interactions.handle_hash, interactions.occurred_at, 0, 0, 0, null, posts.post_id

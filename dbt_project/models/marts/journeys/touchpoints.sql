@@ -62,6 +62,7 @@ touchpoints as (
     from {{ ref('stg_esp__events') }} as events
     left join identities
         on identities.identifier_type = 'esp_contact' and identities.identifier_value = events.email_hash
+    where events.event_type != 'control'  -- held out of a campaign: nothing reached the person
     union all
     select
         'social:' || interactions.interaction_id, 'social_' || interactions.interaction_type, identities.person_id, null,

@@ -11,6 +11,7 @@ select
         when 'Opened Email' then 'open'
         when 'Clicked Email' then 'click'
         when 'Unsubscribed' then 'unsubscribe'
+        when 'Received Control' then 'control'  -- held out of the campaign (its control group): no e-mail was sent
         else lower(replace(events.metric_name, ' ', '_'))
     end as event_type,
     {{ utc('events."datetime"') }} as occurred_at,
