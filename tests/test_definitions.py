@@ -34,7 +34,8 @@ MODEL_ASSETS = [
     "marts/customer_360", "marts/identity_merge_log", "marts/identity_oversized_components",
     "marts/identity_review", "marts/journey_sessions", "marts/touchpoints",
     "marts/device_daily_features",
-    "marts/conversion_paths", "marts/funnel_daily", "marts/sentiment_daily",  # reporting: journeys, experience pages
+    "marts/kpi_daily", "marts/conversion_paths", "marts/funnel_daily", "marts/sentiment_daily",  # reporting (dashboard)
+    "marts/campaign_evaluation",
     "marts/consent_current", "marts/consent_events",
     "marts/cohort_retention", "marts/customer_lifecycle_history", "marts/customer_rfm", "marts/lifecycle_transitions",
     "staging/stg_esp__campaigns", "pii/stg_esp__events", "pii/stg_esp__profiles", "staging/stg_esp__quarantine",

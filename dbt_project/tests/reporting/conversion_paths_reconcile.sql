@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'conversion_paths'}}}) }}  {#- the Dagster asset this check belongs to #}
 -- marts.conversion_paths counts every conversion of marts.touchpoints once, on its UTC day, with its revenue:
 -- the days where the two disagree (none expected).
 with paths as (
