@@ -4,7 +4,6 @@ source loads it. Every test has its own topic prefix and client id, and removes 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -6,9 +6,8 @@ day; the channel and segment filters do not apply here (every campaign is e-mail
 
 from __future__ import annotations
 
+import altair as alt
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 import streamlit as st
 
 from dashboard.data import query, require, sidebar_filters
@@ -79,32 +78,48 @@ columns[3].metric("Uplift significant", f"{len(significant)} of {len(campaigns)}
                   help="Campaigns whose 95 % interval of the conversion uplift excludes zero.")
 
 st.subheader("Treated vs holdout")
-figure = make_subplots(rows=1, cols=2, subplot_titles=("Conversion rate (%)", "Revenue per person (EUR)"))
-for arm, color, rate, revenue in (("Treated", TREATED, "treated_conversion_rate", "revenue_per_treated"),
-                                  ("Holdout", HOLDOUT, "holdout_conversion_rate", "revenue_per_holdout")):
-    figure.add_trace(go.Bar(name=arm, x=campaigns["campaign_id"], y=campaigns[rate] * 100, marker_color=color,
-                            legendgroup=arm), row=1, col=1)
-    figure.add_trace(go.Bar(name=arm, x=campaigns["campaign_id"], y=campaigns[revenue], marker_color=color,
-                            legendgroup=arm, showlegend=False), row=1, col=2)
-figure.update_layout(barmode="group", height=360, margin=dict(t=30, b=10), legend=dict(orientation="h"))
-st.plotly_chart(figure, width="stretch", key="chart_arms")
+arms = pd.concat([
+    pd.DataFrame({"campaign_id": campaigns["campaign_id"], "arm": arm,
+                  "Conversion rate (%)": campaigns[rate] * 100, "Revenue per person (EUR)": campaigns[revenue]})
+    for arm, rate, revenue in (("Treated", "treated_conversion_rate", "revenue_per_treated"),
+                               ("Holdout", "holdout_conversion_rate", "revenue_per_holdout"))
+])  # fmt: skip
+arm_colors = alt.Scale(domain=["Treated", "Holdout"], range=[TREATED, HOLDOUT])
+
+
+def arm_bars(measure: str) -> alt.Chart:
+    return alt.Chart(arms, title=measure, height=300).mark_bar().encode(
+        x=alt.X("campaign_id:N", title=None), xOffset=alt.XOffset("arm:N", sort=["Treated", "Holdout"]),
+        y=alt.Y(f"{measure}:Q", title=None), color=alt.Color("arm:N", scale=arm_colors, title=None),
+        tooltip=["campaign_id", "arm", alt.Tooltip(f"{measure}:Q", format=".2f")],
+    )
+
+
+st.altair_chart(alt.hconcat(arm_bars("Conversion rate (%)"), arm_bars("Revenue per person (EUR)")), key="chart_arms")
 
 st.subheader("Uplift with 95 % confidence interval")
-figure = make_subplots(rows=1, cols=2, subplot_titles=("Conversion uplift (percentage points)",
-                                                       "Revenue uplift (EUR per person)"))
-for col, (value, low, high, scale) in enumerate((("uplift", "uplift_ci_low", "uplift_ci_high", 100),
-                                                 ("revenue_uplift", "revenue_uplift_ci_low", "revenue_uplift_ci_high", 1)),
-                                                start=1):
-    estimate = campaigns[value] * scale
-    figure.add_trace(go.Scatter(
-        x=campaigns["campaign_id"], y=estimate, mode="markers", marker=dict(size=10, color=TREATED), showlegend=False,
-        error_y=dict(type="data", symmetric=False, array=campaigns[high] * scale - estimate,
-                     arrayminus=estimate - campaigns[low] * scale),
-        customdata=campaigns[["campaign_name"]], hovertemplate="%{x} %{customdata[0]}<br>%{y:.2f}<extra></extra>",
-    ), row=1, col=col)
-    figure.add_hline(y=0, line_dash="dot", line_color="grey", row=1, col=col)
-figure.update_layout(height=360, margin=dict(t=30, b=10))
-st.plotly_chart(figure, width="stretch", key="chart_uplift")
+
+
+def uplift_chart(title: str, value: str, low: str, high: str, scale: float) -> alt.LayerChart:
+    frame = pd.DataFrame({"campaign_id": campaigns["campaign_id"], "campaign_name": campaigns["campaign_name"],
+                          "estimate": campaigns[value] * scale, "low": campaigns[low] * scale,
+                          "high": campaigns[high] * scale})
+    base = alt.Chart(frame, title=title, height=300).encode(x=alt.X("campaign_id:N", title=None))
+    return alt.layer(
+        base.mark_rule(color=TREATED).encode(y=alt.Y("low:Q", title=None), y2="high:Q"),
+        base.mark_point(filled=True, size=90, color=TREATED).encode(
+            y="estimate:Q",
+            tooltip=["campaign_id", "campaign_name", alt.Tooltip("estimate:Q", format="+.2f"),
+                     alt.Tooltip("low:Q", format="+.2f"), alt.Tooltip("high:Q", format="+.2f")],
+        ),
+        alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(strokeDash=[3, 3], color="grey").encode(y="zero:Q"),
+    )
+
+
+st.altair_chart(alt.hconcat(
+    uplift_chart("Conversion uplift (percentage points)", "uplift", "uplift_ci_low", "uplift_ci_high", 100),
+    uplift_chart("Revenue uplift (EUR per person)", "revenue_uplift", "revenue_uplift_ci_low", "revenue_uplift_ci_high", 1),
+), key="chart_uplift")
 st.caption("Treated minus holdout; bars: 95 % intervals (conversion: Newcombe's hybrid score interval; revenue: "
            "Welch's). A bar crossing zero: no effect shown at this sample size.")
 

@@ -122,7 +122,7 @@ def parse_filter(text: str, collection: Collection) -> list[tuple[str, str, obje
     for part in _split_arguments(text):
         match = _CALL.match(part)
         if not match:
-            raise BadRequest(f"invalid filter expression: expected <operator>(<field>,<value>)", "filter")
+            raise BadRequest("invalid filter expression: expected <operator>(<field>,<value>)", "filter")
         operator, arguments = match.group(1), _split_arguments(match.group(2))
         if operator == "and":
             for argument in arguments:
