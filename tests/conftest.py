@@ -20,29 +20,31 @@ os.environ["RUNTIME__LOG_LEVEL"] = "WARNING"
 SMALL = {"seed": 7, "people": 300, "days": 21}
 
 
-# The longest files first (CPU seconds per file, measured one file at a time with `-n 0` on a busy machine, the
-# shared small build counted in the first file that needs it, ~35 s): crash recovery ~157 (seven `journey run`s),
-# secrets canary 70, pipeline ~70 (the default world twice), forget 50, loyalty, ESP graph, identity graph,
-# publish postgres 30, journeys, experience (a copy of test_pipeline.py's build: it must come after test_pipeline.py,
-# which publishes it), shop source, demo 28, retention, warehouse lock. With `--dist loadfile
-# --no-loadscope-reorder` (pyproject) the two workers take files in this order, so the long ones start at once and
-# the many short files fill the gaps at the end instead of one long file running alone. xdist queues one more file
-# on a worker whose files have two tests or fewer left: the crash recovery's worker takes the third file at once.
+# The longest files first. CPU seconds per file (user + system, children included), one file per process with
+# `-n 0` on a busy shared machine; the shared small build (~36 s) counted in each file that uses it, paid once per
+# run in the suite: pipeline 178 (the default world built twice), forget 86, loyalty (its deletes test alone 74),
+# secrets canary 70, publish postgres 67, identity graph 64, warehouse lock 50, ESP graph, journeys, retention,
+# shop source, demo; crash recovery (seven `journey run` processes) was the longest in wall time of the last
+# whole-suite run. test_experience.py reads test_pipeline.py's build (conftest's default_build): it comes after it.
+# With `--dist loadfile --no-loadscope-reorder` (pyproject) the two workers take files in this order, so the long
+# ones start at once and the many short files fill the gaps at the end instead of one long file running alone.
+# xdist queues one more file on a worker whose files have two tests or fewer left: the crash recovery's worker
+# takes the third file at once.
 HEAVY_FIRST = (
     "test_crash_recovery.py",
     "test_pipeline.py",  # before test_experience.py (conftest's default_build)
-    "test_secrets_canary.py",
     "test_forget.py",
     "test_loyalty.py",
-    "test_esp_graph.py",
-    "test_identity_graph.py",
+    "test_secrets_canary.py",
     "test_publish_postgres.py",
+    "test_identity_graph.py",
     "test_journeys.py",
-    "test_experience.py",
+    "test_warehouse_lock.py",
+    "test_esp_graph.py",
+    "test_retention.py",
     "test_shop_source.py",
     "test_demo.py",
-    "test_retention.py",
-    "test_warehouse_lock.py",
+    "test_experience.py",
     "test_social_api.py",
     "test_esp_source.py",
     "test_iot_source.py",
