@@ -20,27 +20,32 @@ os.environ["RUNTIME__LOG_LEVEL"] = "WARNING"
 SMALL = {"seed": 7, "people": 300, "days": 21}
 
 
-# The longest files first (seconds per file, wall and CPU, in a whole-suite run of 444 s on a fairly quiet machine:
-# crash recovery 177/157, pipeline 117/69, loyalty 60/53, warehouse lock 53/34, journeys 51/49 (with the shared
-# small build), shop source 48/30, ESP graph 46/43, identity graph 43/40, social API 31/5 (waits out rate limits),
-# demo 31/28, ESP source 28/11, IoT source 25/19; everything else 23 s or less): with `--dist loadfile
-# --no-loadscope-reorder` (pyproject) the two workers take files in this order, so the long ones start at once and
-# the many short files fill the gaps at the end instead of one long file running alone. xdist queues one more file
-# on a worker whose files have two tests or fewer left: the crash recovery's worker takes the third file at once.
+# The longest files first. CPU seconds per file (user + system, children included), one file per process with
+# `-n 0` on a busy shared machine; the shared small build (~36 s) counted in each file that uses it, paid once per
+# run in the suite: pipeline 178 (the default world built twice), forget 86, loyalty (its deletes test alone 74),
+# secrets canary 70, publish postgres 67, identity graph 64, warehouse lock 50, ESP graph, journeys, retention,
+# shop source, demo; crash recovery (seven `journey run` processes) was the longest in wall time of the last
+# whole-suite run. test_experience.py reads test_pipeline.py's build (conftest's default_build): it comes after it.
+# With `--dist loadfile --no-loadscope-reorder` (pyproject) the two workers take files in this order, so the long
+# ones start at once and the many short files fill the gaps at the end instead of one long file running alone.
+# xdist queues one more file on a worker whose files have two tests or fewer left: the crash recovery's worker
+# takes the third file at once.
 HEAVY_FIRST = (
     "test_crash_recovery.py",
-    "test_pipeline.py",
-    "test_loyalty.py",
-    "test_warehouse_lock.py",
-    "test_journeys.py",
-    "test_shop_source.py",
-    "test_esp_graph.py",
-    "test_identity_graph.py",
-    "test_experience.py",
-    "test_secrets_canary.py",
+    "test_pipeline.py",  # before test_experience.py (conftest's default_build)
     "test_forget.py",
-    "test_social_api.py",
+    "test_loyalty.py",
+    "test_secrets_canary.py",
+    "test_publish_postgres.py",
+    "test_identity_graph.py",
+    "test_journeys.py",
+    "test_warehouse_lock.py",
+    "test_esp_graph.py",
+    "test_retention.py",
+    "test_shop_source.py",
     "test_demo.py",
+    "test_experience.py",
+    "test_social_api.py",
     "test_esp_source.py",
     "test_iot_source.py",
 )
@@ -109,8 +114,7 @@ def small_build(small_world, tmp_path_factory) -> SmallBuild:
     from ingestion.demo_world.writers import write_world
     from orchestration.lib.dbt import run_dbt
 
-    root = tmp_path_factory.getbasetemp()
-    root = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "small_build"  # the workers' common folder
+    root = _shared_root(tmp_path_factory) / "small_build"
     build = SmallBuild(root / "source_systems", root / "raw" / "raw.duckdb", root / "raw" / "dlt",
                        root / "built" / "warehouse.duckdb", root / "built" / "dbt_target")  # fmt: skip
     root.mkdir(exist_ok=True)
@@ -126,6 +130,57 @@ def small_build(small_world, tmp_path_factory) -> SmallBuild:
             assert done.returncode == 0, done.stdout[-4000:]
             (root / "done").touch()
     return build
+
+
+def _shared_root(tmp_path_factory) -> Path:
+    """A folder every xdist worker of this test run sees (the workers' common base folder)."""
+    root = tmp_path_factory.getbasetemp()
+    return root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+
+
+class DefaultBuild(NamedTuple):
+    """The demo's default world as test_pipeline.py's whole-graph run built it (raw, every model, dbt's data
+    tests; no unit tests), copied right after that run, before its tests change anything. Read it, never change
+    it: copy a warehouse with ``copy_warehouse`` first."""
+
+    warehouse: Path
+    truth: dict[str, str]  # the world's truth files (``write_world``'s names: text_sentiment_truth, ...)
+
+
+DEFAULT_BUILD_WAIT = 1200  # seconds; the whole-graph run of the default world takes a few minutes on a busy machine
+
+
+def publish_default_build(tmp_path_factory, warehouse: Path, source_systems: Path, success: bool) -> None:
+    """test_pipeline.py's run of the default world, shared with other files (``default_build``)."""
+    root = _shared_root(tmp_path_factory) / "default_build"
+    root.mkdir(exist_ok=True)
+    if success:
+        copy_warehouse(warehouse, root)
+        for truth in source_systems.glob("*.parquet"):
+            shutil.copyfile(truth, root / truth.name)
+    (root / ("done" if success else "failed")).touch()
+
+
+@pytest.fixture(scope="session")
+def default_build(request, tmp_path_factory) -> DefaultBuild | None:
+    """test_pipeline.py's build of the default world when that file runs in this session (it runs early, see
+    HEAVY_FIRST; another worker waits for it here), else None: the caller then builds the world itself.
+
+    Loading and building the default world costs about a minute of CPU; two files used to do it each."""
+    import time
+
+    builds = any(item.path.name == "test_pipeline.py" and "demo_run" in item.fixturenames for item in request.session.items)
+    root = _shared_root(tmp_path_factory) / "default_build"
+    deadline = time.monotonic() + DEFAULT_BUILD_WAIT
+    alone = not os.environ.get("PYTEST_XDIST_WORKER")  # one process: test_pipeline.py has run by now, or will not
+    while builds and not (root / "done").exists():
+        if alone or (root / "failed").exists() or time.monotonic() > deadline:
+            return None  # the run failed (test_pipeline.py says why) or never came: build it yourself
+        time.sleep(1)
+    if not builds:
+        return None
+    truth = {p.stem: str(p) for p in root.glob("*.parquet")}
+    return DefaultBuild(root / "warehouse.duckdb", truth)
 
 
 def rows(warehouse: Path, sql: str) -> list[tuple]:

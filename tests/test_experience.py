@@ -25,7 +25,7 @@ from ingestion.demo_world.writers import write_world
 from ingestion.sentiment import label_report
 from orchestration.lib.dbt import ensure_manifest
 
-from .conftest import dbt, one, rows
+from .conftest import copy_warehouse, dbt, one, rows
 
 PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
 LANGUAGES = ("de", "en")
@@ -94,19 +94,25 @@ def test_experience_marts_have_contracts_and_every_column_with_a_unit():
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(default_build, tmp_path_factory):
     """The demo's default world loaded raw and every model up to the experience marts and customer_360 built, then
-    their dbt tests (unit tests included) run."""
+    their dbt tests (unit tests included) run.
+
+    The build is test_pipeline.py's whole-graph run of that world when it runs in this session (a copy of it:
+    conftest's ``default_build``), else the world is loaded and those models built here."""
     tmp = tmp_path_factory.mktemp("experience")
     world = generate()
-    paths = write_world(world, tmp / "source_systems")
-    warehouse = tmp / "warehouse.duckdb"
-    with pipelines.source_endpoints(tmp / "source_systems") as endpoints:
-        for name in config.SOURCE_NAMES:
-            info = pipelines.load(name, endpoints, warehouse=warehouse, pipelines_dir=tmp / "dlt")
-            assert not info.has_failed_jobs
-    dbt(warehouse, tmp, "build", "--select", "+customer_360", "+social_engagement", "+person_identifiers",
-        "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")  # fmt: skip
+    if default_build is not None:
+        warehouse, paths = copy_warehouse(default_build.warehouse, tmp), default_build.truth
+    else:
+        paths = write_world(world, tmp / "source_systems")
+        warehouse = tmp / "warehouse.duckdb"
+        with pipelines.source_endpoints(tmp / "source_systems") as endpoints:
+            for name in config.SOURCE_NAMES:
+                info = pipelines.load(name, endpoints, warehouse=warehouse, pipelines_dir=tmp / "dlt")
+                assert not info.has_failed_jobs
+        dbt(warehouse, tmp, "build", "--select", "+customer_360", "+social_engagement", "+person_identifiers",
+            "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test")  # fmt: skip
     results = dbt(warehouse, tmp, "test", "--select", "path:models/marts/experience", "path:models/intermediate/experience",
                   "customer_360")  # fmt: skip
     assert results and {r["status"] for r in results.values()} == {"pass"}

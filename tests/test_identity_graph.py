@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -32,7 +33,8 @@ class Graph:
         self.target = target or folder / "target"  # one per module: dbt parses the project once
         self.path = folder / "warehouse.duckdb"
         self.key = key
-        folder.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)  # a fresh warehouse (and no key file) at a path used before
+        folder.mkdir(parents=True)
 
     def write(self, records: list[str], edges: list[tuple[str, str]]) -> None:
         with duckdb.connect(str(self.path)) as con:
@@ -143,8 +145,15 @@ def target(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("dbt_target")
 
 
-def test_a_10000_record_chain_is_one_person_and_the_cap_cuts_a_shared_number(tmp_path, target):
-    graph = Graph(tmp_path, target=target)
+@pytest.fixture()
+def folder(target) -> Path:
+    """The graph's folder: one path for every test of the module, emptied by ``Graph``. dbt parses the whole
+    project again whenever the warehouse path differs from its saved parse's (the path is part of the profile)."""
+    return target.parent / "graph"
+
+
+def test_a_10000_record_chain_is_one_person_and_the_cap_cuts_a_shared_number(folder, target):
+    graph = Graph(folder, target=target)
     records, edges = chain("shop_customer", 10_000)
     people = [[f"loyalty_member:{p:03d}{i}" for i in range(2)] for p in range(20)]  # 20 people with 2 memberships
     records += [r for pair in people for r in pair]
@@ -171,8 +180,8 @@ def test_a_10000_record_chain_is_one_person_and_the_cap_cuts_a_shared_number(tmp
     assert (warning["status"], warning["failures"]) == ("warn", 10_001)
 
 
-def test_ids_follow_records_across_runs_and_the_log_says_why(tmp_path, target):
-    graph = Graph(tmp_path, target=target)
+def test_ids_follow_records_across_runs_and_the_log_says_why(folder, target):
+    graph = Graph(folder, target=target)
     a, b, c, d = ["shop_customer:a1", "shop_customer:a2"], ["loyalty_member:b1"], ["shop_customer:c1", "shop_customer:c2"], [
         "iot_device:d1", "iot_device:d2", "iot_device:d3"]  # fmt: skip
     base = linked(a, "email:a") + linked(c, "email:c") + linked(d[:2], "email:d") + linked(d[1:], "phone:d")
@@ -218,12 +227,12 @@ def test_ids_follow_records_across_runs_and_the_log_says_why(tmp_path, target):
     assert graph.ids()["shop_customer:a1"] == first["shop_customer:a1"] and len(graph.log()) == 3
 
 
-def test_fresh_builds_give_the_same_ids_only_with_the_same_key(tmp_path, target, monkeypatch):
+def test_fresh_builds_give_the_same_ids_only_with_the_same_key(folder, target, monkeypatch):
     """Without JW_PSEUDONYM_KEY a key is generated once next to the warehouse (outside it) and kept."""
     monkeypatch.delenv("JW_PSEUDONYM_KEY", raising=False)
     records, edges = chain("loyalty_card", 50)
     records += ["shop_customer:x", "shop_customer:y"]
-    graph = Graph(tmp_path, key="", target=target)
+    graph = Graph(folder, key="", target=target)
     graph.write(records, edges)
 
     def fresh_build(key: str) -> dict[str, str]:
@@ -234,7 +243,7 @@ def test_fresh_builds_give_the_same_ids_only_with_the_same_key(tmp_path, target,
         return graph.ids()
 
     generated = fresh_build("")
-    key_file = tmp_path / "pseudonym.key"
+    key_file = folder / "pseudonym.key"
     assert oct(key_file.stat().st_mode & 0o777) == "0o600" and len(key_file.read_text().strip()) == 64
     assert len(set(generated.values())) == 3
     assert fresh_build(key_file.read_text().strip()) == generated

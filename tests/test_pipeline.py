@@ -14,7 +14,7 @@ from ingestion.demo_world.scoring import score_identity
 from ingestion.demo_world.writers import write_world
 from orchestration.demo import run_pipeline
 
-from .conftest import count, rows
+from .conftest import count, publish_default_build, rows
 
 
 @functools.cache
@@ -24,10 +24,16 @@ def default_world():
 
 
 @pytest.fixture(scope="module")
-def demo_run(data_dir):
+def demo_run(data_dir, tmp_path_factory):
     assert config.data_dir() == data_dir.resolve()
-    write_world(default_world(), config.source_systems_dir())
-    return run_pipeline()
+    success = False
+    try:
+        write_world(default_world(), config.source_systems_dir())
+        run = run_pipeline()
+        success = run.success
+    finally:  # test_experience.py reads this build (conftest's default_build), or builds its own if it failed
+        publish_default_build(tmp_path_factory, config.warehouse_path(), config.source_systems_dir(), success)
+    return run
 
 
 @pytest.fixture(scope="module")
