@@ -65,6 +65,7 @@ def connection() -> duckdb.DuckDBPyConnection | None:
 def _query(sql: str, params: tuple, version: tuple[int, int]) -> pd.DataFrame:
     cursor = _connection(str(serving_path()), version).cursor()  # a cursor per query: safe across threads
     try:
+        cursor.execute("use served")  # a cursor is a connection of its own: the default catalog is per connection
         return cursor.execute(sql, list(params)).df()
     finally:
         cursor.close()

@@ -30,12 +30,10 @@ EXPECTED = {
     "channels": ["Channels", "Attributed revenue by model"],
     "customer_value": ["Customer value", "CLV backtest"],
     "cohorts": ["Cohorts", "by cohort and month since first purchase"],
-    # placeholders until the owners' pages are merged (B2: journeys, experience, customer_lookup; E: campaigns):
-    # their titles from PAGES; owners replace them with a text further down their page
-    "journeys": ["Journeys"],
-    "campaigns": ["Campaigns"],
-    "experience": ["Experience"],
-    "customer_lookup": ["Customer lookup"],
+    "journeys": ["Journeys", "Top paths to conversion", "From first touch to purchase", "Storefront funnel"],
+    "campaigns": ["Campaigns", "Uplift with 95 % confidence interval", "Per campaign"],
+    "experience": ["Experience", "Sentiment over time", "Service alerts", "Engagement tiers"],
+    "customer_lookup": ["Customer lookup", "Show personal data", "Enter a person_id to look a person up."],
 }
 
 
