@@ -8,7 +8,6 @@ Dagster metadata must carry the parameters and the predicted-vs-actual plot.
 from __future__ import annotations
 
 import base64
-import json
 import re
 from collections import defaultdict
 from datetime import timedelta
@@ -21,7 +20,7 @@ import pytest
 from ingestion import clv, clv_models
 from orchestration.lib import clv_metadata
 
-from .conftest import copy_warehouse, dbt
+from .conftest import built_nodes, copy_warehouse, dbt
 
 CLV_MARTS = ("customer_clv", "clv_backtest", "clv_model_runs")
 
@@ -30,7 +29,7 @@ CLV_MARTS = ("customer_clv", "clv_backtest", "clv_model_runs")
 def built(small_build, tmp_path_factory):
     """The small world loaded raw and built by dbt (the full build other files share: the CLV marts, their
     upstream models and the tests between, all passing), copied: the last test here refits on it."""
-    results = {r["unique_id"].split(".")[2]: r for r in json.loads((small_build.target / "run_results.json").read_text())["results"]}
+    results = built_nodes(small_build.target)
     assert {r["status"] for r in results.values()} <= {"success", "pass"}, {
         n: r["status"] for n, r in results.items() if r["status"] not in ("success", "pass")
     }
