@@ -17,7 +17,7 @@ import pytest
 
 from ingestion.demo_world.journey_scoring import score_journeys
 
-from .conftest import built_nodes, dbt, one, rows
+from .conftest import dbt, one, rows
 
 PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
 # raw rows the second load brings: each event-like table and the column that dates it
@@ -44,7 +44,8 @@ def raw(small_build):
 def built(small_build):
     """Everything up to the journey marts built (gap rules): the small world's full ``dbt build``, shared with
     other files (read only)."""
-    results = built_nodes(small_build.target).values()
+    results = json.loads((small_build.target / "run_results.json").read_text())["results"]
+    results = [r for r in results if not r["unique_id"].startswith("exposure.")]  # dbt lists exposures as no-op
     assert {r["status"] for r in results} <= {"success", "pass"}
     # this build runs the dbt unit tests (the production build leaves them out): every one of them, and passing
     unit_tests = json.loads((small_build.target / "manifest.json").read_text())["unit_tests"]

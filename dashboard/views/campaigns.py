@@ -95,7 +95,9 @@ def arm_bars(measure: str) -> alt.Chart:
     )
 
 
-st.altair_chart(alt.hconcat(arm_bars("Conversion rate (%)"), arm_bars("Revenue per person (EUR)")), key="chart_arms")
+left, right = st.columns(2)
+left.altair_chart(arm_bars("Conversion rate (%)"), width="stretch", key="chart_arms_rate")
+right.altair_chart(arm_bars("Revenue per person (EUR)"), width="stretch", key="chart_arms_revenue")
 
 st.subheader("Uplift with 95 % confidence interval")
 
@@ -116,10 +118,11 @@ def uplift_chart(title: str, value: str, low: str, high: str, scale: float) -> a
     )
 
 
-st.altair_chart(alt.hconcat(
-    uplift_chart("Conversion uplift (percentage points)", "uplift", "uplift_ci_low", "uplift_ci_high", 100),
-    uplift_chart("Revenue uplift (EUR per person)", "revenue_uplift", "revenue_uplift_ci_low", "revenue_uplift_ci_high", 1),
-), key="chart_uplift")
+left, right = st.columns(2)
+left.altair_chart(uplift_chart("Conversion uplift (percentage points)", "uplift", "uplift_ci_low", "uplift_ci_high", 100),
+                  width="stretch", key="chart_uplift_rate")
+right.altair_chart(uplift_chart("Revenue uplift (EUR per person)", "revenue_uplift", "revenue_uplift_ci_low",
+                                "revenue_uplift_ci_high", 1), width="stretch", key="chart_uplift_revenue")
 st.caption("Treated minus holdout; bars: 95 % intervals (conversion: Newcombe's hybrid score interval; revenue: "
            "Welch's). A bar crossing zero: no effect shown at this sample size.")
 
