@@ -44,24 +44,8 @@ def backtest_svg(rows: list[tuple], holdout_days: int | None = None) -> str:
     width, height, left, right, top, bottom = 640, 300, 56, 16, 40, 52
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [v for _, _, p, a, *_ in rows for v in (p, a) if v is not None]
-    peak = max(values + [0.0]) or 1.0
-    step = _nice_step(peak)
-    top_value = step * max(1, -(-peak // step))
-    y = lambda v: top + plot_h - (v / top_value) * plot_h  # noqa: E731
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-        'font-family="sans-serif" font-size="11">',
-        f'<rect width="{width}" height="{height}" fill="white"/>',
-        f'<text x="{left}" y="16" font-size="13" font-weight="bold">CLV backtest: repeat purchases per customer in the '
-        f'{escape(str(holdout_days) + "-day " if holdout_days else "")}holdout</text>',
-    ]
-    ticks, v = [], 0.0
-    while v <= top_value + 1e-9:
-        ticks.append(v)
-        v += step
-    for t in ticks:
-        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(t):.1f}" y2="{y(t):.1f}" stroke="#e3e3e3"/>')
-        parts.append(f'<text x="{left - 6}" y="{y(t) + 4:.1f}" text-anchor="end">{t:g}</text>')
+    title = f"CLV backtest: repeat purchases per customer in the {str(holdout_days) + '-day ' if holdout_days else ''}holdout"
+    parts, y = svg_frame(title, max(values + [0.0]), width, height, left, right, top, bottom)
     slot = plot_w / max(len(rows), 1)
     bar = min(28.0, slot * 0.36)
     for i, (bucket, customers, predicted, actual, *_) in enumerate(rows):
@@ -84,6 +68,29 @@ def backtest_svg(rows: list[tuple], holdout_days: int | None = None) -> str:
         parts.append(f'<text x="{x + 14}" y="33">{label}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def svg_frame(title: str, peak: float, width: int, height: int, left: int, right: int, top: int, bottom: int):
+    """The start of a hand-drawn SVG chart: the svg element, a white background, the title, and horizontal grid lines
+    with their labels at round steps up to ``peak``. Returns the parts so far and ``y(value)``, the plot's y of a value
+    (0 at the bottom of the plot area)."""
+    plot_h = height - top - bottom
+    peak = peak or 1.0
+    step = _nice_step(peak)
+    top_value = step * max(1, -(-peak // step))
+    y = lambda v: top + plot_h - (v / top_value) * plot_h  # noqa: E731
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        'font-family="sans-serif" font-size="11">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{left}" y="16" font-size="13" font-weight="bold">{escape(title)}</text>',
+    ]
+    t = 0.0
+    while t <= top_value + 1e-9:
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(t):.1f}" y2="{y(t):.1f}" stroke="#e3e3e3"/>')
+        parts.append(f'<text x="{left - 6}" y="{y(t) + 4:.1f}" text-anchor="end">{t:g}</text>')
+        t += step
+    return parts, y
 
 
 def _nice_step(peak: float) -> float:

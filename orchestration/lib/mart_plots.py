@@ -14,7 +14,7 @@ from html import escape
 
 import dagster as dg
 
-from orchestration.lib.clv_metadata import _bar, _code, _nice_step
+from orchestration.lib.clv_metadata import _bar, _code, _nice_step, svg_frame
 
 BAR = "#4f6bed"
 CLV_BINS = 12
@@ -25,21 +25,7 @@ def bar_chart_svg(title: str, labels: list[str], values: list[float], x_title: s
     """A vertical bar chart; at most ~12 x labels are written (evenly spaced), every bar has a tooltip."""
     width, height, left, right, top, bottom = 640, 300, 56, 16, 32, 58
     plot_w, plot_h = width - left - right, height - top - bottom
-    peak = max(values + [0.0]) or 1.0
-    step = _nice_step(peak)
-    top_value = step * max(1, -(-peak // step))
-    y = lambda v: top + plot_h - (v / top_value) * plot_h  # noqa: E731
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-        'font-family="sans-serif" font-size="11">',
-        f'<rect width="{width}" height="{height}" fill="white"/>',
-        f'<text x="{left}" y="16" font-size="13" font-weight="bold">{escape(title)}</text>',
-    ]
-    t = 0.0
-    while t <= top_value + 1e-9:
-        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(t):.1f}" y2="{y(t):.1f}" stroke="#e3e3e3"/>')
-        parts.append(f'<text x="{left - 6}" y="{y(t) + 4:.1f}" text-anchor="end">{t:g}</text>')
-        t += step
+    parts, y = svg_frame(title, max(values + [0.0]), width, height, left, right, top, bottom)
     slot = plot_w / max(len(values), 1)
     every = max(1, -(-len(labels) // 12))
     for i, (label, value) in enumerate(zip(labels, values)):
