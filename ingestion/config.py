@@ -51,3 +51,15 @@ def pipelines_dir() -> Path:
 
 def dagster_home() -> Path:
     return Path(os.environ.get("DAGSTER_HOME") or data_dir() / "dagster_home").resolve()
+
+
+def activation_dir() -> Path:
+    """The activation store's folder (SQLite default): ``<data dir>/activation``. Outside the warehouse, so the
+    real-time path never waits for the warehouse's single writer."""
+    return data_dir() / "activation"
+
+
+def activation_db_url() -> str | None:
+    """``$JW_ACTIVATION_DB_URL`` (a PostgreSQL URL) for the inbox and the outbox; None = SQLite files in
+    :func:`activation_dir`."""
+    return os.environ.get("JW_ACTIVATION_DB_URL") or None
