@@ -45,6 +45,7 @@ class Request:
     query: dict[str, str]  # last value of each parameter
     headers: dict[str, str]  # lower-case names
     base_url: str  # scheme://host:port/<system>, for absolute links in responses
+    body: bytes = b""  # the request body (POST)
 
 
 @dataclass
@@ -174,6 +175,8 @@ def _handler(apps: dict[str, App], faults: Faults):
             self.connection.close()
 
         def _dispatch(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length > 0 else b""  # read first: a fault answers a whole request
             url = urlparse(self.path)
             system, _, rest = url.path.lstrip("/").partition("/")
             app = apps.get(system)
@@ -194,6 +197,7 @@ def _handler(apps: dict[str, App], faults: Faults):
                 query={k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()},
                 headers={k.lower(): v for k, v in self.headers.items()},
                 base_url=f"http://{host}/{system}",
+                body=body,
             )
             try:
                 response = app.handle(request)
@@ -203,6 +207,9 @@ def _handler(apps: dict[str, App], faults: Faults):
 
         def do_GET(self) -> None:
             self._dispatch("GET")
+
+        def do_POST(self) -> None:  # the ESP's send API (``/esp/api/messages/``); the other apps answer 405
+            self._dispatch("POST")
 
     return Handler
 
