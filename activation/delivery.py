@@ -1,8 +1,9 @@
 """The delivery worker (``journey deliver``): sends released outbox messages, once in effect.
 
 A pass claims a batch of released, unsettled, due messages (a lease: ``store.claim``), checks each again at send
-time, sends the rest with their idempotency keys (``activation.destinations``) and records every attempt in
-``exports.deliveries`` with the outbox row settled or scheduled again, in one transaction per message.
+time, sends the rest with their idempotency keys (``activation.destinations``; a few requests in flight at once,
+``Settings.concurrency``) and records every attempt in ``exports.deliveries`` with the outbox row settled or
+scheduled again, in one transaction per message.
 
 At-least-once plus the key: a worker killed after the destination accepted a message and before its record leaves
 the message claimed until the lease runs out; the next worker sends it again with the same key and the destination
@@ -35,6 +36,7 @@ import socket
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -65,6 +67,7 @@ class Settings:
     backoff_cap_seconds: float = field(default_factory=lambda: _env_float("JW_DELIVERY_BACKOFF_CAP_SECONDS", 600.0))
     poll_seconds: float = field(default_factory=lambda: _env_float("JW_DELIVERY_POLL_SECONDS", 0.5))
     timeout_seconds: float = 10.0
+    concurrency: int = 4  # requests in flight at once per destination (each one a message)
 
 
 @dataclass
@@ -166,6 +169,7 @@ class Worker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stopping = threading.Event()
         self._rng = random.Random()
+        self._pool: ThreadPoolExecutor | None = None
 
     def run_once(self) -> Tally:
         """Claim and send batches until nothing is due now (retries scheduled later are left for later)."""
@@ -217,8 +221,9 @@ class Worker:
                 pending.setdefault(message["destination"], []).append(message)
         for name, group in pending.items():
             destination = self.destinations[name]
-            # ad audiences go as one file write per batch; the others one request at a time
-            chunks = [group] if name == "ad_audience" else [[m] for m in group]
+            # ad audiences go as one file write per batch; the others a few requests at a time
+            width = max(1, settings.concurrency)
+            chunks = [group] if name == "ad_audience" else [group[i:i + width] for i in range(0, len(group), width)]
             for chunk in chunks:
                 if self.stopping.is_set() and name != "ad_audience":
                     store.renew(self.name, [m["message_id"] for m in chunk], 0, url=self.url)  # for the next worker
@@ -231,11 +236,24 @@ class Worker:
                         self._defer(message, paused_until[name] - time.monotonic())
                         tally.deferred += 1
                     continue
-                for message, result in zip(chunk, destination.deliver(chunk)):
+                for message, result in zip(chunk, self._deliver(destination, chunk)):
                     self._record(message, result, tally)
                     if result.status_code == 429:
                         paused_until[name] = time.monotonic() + (result.retry_after or settings.backoff_seconds)
         return tally, len(messages)
+
+    def _deliver(self, destination: Destination, chunk: list[dict]) -> list[Result]:
+        """``chunk`` sent: one call for an ad audience's file, one request per message in parallel otherwise."""
+        if destination.name == "ad_audience" or len(chunk) == 1:
+            return destination.deliver(chunk)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max(1, self.settings.concurrency), thread_name_prefix="deliver")
+        return list(self._pool.map(lambda message: destination.deliver([message])[0], chunk))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     def _defer(self, message: dict, seconds: float) -> None:
         """Leave a message for later without an attempt: its claim goes, it is due again in ``seconds``."""
@@ -273,6 +291,7 @@ def deliver(mode: str = "once", settings: Settings | None = None, echo: Callable
         for name, reason in missing.items():
             echo(f"destination {name} not available ({reason}): its messages wait")
         worker = Worker(destinations, settings, url=url)
+        stack.callback(worker.close)
 
         def stop(*_):
             worker.stopping.set()

@@ -31,6 +31,7 @@ import io
 import json
 import os
 import re
+import threading
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,11 +88,21 @@ def _transport_failure(error: Exception) -> Result:
 
 
 class _Http:
+    """POSTs with a keep-alive session per thread (the worker sends a few messages at once)."""
+
     def __init__(self, timeout: float):
+        self.timeout = timeout
+        self._local = threading.local()
+        self._sessions: list = []
+
+    @property
+    def session(self):
         import requests
 
-        self.session = requests.Session()
-        self.timeout = timeout
+        if getattr(self._local, "session", None) is None:
+            self._local.session = requests.Session()
+            self._sessions.append(self._local.session)
+        return self._local.session
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[Result, dict | None]:
         import requests
@@ -109,7 +120,8 @@ class _Http:
         return classify(response.status_code, response.headers.get("Retry-After"), code or ""), document
 
     def close(self) -> None:
-        self.session.close()
+        for session in self._sessions:
+            session.close()
 
 
 class EspDestination:

@@ -531,6 +531,7 @@ def test_two_workers_claim_disjoint_messages_and_leases_expire(store_url):
         start.wait()
         while batch := store.claim(name, 25, 60, url=store_url):
             claimed[name] += [m["message_id"] for m in batch]
+            time.sleep(0.01)  # sending them: the other worker claims meanwhile
 
     threads = [threading.Thread(target=claim_all, args=(n,)) for n in claimed]
     for thread in threads:
