@@ -610,3 +610,29 @@ def test_a_throttled_destination_is_paused_not_hammered_and_every_message_still_
     assert len(throttled) < len(messages)  # one 429 per pause, not one per message
     assert Counter(r["outcome"] for r in outbox()) == {"delivered": len(messages)}
     assert sum(receipts_in_file(small_systems).values()) == 0
+
+
+def test_a_crash_after_the_esp_accepted_and_before_the_record_is_recovered_by_the_key(data, small_systems):
+    from activation import store
+    from activation.delivery import Settings, Worker
+    from activation.destinations import EspDestination
+    from ingestion.demo_world.api_server import DEMO_TOKENS
+
+    persons = people(5)
+    profiles = subscribed_profiles(small_systems)
+    write_serving(data, {p: (True, True) for p in persons})
+    messages = [esp_message(f"cr{i}", p, profiles[i]) for i, p in enumerate(persons)]
+    enqueue_released(messages)
+    with esp_api(small_systems) as esp:
+        destination = EspDestination(esp, DEMO_TOKENS["esp"])
+        claimed = store.claim("about-to-die", 10, 0.3)
+        first = destination.deliver(claimed[:3])  # accepted by the ESP ... and the worker dies before recording
+        assert [r.status_code for r in first] == [202, 202, 202]
+        time.sleep(0.4)  # its lease runs out
+        tally = Worker({"esp": destination}, Settings()).run_once()
+    assert tally.delivered == 5
+    receipts = receipts_in_file(small_systems)
+    assert set(receipts) == {m["idempotency_key"] for m in messages}
+    assert sorted(receipts.values()) == [0, 0, 1, 1, 1]  # the three sent again were deduplicated, not sent twice
+    details = {a["idempotency_key"]: a["detail"] for a in store.deliveries_of()}
+    assert sum("deduplicated" in d for d in details.values()) == 3
