@@ -141,6 +141,7 @@ def suppression_reasons(messages: list[dict], serving: Path | None = None, url: 
     suppressed = {purpose: store.suppressed(people, purpose, url=url) for purpose in set(PURPOSE.values())}
     profiles = [m["payload"].get("esp_profile_id") for m in messages if isinstance(m["payload"], dict)]
     unsubscribed = store.unsubscribes([p for p in profiles if p], url=url)
+    shares = {c: campaign_share(c) for c in {m.get("campaign_id") for m in messages} if c}  # the YAML read once a batch
     reasons: dict[int, str] = {}
     for message in messages:
         destination, person = message["destination"], message.get("person_id")
@@ -155,7 +156,7 @@ def suppression_reasons(messages: list[dict], serving: Path | None = None, url: 
             reasons[message["message_id"]] = "no_consent"
         elif profile in unsubscribed and unsubscribed[profile] >= min(message["created_at"], published_at):
             reasons[message["message_id"]] = "unsubscribed"
-        elif message.get("campaign_id") and in_holdout(person, message["campaign_id"], campaign_share(message["campaign_id"])):
+        elif message.get("campaign_id") and in_holdout(person, message["campaign_id"], shares[message["campaign_id"]]):
             reasons[message["message_id"]] = "holdout"
     return reasons
 

@@ -636,3 +636,23 @@ def test_a_crash_after_the_esp_accepted_and_before_the_record_is_recovered_by_th
     assert sorted(receipts.values()) == [0, 0, 1, 1, 1]  # the three sent again were deduplicated, not sent twice
     details = {a["idempotency_key"]: a["detail"] for a in store.deliveries_of()}
     assert sum("deduplicated" in d for d in details.values()) == 3
+
+
+def test_deliver_once_serves_the_demo_esp_itself_when_no_url_is_set(data, small_systems):
+    import shutil
+
+    shutil.copytree(small_systems, data / "source_systems")
+    persons = people(6)
+    profiles = subscribed_profiles(small_systems)
+    write_serving(data, {p: (True, p != persons[0]) for p in persons})
+    enqueue_released([esp_message(f"once{i}", p, profiles[i]) for i, p in enumerate(persons)])
+    write_serving(data, {p: (p != persons[0], True) for p in persons})  # the first withdrew since
+    env = worker_env(data)
+    env.pop("JW_ESP_API_URL", None)
+    done = subprocess.run([sys.executable, "-m", "orchestration.cli", "deliver", "--once"], env=env, cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "done: delivered 5, suppressed 1, failed 0" in done.stdout
+    assert "destination webhook not available (JW_EXPORT_WEBHOOK_URL is not set)" in done.stdout
+    assert len(receipts_in_file(data / "source_systems")) == 5  # kept in the demo ESP's snapshot folder
+    assert receipts_in_file(small_systems) == {}
