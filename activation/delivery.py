@@ -43,6 +43,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
+import sqlalchemy as sa
+
 from . import store
 from .destinations import DELIVERED, PERMANENT, Destination, Result, open_destinations
 from .holdout import DEFAULT_HOLDOUT_SHARE, in_holdout
@@ -191,6 +193,10 @@ class Worker:
             except NoServingCopy as reason:
                 log.warning("%s", reason)
                 tally, claimed = Tally(), 0
+            except sa.exc.OperationalError as error:  # the store away for a moment (PostgreSQL restarting): wait
+                log.warning("activation store not reachable (%s): trying again", type(error.orig).__name__)
+                self.stopping.wait(min(30.0, self.settings.poll_seconds * 20))
+                continue
             total.add(tally)
             if claimed and on_pass:
                 on_pass(tally)

@@ -4,7 +4,8 @@
 - ``/esp/...``: the e-mail service provider (Klaviyo-style JSON:API), :mod:`ingestion.demo_world.apis.esp`;
 - ``/social/...``: social media (Meta Graph API style), :mod:`ingestion.demo_world.apis.social`.
 
-Each system is an *app*: an object with ``handle(request) -> Response`` built from the API snapshots folder
+Each system is an *app*: an object with ``handle(request) -> Response`` (GET, and POST with its body for the
+ESP's send API) built from the API snapshots folder
 (``<api root>/<system>/``). This module owns what all of them share: routing, snapshots re-read when their
 file changes, access tokens, a leaky-bucket rate limit, and a fault switch (``faults`` = the share of requests
 that get a 429, a 500 or 503, a slow answer, a truncated body or a reset connection), so sources can be
