@@ -267,3 +267,105 @@ def test_importing_the_definitions_does_not_import_great_expectations():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+# -- raw landings ---------------------------------------------------------------------------------------------
+
+
+def landing_run(warehouse, monkeypatch, *extra):
+    """The landing checks of every source in one Dagster run, on stand-ins for the ingestion assets (the real
+    ones would load again) that land nothing: the checks read ``warehouse`` as it is."""
+    from orchestration.defs import landing_checks
+    from orchestration.lib.landing import LANDINGS
+
+    monkeypatch.setenv("JW_WAREHOUSE_PATH", str(warehouse))
+
+    @dg.multi_asset(specs=[dg.AssetSpec(list(key)) for key in LANDINGS], can_subset=True)
+    def landed(context: dg.AssetExecutionContext):
+        for key in sorted(context.selected_asset_keys):
+            yield dg.MaterializeResult(asset_key=key)
+
+    checks = [getattr(landing_checks, f"landing_checks_{s}") for s in ("shop", "esp", "social", "loyalty", "iot", "history")]
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([landed, *checks, *extra], instance=instance, raise_on_error=False)
+    evaluations = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
+    return result, evaluations
+
+
+def test_the_landing_checks_pass_on_the_small_worlds_raw_tables(small_build, tmp_path, monkeypatch):
+    from orchestration.lib.landing import LANDINGS
+
+    monkeypatch.setenv("JW_DATA_DIR", str(tmp_path))
+    _, evaluations = landing_run(small_build.raw, monkeypatch)
+    assert len(evaluations) == 2 * len(LANDINGS) >= 40
+    failed = {k: e.metadata.get("failed") for k, e in evaluations.items() if not e.passed}
+    assert failed == {}
+    orders = evaluations[("shop/orders", "landing_volume_and_keys")]
+    assert orders.metadata["row_count"].value >= 20 and orders.metadata["null_rate:id"].value == 0
+    assert evaluations[("shop/orders", "landing_values")].metadata["min:total_price"].value > 0
+    assert orders.metadata["gx_docs"].value == str(tmp_path / "gx_docs" / "index.html")
+    assert (tmp_path / "gx_docs" / "index.html").exists()
+    suites = {p.stem for p in (tmp_path / "gx" / "expectations").glob("*.json")}
+    assert {f"raw_{s}__{t}" for s, t in LANDINGS} <= suites
+
+
+def test_a_planted_bad_landing_fails_and_blocks_what_follows(small_build, tmp_path, monkeypatch):
+    from .conftest import copy_warehouse
+
+    monkeypatch.setenv("JW_DATA_DIR", str(tmp_path))
+    warehouse = copy_warehouse(small_build.raw, tmp_path / "bad")
+    with duckdb.connect(str(warehouse)) as con:
+        # a refund landed as a negative order, and an order without its id (dlt makes the primary key NOT NULL:
+        # the table is recreated without it, as a schema change would); far-future device readings
+        con.execute("create or replace table shop.orders as select * from shop.orders")
+        con.execute("update shop.orders set total_price = -12.5 where id = (select min(id) from shop.orders)")
+        con.execute("insert into shop.orders (id, customer_id, total_price, created_at) values (null, 100003, 9.99, now())")
+        con.execute("update iot.readings set recorded_at = now() + interval 30 day where reading_id in (select reading_id from iot.readings limit 3)")
+        con.execute(f"update shop.customers set email = '{PLANTED_EMAIL}', phone = '{PLANTED_PHONE}' where id = (select min(id) from shop.customers)")
+
+    @dg.asset(key=["staging", "test_stg_orders"], deps=[dg.AssetKey(["shop", "orders"])])
+    def stg_orders() -> None: ...
+
+    @dg.asset(key=["staging", "test_stg_readings"], deps=[dg.AssetKey(["iot", "readings"])])
+    def stg_readings() -> None: ...
+
+    result, evaluations = landing_run(warehouse, monkeypatch, stg_orders, stg_readings)
+    failed = {k: (e.severity, e.metadata["failed"].value) for k, e in evaluations.items() if not e.passed}
+    assert failed == {
+        ("shop/orders", "landing_volume_and_keys"): (dg.AssetCheckSeverity.ERROR, "null_rate:id"),
+        ("shop/orders", "landing_values"): (dg.AssetCheckSeverity.WARN, "min:total_price"),
+        ("iot/readings", "landing_values"): (dg.AssetCheckSeverity.WARN, "not_in_future:recorded_at"),
+    }
+    keys = evaluations[("shop/orders", "landing_volume_and_keys")].metadata
+    assert 0 < keys["null_rate:id"].value < 0.1
+    assert evaluations[("shop/orders", "landing_values")].metadata["min:total_price"].value == -12.5
+    assert 24 * 29 < evaluations[("iot/readings", "landing_values")].metadata["not_in_future:recorded_at"].value
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "staging/test_stg_orders" not in materialized  # blocked by the failing blocking check
+    assert "staging/test_stg_readings" in materialized  # a warning does not block
+    serialized = json.dumps([{k: v.value for k, v in e.metadata.items()} for e in evaluations.values()], default=str)
+    assert PLANTED_EMAIL not in serialized and "7654321" not in serialized
+
+
+def test_every_main_raw_table_has_a_blocking_and_a_warn_landing_check():
+    from orchestration.definitions import defs
+    from orchestration.lib.landing import LANDINGS
+
+    specs = {(s.asset_key.to_user_string(), s.name): s for c in defs.asset_checks for s in c.check_specs}
+    landing = {k: s for k, s in specs.items() if k[1].startswith("landing_")}
+    assert set(landing) == {(f"{s}/{t}", n) for s, t in LANDINGS for n in ("landing_volume_and_keys", "landing_values")}
+    assert {k for k, s in landing.items() if s.blocking} == {(f"{s}/{t}", "landing_volume_and_keys") for s, t in LANDINGS}
+    graph = defs.resolve_asset_graph()
+    assert all(graph.has(dg.AssetKey(k.split("/"))) for k, _ in landing)
+
+
+def test_journey_gx_docs_builds_the_site(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from orchestration.cli import cli
+
+    monkeypatch.setenv("JW_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(cli, ["gx", "docs"])
+    assert result.exit_code == 0, result.output
+    index = tmp_path / "gx_docs" / "index.html"
+    assert str(index) in result.output and index.exists()

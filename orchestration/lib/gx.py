@@ -18,6 +18,7 @@ Why this module is careful:
 """
 
 import json
+import numbers
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +81,8 @@ def docs_dir() -> Path:
 
 
 def gx_project_dir() -> Path:
-    """The GX file context (suites and validation results kept for the data docs): ``$JW_DATA_DIR/gx``."""
+    """The GX file context (suites and validation results kept for the data docs): ``$JW_DATA_DIR/gx`` (GX
+    names its project folder ``gx`` inside the root it is given: the data folder)."""
     return data_dir() / "gx"
 
 
@@ -143,8 +145,8 @@ def _counts(result) -> tuple[str, dict[str, Any]]:
     if "element_count" in body:
         counts["checked"] = int(body["element_count"]) - int(body.get("missing_count") or 0)
     observed = body.get("observed_value")
-    if isinstance(observed, (int, float)) and not isinstance(observed, bool):
-        counts["observed"] = observed  # row counts, rates, min/max of aggregates: numbers only
+    if isinstance(observed, numbers.Real) and not isinstance(observed, bool):
+        counts["observed"] = round(float(observed), 6)  # row counts, rates, extremes of aggregates: numbers only
     exception = result.exception_info or {}
     if isinstance(exception, dict) and exception.get("raised_exception"):
         counts["error"] = True  # the message may quote data: not kept
@@ -166,7 +168,7 @@ def run_suite(df: "pd.DataFrame", suite_name: str, expectations: Iterable, *, do
         label, counts = _counts(result)
         outcome.expectations[label] = counts
     if docs:
-        record_for_docs(df, suite_name, expectations)
+        record_for_docs([(df, suite_name, expectations)])
     return outcome
 
 
@@ -186,7 +188,7 @@ def _validate(context, df, suite_name: str, expectations: list):
 
 def _file_context():
     gx = _gx()
-    root = gx_project_dir()
+    root = gx_project_dir().parent
     root.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="file", project_root_dir=str(root))
     _quiet(context)
@@ -215,11 +217,13 @@ def _lock():
     return FileLock(str(data_dir() / "gx.lock"), timeout=120)
 
 
-def record_for_docs(df: "pd.DataFrame", suite_name: str, expectations: list) -> Path:
-    """Validate again in the file context (so the result is stored with its suite), prune, rebuild the docs."""
+def record_for_docs(validations: list[tuple["pd.DataFrame", str, list]]) -> Path:
+    """Validate each (frame, suite name, expectations) again in the file context (so the result is stored with
+    its suite), prune old results, rebuild the docs once."""
     with _lock():
         context = _file_context()
-        _validate(context, df, suite_name, expectations)
+        for df, suite_name, expectations in validations:
+            _validate(context, df, suite_name, expectations)
         _prune(context)
         context.build_data_docs(site_names=[DOCS_SITE])
     return docs_dir() / "index.html"
