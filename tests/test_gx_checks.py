@@ -33,7 +33,11 @@ def esp_rows(n: int = 4, batch_id: str = "campaign_batch:run-1") -> list[dict]:
                 "esp_profile_id": f"01J8ZK{i:02d}4QX7M3W9T1B6C5D2E8F",
                 "template": "at_risk",
                 "campaign_id": "at_risk",
-                "properties": {"offers": [{"product_id": "P0012345678", "discount_code": "SAVE10-7F3A9C21", "discount_percent": 10}]},
+                "properties": {
+                    "checkout_token": f"9f3c2a7b1e{i:02d}4d6f8a0b2c4e6f8a1b3c",
+                    "offers": [{"product_id": 7000000012, "discount_code": "SAVE10-7F3A9C21", "discount_percent": 10}],
+                    "cart_product_ids": [7000000001, "7000000044"],  # shop ids have 10 digits, as numbers or text
+                },
             },
         }
         for i in range(n)
@@ -94,10 +98,12 @@ def test_a_clear_phone_fails_but_ids_hashes_and_dates_do_not():
     rows[0]["payload"]["template"] = f"call {PLANTED_PHONE}"
     labels, serialized = failed(rows, "esp")
     assert labels == ["no_phone:template"] and "7654321" not in serialized
-    # what the good batches carry: ULIDs, hex hashes, person ids with digits, ISO dates in keys
-    for text in ["01J8ZK034QX7M3W9T1B6C5D2E8F", sha256("x"), "person_12345678", "audience:s:person_1a:2026-12-02", "P0012345678"]:
+    # what the good batches carry: ULIDs, hex hashes, person ids with digits, ISO dates in keys, shop ids
+    for text in ["01J8ZK034QX7M3W9T1B6C5D2E8F", sha256("x"), "person_12345678", "audience:s:person_1a:2026-12-02",
+                 "P0012345678", "7000000001", '{"variant_id": 40000000001}', "2026-12-02T01:17:11+00:00"]:  # fmt: skip
         assert not jgx.matches(jgx.PHONE_REGEX, text), text
-    for text in ["+491551234567", "0155 1234 5678", "tel:+49-155-1234567"]:
+    # as the demo world's people and tills write numbers (and its placeholder numbers)
+    for text in ["+491551234567", "+49 155 1234567", "0155 1234 5678", "tel:+49-155-1234567", "0049 155 1234567", "0000 000000"]:
         assert jgx.matches(jgx.PHONE_REGEX, text), text
 
 

@@ -41,10 +41,12 @@ VALUE_KEYS = (
 SHA256_REGEX = r"^[0-9a-f]{64}$"
 # an address anywhere in a text (no anchors: a clear e-mail inside a JSON property is as bad as a whole one)
 EMAIL_REGEX = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
-# a phone-like number: optional +, then 8 or more digits with spaces or dashes between them. Not inside a word
-# (hex hashes, ULIDs, ``person_...`` ids: a digit run with a letter, digit or "_" on either side is no phone) and
-# not an ISO date (``audience:<segment>:<person>:2026-12-02`` keys), which has the shape of one.
-PHONE_REGEX = r"(?<!\w)(?!\d{4}-\d{2}-\d{2}(?!\d))\+?\d(?:[ \-]?\d){7,}(?!\w)"
+# a phone number as people write it: "+" or a leading 0 (international "+49", "0049", national "0155"), then 7 or
+# more digits with spaces, dashes or slashes between them. Not inside a word (hex hashes, ULIDs, ``person_...``
+# ids: a digit run with a letter, digit or "_" on either side is no phone). A bare digit run not starting with 0
+# is an id (shop product, order and variant ids have 10-11 digits, and a cart's offers carry them), and an ISO
+# date (``audience:<segment>:<person>:2026-12-02`` keys) has the shape of one: neither is flagged.
+PHONE_REGEX = r"(?<![\w.])(?!\d{4}-\d{2}-\d{2}(?!\d))(?:\+|0)\d?(?:[ \-/]?\d){7,}(?!\w)"
 
 DESTINATIONS = ("esp", "ad_audience", "webhook")
 KINDS = ("cart_abandonment", "campaign", "audience")
@@ -287,10 +289,10 @@ def export_expectations(df: "pd.DataFrame", destination: str) -> list:
         out.append(expectation("ColumnValuesToBeInSet", "kind", column="kind", value_set=list(KINDS)))
     if "consent" in present:
         out.append(expectation("ColumnValuesToBeInSet", "consent_true", column="consent", value_set=[True]))
+    for column in HASH_COLUMNS:  # any destination that carries them (a webhook may)
+        if column in present:  # null is fine (no such contact): only a present hash must look like one
+            out.append(expectation("ColumnValuesToMatchRegex", f"sha256:{column}", column=column, regex=SHA256_REGEX))
     if destination == "ad_audience":
-        for column in HASH_COLUMNS:
-            if column in present:  # null is fine (no such contact): only a present hash must look like one
-                out.append(expectation("ColumnValuesToMatchRegex", f"sha256:{column}", column=column, regex=SHA256_REGEX))
         if "_any_contact_hash" in present:
             out.append(expectation("ColumnValuesToBeInSet", "a_contact_hash", column="_any_contact_hash", value_set=[True]))
     for column in _text_columns(df):
