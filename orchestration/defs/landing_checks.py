@@ -52,25 +52,23 @@ def build_landing_checks(source: str) -> dg.AssetChecksDefinition:
     def _landing_checks(context: dg.AssetCheckExecutionContext):
         import duckdb
 
-        from orchestration.lib.gx import _docs_enabled, docs_dir, record_for_docs
-        from orchestration.lib.landing import validate_landing
+        from orchestration.lib.gx import docs_enabled, docs_dir
+        from orchestration.lib.landing import validate_landings
 
         selected = context.selected_asset_check_keys
         wanted = [(s, t) for s, t in tables if {dg.AssetCheckKey(dg.AssetKey([s, t]), n) for n in (BLOCKING_CHECK, WARN_CHECK)} & selected]
+        docs = docs_enabled()
         with retry_lock_conflicts(lambda: duckdb.connect(str(warehouse_path()), read_only=True), log=context.log) as con:
-            results = {(s, t): validate_landing(con, s, t) for s, t in wanted}
-        docs = None
-        if _docs_enabled() and results:
-            record_for_docs([(r.frame, f"raw_{s}__{t}", r.expectations) for (s, t), r in results.items()])
-            docs = dg.MetadataValue.path(str(docs_dir() / "index.html"))
+            results = validate_landings(con, wanted, docs=docs)
+        docs_link = dg.MetadataValue.path(str(docs_dir() / "index.html")) if docs else None
         for (schema, table), result in results.items():
             for name, blocking in ((BLOCKING_CHECK, True), (WARN_CHECK, False)):
                 key = dg.AssetCheckKey(dg.AssetKey([schema, table]), name)
                 if key not in selected:
                     continue
                 passed, metadata = result.part(blocking)
-                if docs:
-                    metadata["gx_docs"] = docs
+                if docs_link:
+                    metadata["gx_docs"] = docs_link
                 if not passed:
                     context.log.warning(f"{schema}.{table}: {name} failed ({metadata['failed']}).")
                 yield dg.AssetCheckResult(

@@ -11,10 +11,10 @@ Why this module is careful:
   validation runs with ``RESULT_FORMAT`` (SUMMARY, no partial unexpected list, no unexpected rows) and
   :func:`_counts` keeps only counts of what GX returns, after checking that GX returned no value lists at all: a
   check result, Dagster metadata or the data docs never carry a failing value.
-- Each validation runs in its own ephemeral context (no shared state between threads or runs). With
-  ``docs=True`` the suite and its result are also written to a file context in ``$JW_DATA_DIR/gx`` (under a file
-  lock: checks of one run execute in parallel processes) and the data docs are rebuilt into
-  ``$JW_DATA_DIR/gx_docs``, keeping the last ``DOCS_KEEP_PER_SUITE`` results of each suite.
+- Without docs, each validation runs in its own ephemeral context (no shared state between threads or runs).
+  With ``docs=True`` it runs in a file context in ``$JW_DATA_DIR/gx`` instead (under a file lock: checks of one
+  run may execute in parallel processes), which stores the suite and its result, and the data docs are rebuilt
+  into ``$JW_DATA_DIR/gx_docs``, keeping the last ``DOCS_KEEP_PER_SUITE`` results of each suite.
 """
 
 import json
@@ -158,20 +158,32 @@ def _counts(result) -> tuple[str, dict[str, Any]]:
 
 
 def run_suite(df: "pd.DataFrame", suite_name: str, expectations: Iterable, *, docs: bool = False) -> Outcome:
-    """Validate ``df`` against ``expectations`` in a fresh ephemeral context; with ``docs``, also record the
-    suite and its result in the file context and rebuild the data docs (see :func:`build_docs`)."""
-    gx = _gx()
-    expectations = list(expectations)
-    context = gx.get_context(mode="ephemeral")
-    _quiet(context)
-    results = _validate(context, df, suite_name, expectations)
-    outcome = Outcome(suite_name, bool(results.success), len(df))
-    for result in results.results:
-        label, counts = _counts(result)
-        outcome.expectations[label] = counts
+    """Validate ``df`` against ``expectations`` (see :func:`run_suites`)."""
+    return run_suites([(df, suite_name, list(expectations))], docs=docs)[0]
+
+
+def run_suites(validations: list[tuple["pd.DataFrame", str, list]], *, docs: bool = False) -> list[Outcome]:
+    """Validate each (frame, suite name, expectations): in a fresh ephemeral context, or with ``docs`` in the
+    file context (under its lock: the suite and its result are stored there), after which the data docs are
+    rebuilt once. Returns one :class:`Outcome` (counts only) per validation."""
     if docs:
-        record_for_docs([(df, suite_name, expectations)])
-    return outcome
+        with _lock():
+            context = _file_context()
+            results = [_validate(context, df, name, expectations) for df, name, expectations in validations]
+            _prune(context)
+            context.build_data_docs(site_names=[DOCS_SITE])
+    else:
+        context = _gx().get_context(mode="ephemeral")
+        _quiet(context)
+        results = [_validate(context, df, name, expectations) for df, name, expectations in validations]
+    outcomes = []
+    for (df, name, _), result in zip(validations, results):
+        outcome = Outcome(name, bool(result.success), len(df))
+        for expectation_result in result.results:
+            label, counts = _counts(expectation_result)
+            outcome.expectations[label] = counts
+        outcomes.append(outcome)
+    return outcomes
 
 
 def _validate(context, df, suite_name: str, expectations: list):
@@ -217,18 +229,6 @@ def _lock():
 
     data_dir().mkdir(parents=True, exist_ok=True)
     return FileLock(str(data_dir() / "gx.lock"), timeout=120)
-
-
-def record_for_docs(validations: list[tuple["pd.DataFrame", str, list]]) -> Path:
-    """Validate each (frame, suite name, expectations) again in the file context (so the result is stored with
-    its suite), prune old results, rebuild the docs once."""
-    with _lock():
-        context = _file_context()
-        for df, suite_name, expectations in validations:
-            _validate(context, df, suite_name, expectations)
-        _prune(context)
-        context.build_data_docs(site_names=[DOCS_SITE])
-    return docs_dir() / "index.html"
 
 
 def _prune(context) -> None:
@@ -417,12 +417,12 @@ def export_batch_check(asset_key, *, name: str = "export_batch_valid", descripti
             if destination not in DESTINATIONS:
                 continue
             consent = read_consent((r["person_id"] for r in group), destination)
-            ok, result = validate_export_batch(batch_frame(group, consent), destination, docs=_docs_enabled())
+            ok, result = validate_export_batch(batch_frame(group, consent), destination, docs=docs_enabled())
             passed = passed and ok
             prefix = f"{destination}/" if len(by_destination) > 1 else ""
             metadata.update(_dagster_metadata(result, prefix))
         metadata["held"] = sum(1 for r in rows if r.get("released_at") is None)
-        if _docs_enabled():
+        if docs_enabled():
             metadata["gx_docs"] = dg.MetadataValue.path(str(docs_dir() / "index.html"))
         if not passed:
             context.log.error(f"Export batch {batch_id} failed validation: it stays held (not released).")
@@ -431,7 +431,7 @@ def export_batch_check(asset_key, *, name: str = "export_batch_valid", descripti
     return _export_batch_check
 
 
-def _docs_enabled() -> bool:
+def docs_enabled() -> bool:
     """Data docs are written by the checks unless ``JW_GX_DOCS=0``."""
     import os
 

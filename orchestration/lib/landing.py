@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from orchestration.lib.gx import Outcome, expectation, run_suite
+from orchestration.lib.gx import Outcome, expectation, run_suites
 
 FUTURE_TOLERANCE_HOURS = 24  # server clocks are trusted to a day; device clocks (shop.events.derived_tstamp) are not checked
 
@@ -129,8 +129,6 @@ class LandingResult:
     table: str
     outcome: Outcome
     blocking_labels: set[str]
-    frame: "object"  # the one-row aggregate frame (for the data docs)
-    expectations: list
 
     def part(self, blocking: bool) -> tuple[bool, dict]:
         """(passed, metadata) of the blocking or the warn expectations: counts, rates and extremes only."""
@@ -151,29 +149,36 @@ def suite_name(schema: str, table: str) -> str:
     return f"raw_{schema}__{table}"
 
 
-def validate_landing(con, schema: str, table: str, *, docs: bool = False) -> LandingResult:
-    """Aggregate ``schema.table`` on the DuckDB connection ``con`` (read-only is enough) and validate it with GX.
-    A table that does not exist (nothing ever landed) counts as zero rows."""
+def aggregate(con, schema: str, table: str) -> tuple["object", list, set[str]]:
+    """The aggregate frame of ``schema.table`` on the DuckDB connection ``con`` (read-only is enough), its
+    expectations and the blocking labels. A table that does not exist (nothing ever landed) counts as zero rows."""
     landing = LANDINGS[(schema, table)]
     exists = con.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
     ).fetchone()[0]
-    if exists:
-        frame = con.execute(aggregate_sql(schema, table, landing)).df()
-    else:
-        import pandas as pd
-
-        frame = pd.DataFrame({"rows": [0]})
     expected, blocking = expectations(landing)
-    if not exists:  # only the row count can be judged
-        expected = [e for e in expected if e.meta["label"] == "row_count"]
-    outcome = run_suite(frame, suite_name(schema, table), expected, docs=docs)
-    return LandingResult(f"{schema}.{table}", outcome, blocking, frame, expected)
+    if exists:
+        return con.execute(aggregate_sql(schema, table, landing)).df(), expected, blocking
+    import pandas as pd
+
+    return pd.DataFrame({"rows": [0]}), [e for e in expected if e.meta["label"] == "row_count"], blocking
+
+
+def validate_landings(con, tables: list[tuple[str, str]], *, docs: bool = False) -> dict[tuple[str, str], LandingResult]:
+    """Aggregate and validate each of ``tables`` (GX in one go: one data docs build)."""
+    prepared = {(schema, table): aggregate(con, schema, table) for schema, table in tables}
+    outcomes = run_suites(
+        [(frame, suite_name(schema, table), expected) for (schema, table), (frame, expected, _) in prepared.items()], docs=docs
+    )
+    return {
+        (schema, table): LandingResult(f"{schema}.{table}", outcome, prepared[(schema, table)][2])
+        for (schema, table), outcome in zip(prepared, outcomes)
+    }
 
 
 def validate_landing_file(warehouse: Path, schema: str, table: str, *, docs: bool = False) -> LandingResult:
-    """:func:`validate_landing` on a short read-only connection to ``warehouse``."""
+    """One table of ``warehouse``, on a short read-only connection."""
     import duckdb
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        return validate_landing(con, schema, table, docs=docs)
+        return validate_landings(con, [(schema, table)], docs=docs)[(schema, table)]
