@@ -231,6 +231,8 @@ def test_a_good_batch_is_validated_then_released(activation_env):
     assert all(r["released_at"] is not None for r in outbox_rows())
     docs = activation_env / "gx_docs" / "index.html"
     assert evaluation.metadata["gx_docs"].value == str(docs) and docs.exists()
+    # the data docs hold this batch's validation, named by the Dagster run
+    assert list((activation_env / "gx_docs" / "validations" / "export_batch_esp" / result.run_id).rglob("*.html"))
 
 
 def test_a_failing_blocking_check_keeps_the_batch_held(activation_env):

@@ -59,7 +59,7 @@ def build_landing_checks(source: str) -> dg.AssetChecksDefinition:
         wanted = [(s, t) for s, t in tables if {dg.AssetCheckKey(dg.AssetKey([s, t]), n) for n in (BLOCKING_CHECK, WARN_CHECK)} & selected]
         docs = docs_enabled()
         with retry_lock_conflicts(lambda: duckdb.connect(str(warehouse_path()), read_only=True), log=context.log) as con:
-            results = validate_landings(con, wanted, docs=docs)
+            results = validate_landings(con, wanted, docs=docs, run_name=context.run.run_id)
         docs_link = dg.MetadataValue.path(str(docs_dir() / "index.html")) if docs else None
         for (schema, table), result in results.items():
             for name, blocking in ((BLOCKING_CHECK, True), (WARN_CHECK, False)):

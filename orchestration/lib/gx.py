@@ -1,7 +1,7 @@
 """Great Expectations (1.x) on pandas frames: export batches before they leave, raw landings after they load.
 
 Why pandas: GX's SQL datasource on DuckDB is broken in 1.24, so the warehouse is read with DuckDB itself and GX
-gets a DataFrame (an export batch is small; a raw table is aggregated or sampled in SQL first).
+gets a DataFrame (an export batch is small; a raw table is aggregated in SQL first, see landing.py).
 
 Why this module is careful:
 
@@ -21,6 +21,7 @@ import json
 import numbers
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -157,25 +158,36 @@ def _counts(result) -> tuple[str, dict[str, Any]]:
     return label, counts
 
 
-def run_suite(df: "pd.DataFrame", suite_name: str, expectations: Iterable, *, docs: bool = False) -> Outcome:
+def run_suite(
+    df: "pd.DataFrame", suite_name: str, expectations: Iterable, *, docs: bool = False, run_name: str | None = None
+) -> Outcome:
     """Validate ``df`` against ``expectations`` (see :func:`run_suites`)."""
-    return run_suites([(df, suite_name, list(expectations))], docs=docs)[0]
+    return run_suites([(df, suite_name, list(expectations))], docs=docs, run_name=run_name)[0]
 
 
-def run_suites(validations: list[tuple["pd.DataFrame", str, list]], *, docs: bool = False) -> list[Outcome]:
+def run_suites(
+    validations: list[tuple["pd.DataFrame", str, list]], *, docs: bool = False, run_name: str | None = None
+) -> list[Outcome]:
     """Validate each (frame, suite name, expectations): in a fresh ephemeral context, or with ``docs`` in the
-    file context (under its lock: the suite and its result are stored there), after which the data docs are
-    rebuilt once. Returns one :class:`Outcome` (counts only) per validation."""
+    file context (under its lock: the suite and its result are stored there), after which the data docs pages of
+    these results and the index are built. ``run_name`` (a Dagster run id) names the results in the docs.
+    Returns one :class:`Outcome` (counts only) per validation."""
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    run_id = RunIdentifier(run_name=run_name or "journey", run_time=datetime.now(timezone.utc))
     if docs:
         with _lock():
             context = _file_context()
-            results = [_validate(context, df, name, expectations) for df, name, expectations in validations]
-            _prune(context)
-            context.build_data_docs(site_names=[DOCS_SITE])
-    else:
-        context = _gx().get_context(mode="ephemeral")
-        _quiet(context)
-        results = [_validate(context, df, name, expectations) for df, name, expectations in validations]
+            results = [_validate(context, df, name, expectations, run_id) for df, name, expectations in validations]
+            outcomes = _outcomes(validations, results)  # raises before any page is built if GX returned values
+            _build_pages(context, {name for _, name, _ in validations}, run_id)
+        return outcomes
+    context = _gx().get_context(mode="ephemeral")
+    _quiet(context)
+    return _outcomes(validations, [_validate(context, df, name, expectations, run_id) for df, name, expectations in validations])
+
+
+def _outcomes(validations, results) -> list[Outcome]:
     outcomes = []
     for (df, name, _), result in zip(validations, results):
         outcome = Outcome(name, bool(result.success), len(df))
@@ -186,7 +198,7 @@ def run_suites(validations: list[tuple["pd.DataFrame", str, list]], *, docs: boo
     return outcomes
 
 
-def _validate(context, df, suite_name: str, expectations: list):
+def _validate(context, df, suite_name: str, expectations: list, run_id):
     gx = _gx()
     batch = context.data_sources.add_or_update_pandas("frames").add_dataframe_asset(suite_name)
     definition = batch.add_batch_definition_whole_dataframe("whole_frame")
@@ -197,7 +209,24 @@ def _validate(context, df, suite_name: str, expectations: list):
     validation = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=suite_name, data=definition, suite=suite)
     )
-    return validation.run(batch_parameters={"dataframe": df}, result_format=RESULT_FORMAT)
+    return validation.run(batch_parameters={"dataframe": df}, result_format=RESULT_FORMAT, run_id=run_id)
+
+
+def _build_pages(context, suites: set[str], run_id) -> None:
+    """Render the pages of ``suites`` and of their results of ``run_id`` (not every stored result again), drop
+    the results (and their pages) beyond the newest ``DOCS_KEEP_PER_SUITE`` of each suite, rebuild the index."""
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
+    keys = context.validation_results_store.list_keys()
+    new = [
+        k for k in keys
+        if k.expectation_suite_identifier.name in suites and k.run_id.run_name == run_id.run_name
+        and k.run_id.run_time == run_id.run_time
+    ]  # fmt: skip
+    _prune(context, keys)
+    context.build_data_docs(
+        site_names=[DOCS_SITE], resource_identifiers=[*new, *(ExpectationSuiteIdentifier(name=s) for s in sorted(suites))]
+    )
 
 
 def _file_context():
@@ -231,20 +260,24 @@ def _lock():
     return FileLock(str(data_dir() / "gx.lock"), timeout=120)
 
 
-def _prune(context) -> None:
-    """Keep the newest ``DOCS_KEEP_PER_SUITE`` validation results per suite (the sensor's runs add one each)."""
+def _prune(context, keys: list | None = None) -> None:
+    """Keep the newest ``DOCS_KEEP_PER_SUITE`` validation results per suite (the sensor's runs add one each), and
+    delete the data docs pages of the others."""
     store = context.validation_results_store
     by_suite: dict[str, list] = {}
-    for key in store.list_keys():
+    for key in store.list_keys() if keys is None else keys:
         by_suite.setdefault(key.expectation_suite_identifier.name, []).append(key)
-    for keys in by_suite.values():
-        keys.sort(key=lambda k: str(k.run_id.run_time), reverse=True)
-        for key in keys[DOCS_KEEP_PER_SUITE:]:
+    for suite_keys in by_suite.values():
+        suite_keys.sort(key=lambda k: k.run_id.run_time, reverse=True)
+        for key in suite_keys[DOCS_KEEP_PER_SUITE:]:
             store.remove_key(key)
+            parts = key.to_tuple()
+            docs_dir().joinpath("validations", *parts[:-1], f"{parts[-1]}.html").unlink(missing_ok=True)
 
 
 def build_docs() -> Path:
-    """(Re)build the data docs from the results recorded so far; returns the index page (built even when empty)."""
+    """(Re)build the whole data docs site from the results recorded so far; returns the index page (built even
+    when nothing was recorded yet)."""
     with _lock():
         context = _file_context()
         _prune(context)
@@ -308,7 +341,9 @@ def _with_derived(df: "pd.DataFrame", destination: str) -> "pd.DataFrame":
     return df
 
 
-def validate_export_batch(df: "pd.DataFrame", destination: str, *, docs: bool = False) -> tuple[bool, dict]:
+def validate_export_batch(
+    df: "pd.DataFrame", destination: str, *, docs: bool = False, run_name: str | None = None
+) -> tuple[bool, dict]:
     """Validate one export batch before it leaves: ``df`` = the batch's outbox rows with ``payload`` expanded
     into columns (:func:`batch_frame`) and a ``consent`` column.
 
@@ -319,7 +354,9 @@ def validate_export_batch(df: "pd.DataFrame", destination: str, *, docs: bool = 
     known and true on every row. Returns (passed, metadata): counts per expectation, never a value.
     """
     frame = _with_derived(df, destination)
-    outcome = run_suite(frame, f"export_batch_{destination}", export_expectations(frame, destination), docs=docs)
+    outcome = run_suite(
+        frame, f"export_batch_{destination}", export_expectations(frame, destination), docs=docs, run_name=run_name
+    )
     return outcome.passed, {"destination": destination, **outcome.metadata()}
 
 
@@ -417,7 +454,9 @@ def export_batch_check(asset_key, *, name: str = "export_batch_valid", descripti
             if destination not in DESTINATIONS:
                 continue
             consent = read_consent((r["person_id"] for r in group), destination)
-            ok, result = validate_export_batch(batch_frame(group, consent), destination, docs=docs_enabled())
+            ok, result = validate_export_batch(
+                batch_frame(group, consent), destination, docs=docs_enabled(), run_name=context.run.run_id
+            )
             passed = passed and ok
             prefix = f"{destination}/" if len(by_destination) > 1 else ""
             metadata.update(_dagster_metadata(result, prefix))

@@ -164,11 +164,15 @@ def aggregate(con, schema: str, table: str) -> tuple["object", list, set[str]]:
     return pd.DataFrame({"rows": [0]}), [e for e in expected if e.meta["label"] == "row_count"], blocking
 
 
-def validate_landings(con, tables: list[tuple[str, str]], *, docs: bool = False) -> dict[tuple[str, str], LandingResult]:
+def validate_landings(
+    con, tables: list[tuple[str, str]], *, docs: bool = False, run_name: str | None = None
+) -> dict[tuple[str, str], LandingResult]:
     """Aggregate and validate each of ``tables`` (GX in one go: one data docs build)."""
     prepared = {(schema, table): aggregate(con, schema, table) for schema, table in tables}
     outcomes = run_suites(
-        [(frame, suite_name(schema, table), expected) for (schema, table), (frame, expected, _) in prepared.items()], docs=docs
+        [(frame, suite_name(schema, table), expected) for (schema, table), (frame, expected, _) in prepared.items()],
+        docs=docs,
+        run_name=run_name,
     )
     return {
         (schema, table): LandingResult(f"{schema}.{table}", outcome, prepared[(schema, table)][2])
