@@ -257,6 +257,15 @@ def test_a_failing_blocking_check_keeps_the_batch_held(activation_env):
         assert PLANTED_EMAIL not in page.read_text(), page
 
 
+def test_a_batch_for_two_destinations_is_validated_per_destination(activation_env):
+    rows = esp_rows(2) + [{**r, "person_id": p} for r, p in zip(ad_rows(2), [r["person_id"] for r in esp_rows(2)])]
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(release_job(rows), instance=instance)
+    metadata = check_evaluation(result).metadata
+    assert (metadata["esp/rows"].value, metadata["ad_audience/rows"].value) == (2, 2)
+    assert all(r["released_at"] is not None for r in outbox_rows())
+
+
 def test_an_unsubscribe_after_the_batch_was_written_fails_its_check(activation_env):
     from activation import store
 
@@ -328,8 +337,14 @@ def test_a_planted_bad_landing_fails_and_blocks_what_follows(small_build, tmp_pa
         con.execute("create or replace table shop.orders as select * from shop.orders")
         con.execute("update shop.orders set total_price = -12.5 where id = (select min(id) from shop.orders)")
         con.execute("insert into shop.orders (id, customer_id, total_price, created_at) values (null, 100003, 9.99, now())")
-        con.execute("update iot.readings set recorded_at = now() + interval 30 day where reading_id in (select reading_id from iot.readings limit 3)")
-        con.execute(f"update shop.customers set email = '{PLANTED_EMAIL}', phone = '{PLANTED_PHONE}' where id = (select min(id) from shop.customers)")
+        con.execute(
+            "update iot.readings set recorded_at = now() + interval 30 day"
+            " where reading_id in (select reading_id from iot.readings limit 3)"
+        )
+        con.execute(
+            "update shop.customers set email = ?, phone = ? where id = (select min(id) from shop.customers)",
+            [PLANTED_EMAIL, PLANTED_PHONE],
+        )
 
     @dg.asset(key=["staging", "test_stg_orders"], deps=[dg.AssetKey(["shop", "orders"])])
     def stg_orders() -> None: ...

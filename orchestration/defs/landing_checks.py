@@ -56,10 +56,15 @@ def build_landing_checks(source: str) -> dg.AssetChecksDefinition:
         from orchestration.lib.landing import validate_landings
 
         selected = context.selected_asset_check_keys
-        wanted = [(s, t) for s, t in tables if {dg.AssetCheckKey(dg.AssetKey([s, t]), n) for n in (BLOCKING_CHECK, WARN_CHECK)} & selected]
+        wanted = [
+            (s, t) for s, t in tables
+            if {dg.AssetCheckKey(dg.AssetKey([s, t]), n) for n in (BLOCKING_CHECK, WARN_CHECK)} & selected
+        ]  # fmt: skip
         docs = docs_enabled()
-        with retry_lock_conflicts(lambda: duckdb.connect(str(warehouse_path()), read_only=True), log=context.log) as con:
-            results = validate_landings(con, wanted, docs=docs, run_name=context.run.run_id)
+        connect = lambda: retry_lock_conflicts(  # noqa: E731
+            lambda: duckdb.connect(str(warehouse_path()), read_only=True), log=context.log
+        )
+        results = validate_landings(connect, wanted, docs=docs, run_name=context.run.run_id)
         docs_link = dg.MetadataValue.path(str(docs_dir() / "index.html")) if docs else None
         for (schema, table), result in results.items():
             for name, blocking in ((BLOCKING_CHECK, True), (WARN_CHECK, False)):
@@ -82,6 +87,7 @@ def build_landing_checks(source: str) -> dg.AssetChecksDefinition:
     return _landing_checks
 
 
-landing_checks_shop, landing_checks_esp, landing_checks_social, landing_checks_loyalty, landing_checks_iot, landing_checks_history = (
-    build_landing_checks(n) for n in SOURCE_NAMES
-)  # fmt: skip
+(
+    landing_checks_shop, landing_checks_esp, landing_checks_social, landing_checks_loyalty, landing_checks_iot,
+    landing_checks_history,
+) = (build_landing_checks(n) for n in SOURCE_NAMES)  # fmt: skip

@@ -165,10 +165,12 @@ def aggregate(con, schema: str, table: str) -> tuple["object", list, set[str]]:
 
 
 def validate_landings(
-    con, tables: list[tuple[str, str]], *, docs: bool = False, run_name: str | None = None
+    connect, tables: list[tuple[str, str]], *, docs: bool = False, run_name: str | None = None
 ) -> dict[tuple[str, str], LandingResult]:
-    """Aggregate and validate each of ``tables`` (GX in one go: one data docs build)."""
-    prepared = {(schema, table): aggregate(con, schema, table) for schema, table in tables}
+    """Aggregate each of ``tables`` on one connection from ``connect()`` (closed before GX starts: the warehouse
+    is not held while GX validates and builds its docs), then validate them in one go (one data docs build)."""
+    with connect() as con:
+        prepared = {(schema, table): aggregate(con, schema, table) for schema, table in tables}
     outcomes = run_suites(
         [(frame, suite_name(schema, table), expected) for (schema, table), (frame, expected, _) in prepared.items()],
         docs=docs,
@@ -184,5 +186,5 @@ def validate_landing_file(warehouse: Path, schema: str, table: str, *, docs: boo
     """One table of ``warehouse``, on a short read-only connection."""
     import duckdb
 
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return validate_landings(con, [(schema, table)], docs=docs)[(schema, table)]
+    connect = lambda: duckdb.connect(str(warehouse), read_only=True)  # noqa: E731
+    return validate_landings(connect, [(schema, table)], docs=docs)[(schema, table)]
