@@ -392,3 +392,16 @@ def test_journey_gx_docs_builds_the_site(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     index = tmp_path / "gx_docs" / "index.html"
     assert str(index) in result.output and index.exists()
+
+
+def test_a_busy_docs_lock_does_not_stop_a_validation(tmp_path, monkeypatch):
+    """A burst of runs waits at most DOCS_LOCK_SECONDS for the docs: then it validates without recording."""
+    from filelock import FileLock
+
+    monkeypatch.setenv("JW_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(jgx, "DOCS_LOCK_SECONDS", 0.2)
+    with FileLock(str(tmp_path / "gx.lock")):  # another process's docs build
+        passed, metadata = jgx.validate_export_batch(frame(esp_rows()), "esp", docs=True)
+    assert passed and metadata["documented"] is False
+    passed, metadata = jgx.validate_export_batch(frame(esp_rows()), "esp", docs=True)
+    assert passed and metadata["documented"] is True

@@ -65,7 +65,8 @@ def build_landing_checks(source: str) -> dg.AssetChecksDefinition:
             lambda: duckdb.connect(str(warehouse_path()), read_only=True), log=context.log
         )
         results = validate_landings(connect, wanted, docs=docs, run_name=context.run.run_id)
-        docs_link = dg.MetadataValue.path(str(docs_dir() / "index.html")) if docs else None
+        documented = any(r.outcome.documented for r in results.values())
+        docs_link = dg.MetadataValue.path(str(docs_dir() / "index.html")) if documented else None
         for (schema, table), result in results.items():
             for name, blocking in ((BLOCKING_CHECK, True), (WARN_CHECK, False)):
                 key = dg.AssetCheckKey(dg.AssetKey([schema, table]), name)
