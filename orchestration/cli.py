@@ -15,6 +15,7 @@
     journey dashboard [--port N] [--address A]        the reporting dashboard (Streamlit) on the serving copy
     journey docs [--serve] [--port 8080]              dbt docs of the current warehouse in $JW_DATA_DIR/dbt_docs; serve them
     journey deliver [--once | --follow] [--batch-size N] [--max-attempts N]   send released outbox messages
+    journey gx docs [--open]                          GX data docs of the recorded validations in $JW_DATA_DIR/gx_docs
 
 Everything lands under ``$JW_DATA_DIR`` (default ``<repo>/data``); runs go through the Dagster instance in
 ``$DAGSTER_HOME`` (default ``$JW_DATA_DIR/dagster_home``), the one ``make ui`` opens. Imports are lazy so that
@@ -492,6 +493,26 @@ def deliver(mode: str, batch_size: int, max_attempts: int) -> None:
     except NoServingCopy as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"done: {tally}")
+
+
+@cli.group("gx")
+def gx_group() -> None:
+    """Great Expectations: the validations of export batches and raw landings (run as Dagster asset checks)."""
+
+
+@gx_group.command("docs")
+@click.option("--open", "open_browser", is_flag=True, help="Open the site's index page in a browser.")
+def gx_docs(open_browser: bool) -> None:
+    """Build GX's data docs into $JW_DATA_DIR/gx_docs from the validations recorded so far (every export batch
+    check and landing check records its result) and print the index page's path."""
+    from orchestration.lib.gx import build_docs
+
+    index = build_docs()
+    click.echo(f"GX data docs -> {index}")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(index.as_uri())
 
 
 def main(args=None) -> None:
