@@ -7,8 +7,6 @@ None of it touches the warehouse: the run reads the serving copy read-only and w
 it runs in the in-process executor and outside the warehouse pool (a build holding the warehouse never delays it).
 """
 
-from __future__ import annotations
-
 import hashlib
 import json
 from datetime import datetime, timezone
