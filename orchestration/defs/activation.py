@@ -45,14 +45,14 @@ def cart_abandonment_batch(context: dg.AssetExecutionContext, config: CartAbando
     new = store.enqueue(result.messages)
     reasons = result.reasons()
     context.log.info(
-        f"{len(config.checkout_tokens)} checkouts: {len(result.messages)} messages held in batch {batch_id} "
-        f"({new} new), skipped {reasons or 'none'}"
+        f"{len(config.checkout_tokens)} checkouts: {new} messages held in batch {batch_id} "
+        f"({len(result.messages) - new} already in the outbox), skipped {reasons or 'none'}"
     )
     return dg.MaterializeResult(
         metadata={
             "batch_id": batch_id,
-            "messages": len(result.messages),
-            "new_messages": new,
+            "messages": new,  # the rows of this batch (a checkout messaged before keeps its first message)
+            "planned": len(result.messages),
             "checkouts": len(config.checkout_tokens),
             "skipped": sum(reasons.values()),
             "skipped_reasons": dg.MetadataValue.json(reasons),
@@ -89,13 +89,14 @@ def cart_abandonment_release(context: dg.AssetExecutionContext) -> dg.Materializ
     return dg.MaterializeResult(metadata={"batch_id": batch_id, "released": released})
 
 
-# The blocking GX check on the batch (H6: orchestration.lib.gx.export_batch_check). Until that module is merged, the
-# job runs without it; the release asset depends on the batch, so the check gates it as soon as it exists.
+# The blocking GX check export_batch_valid on the batch (orchestration.lib.gx.export_batch_check). Until that module
+# is there, the job runs without it; the release asset depends on the batch, so the check gates the release as soon as
+# it exists (a failed blocking check skips everything downstream in the run).
 try:
     from orchestration.lib.gx import export_batch_check
-except ImportError:
+except ImportError:  # LEAD: remove this fallback once orchestration/lib/gx.py is merged
     export_batch_check = None
-cart_abandonment_checks = [export_batch_check(BATCH_KEY)] if export_batch_check else []
+cart_abandonment_batch_valid = export_batch_check(BATCH_KEY) if export_batch_check else None
 
 cart_abandonment_job = dg.define_asset_job(
     name="cart_abandonment_job",
