@@ -5,6 +5,7 @@ ephemeral Dagster instance)."""
 
 import json
 import math
+import re
 import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
@@ -227,6 +228,7 @@ def test_offers_are_similar_in_stock_not_in_the_cart_and_not_bought(serving, sma
         assert message["trigger_received_at"] == NOW - timedelta(hours=2)
         codes = {o["discount_code"] for o in message["payload"]["properties"]["offers"]}
         assert codes == {offers.discount_code(token)} and token not in offers.discount_code(token)
+        assert re.fullmatch(r"JW[A-Z2-7]{12}", offers.discount_code(token))
         assert {o["discount_percent"] for o in message["payload"]["properties"]["offers"]} == {10}
         assert "@" not in json.dumps(message["payload"])  # ids only, no e-mail
     assert len({offers.discount_code(t) for t in cases}) == len(cases)  # one code per checkout
@@ -388,3 +390,26 @@ def test_the_job_writes_the_batch_held_then_releases_it(serving):
         assert len(store.batch(f"cart_abandonment_batch:{whole.run_id}")) == 0
     defs = dg.Definitions(assets=[cart_abandonment_batch, cart_abandonment_release], jobs=[cart_abandonment_job])
     assert defs.resolve_job_def("cart_abandonment_job").executor_def.name == "in_process"
+
+
+def test_the_batch_passes_its_blocking_export_check_and_is_released(serving):
+    """With the GX export check (orchestration.lib.gx) in the job: a valid batch passes it and is released."""
+    pytest.importorskip("orchestration.lib.gx")
+    from orchestration.defs.activation import (
+        BATCH_KEY, BATCH_OP, cart_abandonment_batch, cart_abandonment_batch_valid, cart_abandonment_release,
+    )  # fmt: skip
+
+    assert cart_abandonment_batch_valid is not None
+    person = next(p for p in people(serving) if eligible(p))
+    checkout("gx-0", person["customers"][0], [str(PRODUCT_ID_BASE + 8)], NOW - timedelta(hours=1))
+    run_config = {"ops": {BATCH_OP: {"config": {"checkout_tokens": ["gx-0"]}}}}
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [cart_abandonment_batch, cart_abandonment_release, cart_abandonment_batch_valid], run_config=run_config,
+            instance=instance, raise_on_error=False,
+        )
+        checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations() if e.asset_key == BATCH_KEY}
+        assert checks == {"export_batch_valid": True}, [e.metadata for e in result.get_asset_check_evaluations()]
+        assert result.success
+        batch_id = result.asset_materializations_for_node(BATCH_OP)[0].metadata["batch_id"].value
+        assert [r["released_at"] is not None for r in store.batch(batch_id)] == [True]
