@@ -129,8 +129,8 @@ def fold(events: Iterable[dict]) -> dict[str, Checkout]:
             checkout.event_id = event["event_id"]
             checkout.completed = bool(payload.get("completed_at"))
         elif event["topic"] in ORDER_TOPICS:
-            token = _ids(event.get("subject_id") or payload.get("checkout_token"))
-            if token is not None:
+            token = _ids(payload.get("checkout_token") or event.get("subject_id"))
+            if token is not None:  # None: an order without a checkout (POS)
                 checkouts.setdefault(token, Checkout(token)).ordered = True
     return checkouts
 
