@@ -55,13 +55,19 @@ fallback as (
         )
 ),
 
+candidates as (
+    select * from co_purchase
+    union all
+    select * from fallback
+),
+
 ranked as (
     select
         *,
         row_number() over (
             partition by product_id order by method_order, score desc, similar_product_id
         ) as rank
-    from (select * from co_purchase union all select * from fallback)
+    from candidates
 )
 
 select
