@@ -27,7 +27,7 @@ members as (
     select '{{ segment.segment_id }}' as segment_id, person_id from inputs where coalesce(({{ segment.where }}), false)
     {{ 'union all' if not loop.last }}
     {%- else %}
-    select cast(null as varchar) as segment_id, cast(null as varchar) as person_id where false
+    select cast(null as varchar) as segment_id, person_id from inputs where false
     {%- endfor %}
 ),
 
@@ -42,10 +42,22 @@ open_memberships as (
     {%- endif %}
 ),
 
+entered as (
+    select segment_id, person_id from members
+    except
+    select segment_id, person_id from open_memberships
+),
+
+exited as (
+    select segment_id, person_id from open_memberships
+    except
+    select segment_id, person_id from members
+),
+
 changes as (
-    select segment_id, person_id, 'entered' as event from (select * from members except select * from open_memberships)
+    select segment_id, person_id, 'entered' as event from entered
     union all
-    select segment_id, person_id, 'exited' as event from (select * from open_memberships except select * from members)
+    select segment_id, person_id, 'exited' as event from exited
 )
 
 select
