@@ -1,20 +1,42 @@
--- STAND-IN for H3's marts.person_source_ids (issue 10, INTERFACE10.md): the lead keeps H3's file and drops this
--- one at integration. One row per person and source id the activation path addresses.
-with identities as (
-    select * from {{ ref('int_identity__identifier_map') }} where person_id is not null
+-- One row per person and source id the activation path addresses: the shop customer a checkout webhook names, the
+-- ESP profile a message is sent to, the loyalty member. The real-time path reads this from the serving copy to turn
+-- a webhook's customer id into a person and the person into an ESP profile, without touching the warehouse or pii.
+-- ESP profiles enter the identity graph by their e-mail's keyed hash (esp_contact); a profile without an e-mail, or
+-- whose e-mail no ESP event carried, has no person and no row.
+with map as (
+    select identifier_type, identifier_value, person_id
+    from {{ ref('int_identity__identifier_map') }}
+),
+
+direct_ids as (
+    select
+        person_id,
+        identifier_type as id_type,
+        identifier_value as source_id
+    from map
+    where identifier_type in ('shop_customer', 'loyalty_member')
+),
+
+esp_profiles as (
+    select
+        map.person_id,
+        'esp_profile' as id_type,
+        cast(profiles.esp_profile_id as varchar) as source_id
+    from {{ ref('stg_esp__profiles') }} as profiles
+    inner join map
+        on map.identifier_type = 'esp_contact'
+        and map.identifier_value = profiles.email_hash
+    where profiles.email_hash is not null
 )
 
-select distinct
-    cast(identities.person_id as varchar) as person_id,
-    cast('esp_profile' as varchar) as id_type,
-    cast(profiles.esp_profile_id as varchar) as source_id
-from {{ ref('stg_esp__profiles') }} as profiles
-inner join identities
-    on identities.identifier_type = 'esp_contact' and identities.identifier_value = profiles.email_hash
+select
+    cast(person_id as varchar) as person_id,
+    cast(id_type as varchar) as id_type,
+    cast(source_id as varchar) as source_id
+from direct_ids
 union all
-select distinct
+select
     cast(person_id as varchar),
-    cast(case identifier_type when 'shop_customer' then 'shop_customer' else 'loyalty_member' end as varchar),
-    cast(identifier_value as varchar)
-from identities
-where identifier_type in ('shop_customer', 'loyalty_member')
+    cast(id_type as varchar),
+    cast(source_id as varchar)
+from esp_profiles
