@@ -8,6 +8,7 @@ holdout share, priority or template can never differ between the planned and the
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 from .holdout import DEFAULT_HOLDOUT_SHARE
@@ -17,13 +18,25 @@ DEFINITIONS_PATH = (
 )
 
 
-def _model_meta(model: str) -> dict:
+_parsed: dict[tuple[str, int], dict] = {}
+
+
+def _document() -> dict:
+    """The YAML, parsed once per version of the file (the real-time path asks for every event)."""
     import yaml
 
-    document = yaml.safe_load(DEFINITIONS_PATH.read_text())
+    key = (str(DEFINITIONS_PATH), DEFINITIONS_PATH.stat().st_mtime_ns)
+    if key not in _parsed:
+        _parsed.clear()
+        _parsed[key] = yaml.safe_load(DEFINITIONS_PATH.read_text())
+    return _parsed[key]
+
+
+def _model_meta(model: str) -> dict:
+    document = _document()
     for node in document.get("models", []):
         if node.get("name") == model:
-            return dict((node.get("config") or {}).get("meta") or {})
+            return copy.deepcopy(dict((node.get("config") or {}).get("meta") or {}))
     raise KeyError(f"model {model!r} is not in {DEFINITIONS_PATH}")
 
 

@@ -221,7 +221,8 @@ def test_the_sql_holdout_bucket_equals_pythons_for_many_persons(builds):
     rng = random.Random(10)
     persons = [p for (p,) in rows(builds.warehouse, "select person_id from marts.customer_360")]
     persons += [f"person_{rng.getrandbits(64):016x}" for _ in range(3000)]
-    pairs = [(p, c) for p in persons for c in definitions.campaigns()]
+    campaign_ids = list(definitions.campaigns())
+    pairs = [(p, c) for p in persons for c in campaign_ids]
     import pyarrow as pa
 
     pairs_table = pa.table({"person_id": [p for p, _ in pairs], "campaign_id": [c for _, c in pairs]})  # noqa: F841 (read by DuckDB)

@@ -18,14 +18,12 @@ SERVING_COPY = dg.AssetKey("serving_copy")
 
 
 def _batch_result(batch_id: str, enqueued: int, total: int, counts: dict) -> dg.MaterializeResult:
-    return dg.MaterializeResult(
-        metadata={
-            "batch_id": batch_id,
-            "messages": enqueued,  # new outbox rows of this batch (rows already there under their key are skipped)
-            "candidates": total,
-            **{f"dropped/{reason}" if reason != "planned" and reason != "members" else reason: n for reason, n in counts.items()},
-        }
-    )
+    """``messages``: new outbox rows of this batch (rows already there under their key are skipped);
+    ``candidates``: rows built; the read count (``planned`` or ``members``) and ``dropped/<reason>``."""
+    metadata = {"batch_id": batch_id, "messages": enqueued, "candidates": total}
+    for reason, n in counts.items():
+        metadata[reason if reason in ("planned", "members") else f"dropped/{reason}"] = n
+    return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset(
