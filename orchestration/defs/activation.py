@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
+from orchestration.lib.gx import export_batch_check
+
 BATCH_KEY = dg.AssetKey(["exports", "cart_abandonment_batch"])
 RELEASE_KEY = dg.AssetKey(["exports", "cart_abandonment_release"])
 BATCH_OP = "exports__cart_abandonment_batch"
@@ -89,14 +91,9 @@ def cart_abandonment_release(context: dg.AssetExecutionContext) -> dg.Materializ
     return dg.MaterializeResult(metadata={"batch_id": batch_id, "released": released})
 
 
-# The blocking GX check export_batch_valid on the batch (orchestration.lib.gx.export_batch_check). Until that module
-# is there, the job runs without it; the release asset depends on the batch, so the check gates the release as soon as
-# it exists (a failed blocking check skips everything downstream in the run).
-try:
-    from orchestration.lib.gx import export_batch_check
-except ImportError:  # LEAD: remove this fallback once orchestration/lib/gx.py is merged
-    export_batch_check = None
-cart_abandonment_batch_valid = export_batch_check(BATCH_KEY) if export_batch_check else None
+# The blocking GX check export_batch_valid on the batch: the release depends on the batch, so a failed check skips it
+# (a blocking check failing skips everything downstream in the run) and the messages stay held.
+cart_abandonment_batch_valid = export_batch_check(BATCH_KEY)
 
 cart_abandonment_job = dg.define_asset_job(
     name="cart_abandonment_job",
