@@ -99,4 +99,4 @@ def marts_follow_sources() -> dg.AutomationCondition:
         & ~dg.AutomationCondition.any_deps_missing()
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
-    ).with_label(f"parents updated, at most once per {MARTS_CRON}")
+    ).with_label(f"after a parent changed, once an hour at most (ticks {MARTS_CRON})")
