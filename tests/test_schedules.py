@@ -120,6 +120,7 @@ def test_errors_no_retry_mends_fail_at_once():
     assert permanent_failure(http_error(429)) is None and permanent_failure(http_error(503)) is None
     assert permanent_failure(ConnectionError("Connection refused")) is None
     assert permanent_failure(Exception('FATAL:  database "loyalty_x" does not exist')).endswith("login refused)")
+    assert permanent_failure(FileNotFoundError("no source systems at /tmp/x")).startswith("FileNotFoundError")
 
 
 def test_models_and_what_follows_them_carry_the_automation_condition(graph):

@@ -46,8 +46,8 @@ PERMANENT_DATABASE_ERRORS = ("does not exist", "password authentication failed",
 def permanent_failure(error: BaseException | None) -> str | None:
     """Why no retry of a load can mend ``error`` (or an error it was raised from), or None if one may.
 
-    A 4xx answer (refused token, wrong URL) or a database that is missing or refuses the login stays so until a
-    person changes the configuration: retrying it for minutes would only delay the failure. The text names the
+    A 4xx answer (refused token, wrong URL), a database that is missing or refuses the login, or a configured path
+    that does not exist stays so until a person changes the configuration: retrying it for minutes would only delay the failure. The text names the
     status or the kind of error, never the message (it may carry a URL with a token).
     """
     seen = set()
@@ -58,6 +58,10 @@ def permanent_failure(error: BaseException | None) -> str | None:
             return f"HTTP {status}"
         if any(text in str(error) for text in PERMANENT_DATABASE_ERRORS):
             return f"{type(error).__name__} (database missing or login refused)"
+        if isinstance(error, FileNotFoundError):  # no source systems folder, a JW_HISTORY_DIR that is not there
+            return "FileNotFoundError (a configured path does not exist)"
+        if isinstance(error, ImportError) or type(error).__name__ == "ConfigFieldMissingException":  # dlt: no token
+            return f"{type(error).__name__} (configuration or installation incomplete)"
         error = error.__cause__ or error.__context__
     return None
 
