@@ -7,6 +7,7 @@ STAMP  := $(VENV)/.installed
 export JW_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(JW_DATA_DIR)/dagster_home
 DOCS_PORT ?= 8080
+UI_PORT ?= 3000
 
 .PHONY: install demo test bench ui dashboard docs lock clean
 
@@ -28,9 +29,9 @@ bench: $(STAMP)   # ingestion speed against DuckDB's own, at 20,000 people (minu
 	$(BIN)/python bench/ingestion_speed.py $(BENCH_ARGS)
 	$(BIN)/python bench/clv_fit.py
 
-ui: $(STAMP)
+ui: $(STAMP)   # Dagster's UI and daemon (schedules, sensors, automation, freshness) on http://127.0.0.1:$(UI_PORT)/
 	$(BIN)/python -m orchestration.instance
-	$(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/dg dev --port $(UI_PORT)
 
 dashboard: $(STAMP)   # the reporting dashboard on http://127.0.0.1:8501 (DASHBOARD_ARGS="--port 8502"); reads the serving copy
 	$(BIN)/journey dashboard $(DASHBOARD_ARGS)

@@ -16,6 +16,7 @@ os.environ["DAGSTER_HOME"] = str(_DATA_DIR / "dagster_home")
 for var in ("JW_WAREHOUSE_PATH", "JW_SHOP_API_URL", "JW_ESP_API_URL", "JW_SOCIAL_API_URL", "JW_LOYALTY_DB_URL", "JW_LOYALTY_DB_SCHEMA", "JW_IOT_BUCKET_URL", "JW_HISTORY_DIR"):
     os.environ.pop(var, None)
 os.environ["RUNTIME__LOG_LEVEL"] = "WARNING"
+os.environ.pop("JW_SCHEDULE_TIMEZONE", None)  # the schedules' default zone (Europe/Berlin), whatever the shell says
 
 # A small world for source-level tests; the pipeline tests use the demo's default world.
 SMALL = {"seed": 7, "people": 300, "days": 21}

@@ -65,6 +65,14 @@ DASHBOARD_ASSETS = [
 SERVING_ASSETS = ["dbt_docs", "serving_copy"]
 PRIVACY_ASSETS = ["raw_retention"]
 SCHEDULES = {"raw_retention_daily": ("30 3 * * *", {"raw_retention"})}
+# Schedules and automation (orchestration/defs/schedules.py): the daily full build, each source on its cadence
+ALL_MATERIALIZABLE = set(RAW_ASSETS + MODEL_ASSETS + SEED_ASSETS + PRIVACY_ASSETS + SERVING_ASSETS)
+SCHEDULES |= {"daily_full_build": ("0 3 * * *", ALL_MATERIALIZABLE)} | {
+    f"ingest_{source}_schedule": (cron, {a for a in RAW_ASSETS if a.startswith(source + "/")})
+    for source, cron in {"shop": "0 * * * *", "esp": "5 * * * *", "social": "10 * * * *", "loyalty": "15 * * * *",
+                         "iot": "*/5 * * * *", "history": "0 2 * * *"}.items()
+}  # fmt: skip
+SCHEDULE_TIMEZONES = {"raw_retention_daily": "UTC"}  # the others: JW_SCHEDULE_TIMEZONE, default Europe/Berlin
 CUSTOMER_360 = dg.AssetKey(["marts", "customer_360"])
 # issue 10, planned campaigns (H4): the activation marts and the campaign / ad audience exports after the serving copy
 MODEL_ASSETS += [
@@ -101,7 +109,7 @@ def test_schedules_snapshot(defs):
         for schedule in defs.schedules
     }
     assert got == SCHEDULES
-    assert {s.execution_timezone for s in defs.schedules} == {"UTC"}
+    assert {s.name: s.execution_timezone for s in defs.schedules} == {n: SCHEDULE_TIMEZONES.get(n, "Europe/Berlin") for n in SCHEDULES}
 
 
 def test_retention_is_a_privacy_asset_after_the_event_loads(graph):

@@ -13,6 +13,7 @@ from typing import Any, Mapping
 import dagster as dg
 
 from ingestion.config import warehouse_path
+from orchestration.lib.cadence import marts_follow_sources
 from orchestration.lib.constants import WAREHOUSE_POOL
 from orchestration.lib.dbt import build_target_path, dbt_project, ensure_manifest
 from orchestration.lib.translators import WarehouseDbtTranslator
@@ -78,6 +79,7 @@ def _docs_asset(deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
         pool=WAREHOUSE_POOL,  # dbt opens the warehouse read-write to read its catalog
         kinds={"dbt"},
         deps=deps,
+        automation_condition=marts_follow_sources(),  # after the models it reads changed (defs/automation.py)
         description=(
             "The dbt docs site (`dbt docs generate`: models, columns, tests, lineage to the exposures, the warehouse's "
             "column types) in $JW_DATA_DIR/dbt_docs/ (index.html, manifest.json, catalog.json). `journey docs --serve` "

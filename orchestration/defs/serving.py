@@ -8,6 +8,7 @@ import json
 import dagster as dg
 
 from ingestion.config import warehouse_path
+from orchestration.lib.cadence import marts_follow_sources
 from orchestration.lib.constants import WAREHOUSE_POOL
 from orchestration.lib.dbt import dbt_project, ensure_manifest
 from orchestration.lib.translators import WarehouseDbtTranslator
@@ -36,6 +37,7 @@ def served_model_keys() -> list[dg.AssetKey]:
     pool=WAREHOUSE_POOL,
     kinds={"duckdb"},
     deps=served_model_keys(),
+    automation_condition=marts_follow_sources(),  # after the models it reads changed (defs/automation.py)
     description=(
         "The marts for readers (BI tools, the dashboard): every table and view of schema marts copied into "
         "serving.duckdb next to the warehouse (schema pii into serving_pii.duckdb, owner-only), in DuckDB storage "

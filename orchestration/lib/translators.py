@@ -5,6 +5,9 @@ dagster-dbt gives the dbt source ``source('<source>', '<resource>')``: dbt stagi
 depend on the dlt assets that load their tables. Tables a resource writes besides its own (dlt child
 tables such as ``orders__lines``, the quarantine) get specs of their own from ``derived_table_spec``, so
 each dbt source has exactly one producing asset.
+
+Every dbt model follows its sources by declarative automation (``cadence.marts_follow_sources``: after a parent
+changed, at most once an hour); seeds change with the code, and the daily full build builds them.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 from dagster_dlt import DagsterDltTranslator
 from dagster_dlt.translator import DltResourceTranslatorData
 
+from orchestration.lib.cadence import marts_follow_sources
 
 RAW_KINDS = {"dlt", "duckdb"}
 
@@ -64,4 +68,6 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
             if (node.get("config") or {}).get("schema") == "pii":  # direct identifiers, apart: one group to see them all
                 layer = "pii"
             spec = spec.replace_attributes(group_name=layer, kinds={"dbt", "duckdb"})
+        if node.get("resource_type") in ("model", "snapshot"):
+            spec = spec.replace_attributes(automation_condition=marts_follow_sources())
         return spec
