@@ -65,8 +65,16 @@ DASHBOARD_ASSETS = [
 SERVING_ASSETS = ["dbt_docs", "serving_copy"]
 PRIVACY_ASSETS = ["raw_retention"]
 SCHEDULES = {"raw_retention_daily": ("30 3 * * *", {"raw_retention"})}
+# issue 10, planned campaigns (H4): the activation marts and the campaign / ad audience exports after the serving copy
+MODEL_ASSETS += [
+    "intermediate/int_activation__segment_inputs", "marts/segment_membership", "marts/segment_members",
+    "marts/campaign_assignments", "marts/campaign_plan",
+]  # fmt: skip
+ACTIVATION_ASSETS += ["exports/campaign_batch", "exports/campaign_release", "exports/ad_audience_batch", "exports/ad_audience_release"]
 # Schedules and automation (orchestration/defs/schedules.py): the daily full build, each source on its cadence
-ALL_MATERIALIZABLE = set(RAW_ASSETS + MODEL_ASSETS + SEED_ASSETS + PRIVACY_ASSETS + SERVING_ASSETS)
+ALL_MATERIALIZABLE = set(RAW_ASSETS + MODEL_ASSETS + SEED_ASSETS + PRIVACY_ASSETS + SERVING_ASSETS + ACTIVATION_ASSETS) - {
+    "exports/cart_abandonment_batch", "exports/cart_abandonment_release"  # launched by cart_abandonment_sensor
+}
 SCHEDULES |= {"daily_full_build": ("0 3 * * *", ALL_MATERIALIZABLE)} | {
     f"ingest_{source}_schedule": (cron, {a for a in RAW_ASSETS if a.startswith(source + "/")})
     for source, cron in {"shop": "0 * * * *", "esp": "5 * * * *", "social": "10 * * * *", "loyalty": "15 * * * *",
@@ -74,12 +82,6 @@ SCHEDULES |= {"daily_full_build": ("0 3 * * *", ALL_MATERIALIZABLE)} | {
 }  # fmt: skip
 SCHEDULE_TIMEZONES = {"raw_retention_daily": "UTC"}  # the others: JW_SCHEDULE_TIMEZONE, default Europe/Berlin
 CUSTOMER_360 = dg.AssetKey(["marts", "customer_360"])
-# issue 10, planned campaigns (H4): the activation marts and the campaign / ad audience exports after the serving copy
-MODEL_ASSETS += [
-    "intermediate/int_activation__segment_inputs", "marts/segment_membership", "marts/segment_members",
-    "marts/campaign_assignments", "marts/campaign_plan",
-]  # fmt: skip
-ACTIVATION_ASSETS += ["exports/campaign_batch", "exports/campaign_release", "exports/ad_audience_batch", "exports/ad_audience_release"]
 
 
 @pytest.fixture(scope="module")

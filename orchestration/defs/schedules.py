@@ -11,15 +11,19 @@ import dagster as dg
 from ingestion.config import SOURCE_NAMES
 from orchestration.lib.cadence import CADENCES, FULL_BUILD_CRON, schedule_timezone
 
-# Outbox batches (exports/*) leave by their own sensors and jobs, not with the nightly build.
-EXPORTS = dg.AssetSelection.key_prefixes(["exports"])
+# The cart-abandonment batches leave by their own sensor and job (orchestration/defs/activation.py); the planned
+# campaigns and ad audiences (exports/campaign_*, exports/ad_audience_*) end the nightly build: after the serving
+# copy, written held, validated by their blocking checks, released for the delivery worker in the same run.
+REAL_TIME_EXPORTS = dg.AssetSelection.assets(
+    dg.AssetKey(["exports", "cart_abandonment_batch"]), dg.AssetKey(["exports", "cart_abandonment_release"])
+)
 
 
 def full_build_job():
     return dg.define_asset_job(
         name="full_build",
-        selection=dg.AssetSelection.all() - EXPORTS,
-        description="Every source loaded, every dbt model built and tested, the dbt docs and the serving copy refreshed.",
+        selection=dg.AssetSelection.all() - REAL_TIME_EXPORTS,
+        description="Every source loaded, every dbt model built and tested, the dbt docs and the serving copy refreshed, the week's planned campaigns and ad audiences released to the outbox.",
     )
 
 
@@ -47,7 +51,7 @@ def schedules() -> dg.Definitions:
                 cron_schedule=FULL_BUILD_CRON,
                 execution_timezone=timezone,
                 default_status=dg.DefaultScheduleStatus.RUNNING,
-                description=f"Builds everything but the exports every day at 03:00 ({timezone}).",
+                description=f"Builds everything, planned exports included, every day at 03:00 ({timezone}).",
             ),
             *(
                 dg.ScheduleDefinition(
