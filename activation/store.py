@@ -392,18 +392,23 @@ def unsubscribes(profile_ids: Iterable[str], url: str | None = None) -> dict[str
 def forget_person(person_ids: Iterable[str], customer_refs: Iterable[str], needles: Iterable[str] = (),
                   url: str | None = None) -> dict[str, int]:  # fmt: skip
     """An erasure (``journey forget``): each person suppressed for everything (``all``/``erased``), their
-    undelivered outbox messages deleted, and the inbox's webhooks of their source ids (shop customer, ESP
+    undelivered outbox messages deleted, the payloads of the delivered ones redacted (an audience row's SHA-256 of
+    an e-mail is still the person's: only the key, destination and outcome stay, as the record of what was sent),
+    and the inbox's webhooks of their source ids (shop customer, ESP
     profile: ``customer_ref`` or ``subject_id``) or whose body holds one of ``needles`` (e-mail addresses)
     deleted. In SQLite the files are vacuumed and their WAL truncated so the deleted bytes are gone too."""
     ids, refs = sorted(set(person_ids)), sorted({str(r) for r in customer_refs if r})
     for person_id in ids:
         suppress(person_id, "all", "erased", url=url)
-    removed = {"exports.outbox": 0, "inbox.webhook_events": 0}
+    removed = {"exports.outbox": 0, "exports.outbox redacted": 0, "inbox.webhook_events": 0}
     eng = engine(url)
     with eng.begin() as conn:
         if ids:
             removed["exports.outbox"] = conn.execute(
                 outbox.delete().where(outbox.c.person_id.in_(ids), outbox.c.outcome.is_distinct_from("delivered"))
+            ).rowcount
+            removed["exports.outbox redacted"] = conn.execute(
+                outbox.update().where(outbox.c.person_id.in_(ids)).values(payload='{"redacted":"erased"}')
             ).rowcount
         conditions = [webhook_events.c.customer_ref.in_(refs), webhook_events.c.subject_id.in_(refs)] if refs else []
         conditions += [sa.func.lower(webhook_events.c.payload).contains(n.lower(), autoescape=True) for n in needles if n]

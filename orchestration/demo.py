@@ -216,6 +216,38 @@ def consent_lines(warehouse) -> list[str]:
     ]
 
 
+def activation_lines(warehouse) -> list[str]:
+    """Segments, the week's plan and the outbox, as ``journey demo`` prints them: what the nightly build handed to the
+    delivery worker (`journey deliver`), held or released."""
+    import duckdb
+    import sqlalchemy as sa
+
+    from activation import store
+
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            members = dict(con.execute("select segment_id, count(*) from marts.segment_members group by 1 order by 1").fetchall())
+            planned, holdouts = con.execute(
+                "select (select count(*) from marts.campaign_plan),"
+                " (select count(*) from marts.campaign_assignments where arm = 'holdout')"
+            ).fetchone()
+    except duckdb.CatalogException:
+        return []
+    query = sa.select(store.outbox.c.kind, store.outbox.c.released_at.is_not(None), sa.func.count()).group_by(
+        store.outbox.c.kind, store.outbox.c.released_at.is_not(None)
+    )
+    with store.engine().connect() as conn:
+        outbox = {(kind, released): n for kind, released, n in conn.execute(query)}
+    kinds = sorted({kind for kind, _ in outbox})
+    return [
+        "  segments:    " + " · ".join(f"{segment.replace('_', ' ')} {n:,}" for segment, n in members.items()),
+        f"  campaigns:   {planned:,} sends planned this week · {holdouts:,} assignments held out",
+        "  outbox:      "
+        + (" · ".join(f"{kind} {outbox.get((kind, True), 0):,} released, {outbox.get((kind, False), 0):,} held" for kind in kinds) or "empty")
+        + " (journey deliver sends them)",
+    ]
+
+
 def serving_lines(serving=None) -> list[str]:
     """Where the serving copy is (what BI tools and the dashboard open) and what it holds, as ``journey demo`` prints it."""
     serving = Path(serving or config.serving_path())
@@ -326,7 +358,7 @@ def run_and_summarize(log_name: str = "run", full_refresh: bool = False) -> RunR
             detail = " · ".join(f"{t.split('.', 1)[1]} {n:,}" for t, n in tables.items())
         print(f"  {layer:<13}{len(tables):>3} tables {sum(tables.values()):>9,} rows   {detail}".rstrip())
     lines = quarantine_lines(quarantine_counts(counts)) + journey_lines(warehouse) + value_lines(warehouse)
-    for line in lines + clv_lines(warehouse) + experience_lines(warehouse) + consent_lines(warehouse):
+    for line in lines + clv_lines(warehouse) + experience_lines(warehouse) + consent_lines(warehouse) + activation_lines(warehouse):
         print(line)
     for line in serving_lines():
         print(line)
