@@ -466,6 +466,33 @@ def docs(serve: bool, port: int, host: str) -> None:
         server.server_close()
 
 
+# --- activation: the webhook receiver and its bench (issue 10, H2) ----------------------------------------------
+
+
+@cli.command("webhooks")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8010, show_default=True, help="Port to listen on.")
+@click.option(
+    "--max-age", type=click.FloatRange(min=1), default=300, show_default=True,
+    help="Seconds after its trigger time a webhook is still taken (older: 409 stale).",
+)  # fmt: skip
+def webhooks(host: str, port: int, max_age: float) -> None:
+    """The webhook receiver: POST /webhooks/shop (Shopify checkouts/orders, HMAC-SHA256 with
+    $JW_SHOP_WEBHOOK_SECRET) and POST /webhooks/esp (unsubscribes, $JW_ESP_WEBHOOK_SECRET) verified and appended
+    to the activation store's inbox ($JW_ACTIVATION_DB_URL, else SQLite in $JW_DATA_DIR/activation). Until Ctrl-C.
+    No access log: nothing of a request is logged."""
+    import uvicorn
+
+    from activation.webhooks import create_app, describe_store, uvicorn_config
+
+    app = create_app(max_age_seconds=max_age)
+    click.echo(f"webhook receiver on http://{host}:{port}/webhooks/shop and /webhooks/esp (GET /healthz)")
+    click.echo(f"inbox: {describe_store()}")
+    click.echo("Ctrl-C to stop.")
+    uvicorn.Server(uvicorn_config(app, host=host, port=port)).run()
+    click.echo("stopped.")
+
+
 def main(args=None) -> None:
     cli.main(args=args, prog_name="journey")
 
