@@ -493,6 +493,33 @@ def webhooks(host: str, port: int, max_age: float) -> None:
     click.echo("stopped.")
 
 
+@cli.group("bench")
+def bench() -> None:
+    """Measurements on this machine (not tests: nothing asserts a time)."""
+
+
+@bench.command("activation")
+@click.option("--abandonments", type=click.IntRange(min=1), default=20, show_default=True, help="Consented customers who abandon a checkout.")
+@click.option("--unconsented", type=click.IntRange(min=0), default=2, show_default=True, help="Customers without e-mail consent who abandon one too (must get nothing).")
+@click.option("--quiet-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True, help="JW_ABANDON_QUIET_SECONDS of the sensor.")
+@click.option("--interval", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Seconds between two webhooks.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=None, help="Seconds to wait for the messages  [default: quiet period + 180]")
+@click.option("--seed", type=int, default=1, show_default=True, help="Which customers and carts.")
+def bench_activation(abandonments: int, unconsented: int, quiet_seconds: float, interval: float, timeout, seed: int) -> None:
+    """The real-time cart-abandonment path end to end: demo APIs, receiver, Dagster daemon with the sensor,
+    delivery worker; N signed checkouts/update webhooks; p50/p95/max of webhook received -> ESP receipt.
+    Uses $JW_DATA_DIR (builds a demo warehouse there when it has no serving copy with the activation marts)."""
+    from activation.bench import run_bench
+
+    try:
+        report = run_bench(abandonments=abandonments, quiet_seconds=quiet_seconds, unconsented=unconsented,
+                           interval=interval, timeout=timeout, seed=seed, echo=click.echo)  # fmt: skip
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from None
+    bad = report.missing or report.held_out_arrived or report.not_consented_arrived
+    raise SystemExit(1 if bad else 0)
+
+
 def main(args=None) -> None:
     cli.main(args=args, prog_name="journey")
 
