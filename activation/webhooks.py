@@ -11,7 +11,7 @@ Routes:
 - ``POST /webhooks/esp``: the same scheme with the ESP's secret and ``X-ESP-Signature``, ``X-ESP-Event-Id``,
   ``X-ESP-Timestamp``; the topic is in the body (``{"topic": "profile.unsubscribed", "profile_id": ...,
   "channel": "email", "occurred_at": ...}``); ``subject_id`` = ``customer_ref`` = the ESP profile id.
-- ``GET /healthz``: ``{"status": "ok"}``.
+- ``GET /healthz``: ``{"status": "ok"}``, or 503 when the store does not answer.
 
 Answers, in the order they are checked (every refusal but a duplicate is written to ``inbox.rejections`` with
 its status and a reason word, never the body):
@@ -270,8 +270,19 @@ def create_app(
     async def esp(request: Request) -> JSONResponse:
         return await receiver.receive(request, "esp")
 
+    def store_reachable() -> bool:
+        try:
+            with store.engine(store_url).connect() as conn:
+                conn.execute(sa.text("select 1"))
+            return True
+        except Exception as error:  # noqa: BLE001 - reported as unavailable, logged by class only
+            log.error("store not reachable: %s", type(error).__name__)
+            return False
+
     async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
+        if await run_in_threadpool(store_reachable):
+            return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "store_unavailable"}, 503)
 
     return Starlette(
         routes=[

@@ -282,3 +282,22 @@ def test_journey_webhooks_serves_and_logs_no_bodies(tmp_path, monkeypatch):
         assert [r["subject_id"] for r in inbox(None)] == ["tok-cli"]
     finally:
         store.dispose()
+
+
+def test_a_store_that_is_gone_answers_503_so_the_sender_retries(store_url):
+    """PostgreSQL dropped under the running receiver: 503 with Retry-After (Shopify retries), nothing logged of the
+    body; healthz says so too."""
+    if store_url is None:
+        pytest.skip("PostgreSQL only: a SQLite store is a file the receiver creates again")
+    with serve(create_app(store_url=store_url)) as base:
+        assert requests.get(f"{base}/healthz", timeout=10).status_code == 200
+        store.dispose()
+        admin = psycopg2.connect(ADMIN)
+        admin.autocommit = True
+        with admin.cursor() as cursor:
+            cursor.execute(f"drop database {store_url.rsplit('/', 1)[1]} with (force)")
+        admin.close()
+        answer = sender.send(f"{base}/webhooks/shop", "checkouts/update", checkout(), DEMO_SHOP_SECRET)
+        assert (answer.status_code, answer.json()["reason"]) == (503, "store_unavailable")
+        assert answer.headers["Retry-After"]
+        assert requests.get(f"{base}/healthz", timeout=10).status_code == 503
