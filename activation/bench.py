@@ -280,7 +280,8 @@ def _build(data_dir: Path, processes_env: dict, cwd: Path, log_dir: Path, echo: 
            people: int, days: int) -> None:  # fmt: skip
     from ingestion import config
 
-    world = (config.source_systems_dir() / "api").is_dir()
+    # a world written before the shop had a product catalogue (products.json) cannot feed the activation marts
+    world = (config.source_systems_dir() / "api" / "shop" / "products.json").is_file()
     command = ["run"] if world and config.warehouse_path().exists() else ["demo", "--people", str(people), "--days", str(days)]
     echo(f"building the warehouse and its serving copy: journey {' '.join(command)} (log {log_dir / 'build.log'})")
     with open(log_dir / "build.log", "w") as log:
