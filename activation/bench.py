@@ -60,6 +60,9 @@ class Abandonment:
     delivered_at: datetime | None = None  # the ESP receipt's
     queued_at: datetime | None = None  # the outbox row's created_at (the sensor's run wrote it)
     released_at: datetime | None = None  # the outbox row's released_at (its batch passed validation)
+    run_created_at: datetime | None = None  # the sensor's run request for it (Dagster run record)
+    run_started_at: datetime | None = None  # that run's process started
+    settled: str | None = None  # the delivery worker's last word on it when not delivered (status: detail)
 
     @property
     def expected(self) -> bool:
@@ -87,7 +90,10 @@ class Report:
     not_consented: int = 0
     not_consented_arrived: int = 0
     missing: list[str] = field(default_factory=list)  # tokens expected but not delivered in time
+    settled_without_send: dict[str, int] = field(default_factory=dict)  # expected, yet settled unsent: why
     latencies: list[float] = field(default_factory=list)
+    run_requested: list[float] = field(default_factory=list)  # received -> the sensor's run request
+    run_started: list[float] = field(default_factory=list)  # received -> that run's process started
     queued: list[float] = field(default_factory=list)  # received -> outbox row written
     released: list[float] = field(default_factory=list)  # received -> outbox row released
     delivery_worker: bool = True
@@ -113,6 +119,7 @@ class Report:
             f"waited {self.waited_seconds:.0f} s for the messages",
             f"arrived at the ESP: {self.arrived} of {self.expected} expected; held out {self.held_out} "
             f"(arrived {self.held_out_arrived}); not consented {self.not_consented} (arrived {self.not_consented_arrived})"
+            + (f"; settled unsent by the worker {self.settled_without_send}" if self.settled_without_send else "")
             + (f"; MISSING {len(self.missing)}" if self.missing else ""),
             f"latency webhook received -> ESP receipt (n={len(self.latencies)}): p50 {fmt(p50)}, p95 {fmt(p95)}, "
             f"max {fmt(max(self.latencies) if self.latencies else None)}",
@@ -120,7 +127,9 @@ class Report:
             f"{fmt(p50 - self.quiet_seconds if p50 is not None else None)}, p95 "
             f"{fmt(p95 - self.quiet_seconds if p95 is not None else None)}",
         ]
-        for label, values in (("written to the outbox", self.queued), ("released by the validated batch", self.released)):
+        stages = (("run requested by the sensor", self.run_requested), ("run process started", self.run_started),
+                  ("written to the outbox", self.queued), ("released by the validated batch", self.released))  # fmt: skip
+        for label, values in stages:
             if values:
                 out.append(f"  stage: received -> {label} (n={len(values)}): p50 {fmt(self.percentile(0.5, values))}, "
                            f"p95 {fmt(self.percentile(0.95, values))}, max {fmt(max(values))}")
@@ -291,6 +300,53 @@ def _build(data_dir: Path, processes_env: dict, cwd: Path, log_dir: Path, echo: 
         echo(f"  journey {command[0]} exited {done.returncode} (a failing check?); carrying on if the serving copy is there")
 
 
+def _settled(picked: list[Abandonment]) -> None:
+    """For messages that never reached the ESP: the delivery worker's last attempt (``suppressed: <reason>``),
+    e.g. an unsubscribe the ESP knows and the serving copy does not yet."""
+    import sqlalchemy as sa
+
+    from activation import store
+
+    table = store.deliveries
+    keys = {f"{CAMPAIGN_ID}:{i.token}": i for i in picked if i.delivered_at is None}
+    if not keys:
+        return
+    with store.engine().connect() as conn:
+        rows = conn.execute(
+            sa.select(table.c.idempotency_key, table.c.status, table.c.detail)
+            .where(table.c.idempotency_key.in_(list(keys)), table.c.status != "delivered")
+            .order_by(table.c.delivery_id)
+        ).all()  # fmt: skip
+    for key, status, detail in rows:
+        keys[key].settled = f"{status}: {detail}" if detail else status
+
+
+def _run_times(picked: list[Abandonment], since: datetime) -> None:
+    """When the sensor asked for each checkout's run and when that run's process started (Dagster's run records;
+    the run config names the checkouts)."""
+    try:
+        import dagster as dg
+
+        from ingestion.config import dagster_home
+
+        instance = dg.DagsterInstance.from_config(str(dagster_home()))
+    except Exception:  # noqa: BLE001 - no Dagster instance to read: the stages stay unknown
+        return
+    by_token = {i.token: i for i in picked}
+    try:
+        records = instance.get_run_records(dg.RunsFilter(job_name="cart_abandonment_job", created_after=since))
+        for record in records:
+            config = (record.dagster_run.run_config or {}).get("ops", {})
+            tokens = next(iter(config.values()), {}).get("config", {}).get("checkout_tokens", []) if config else []
+            started = datetime.fromtimestamp(record.start_time, timezone.utc) if record.start_time else None
+            for token in tokens:
+                if token in by_token:
+                    by_token[token].run_created_at = record.create_timestamp.astimezone(timezone.utc)
+                    by_token[token].run_started_at = started
+    finally:
+        instance.dispose()
+
+
 def run_bench(
     abandonments: int = 20,
     quiet_seconds: float = 5.0,
@@ -409,7 +465,9 @@ def run_bench(
 
         def waiting() -> set[str]:
             if report.delivery_worker:
-                return expected & pending.keys()
+                open_ = [pending[t] for t in expected & pending.keys()]
+                _settled(open_)  # settled unsent (suppressed at send time): nothing more to wait for
+                return {i.token for i in open_ if not i.settled}
             read_outbox()
             return {t for t in expected if keys[f"{CAMPAIGN_ID}:{t}"].released_at is None}
 
@@ -434,6 +492,8 @@ def run_bench(
     finally:
         processes.stop()
 
+    _settled(picked)
+    _run_times(picked, started)
     for item in picked:
         arrived = item.delivered_at is not None
         if item.expected:
@@ -441,8 +501,13 @@ def run_bench(
             report.arrived += arrived
             if arrived:
                 report.latencies.append(item.latency)
+            elif item.settled:
+                report.settled_without_send[item.settled] = report.settled_without_send.get(item.settled, 0) + 1
             else:
                 report.missing.append(item.token)
+            for values, at in ((report.run_requested, item.run_created_at), (report.run_started, item.run_started_at)):
+                if item.received_at and at:
+                    values.append((at - item.received_at).total_seconds())
             if item.received_at and item.queued_at:
                 report.queued.append((item.queued_at - item.received_at).total_seconds())
             if item.received_at and item.released_at:
