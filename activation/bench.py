@@ -300,7 +300,7 @@ def _build(data_dir: Path, processes_env: dict, cwd: Path, log_dir: Path, echo: 
         echo(f"  journey {command[0]} exited {done.returncode} (a failing check?); carrying on if the serving copy is there")
 
 
-def _settled(picked: list[Abandonment]) -> None:
+def _settled(picked: list[Abandonment], statuses: tuple[str, ...] = ("suppressed", "failed")) -> None:
     """For messages that never reached the ESP: the delivery worker's last attempt (``suppressed: <reason>``),
     e.g. an unsubscribe the ESP knows and the serving copy does not yet."""
     import sqlalchemy as sa
@@ -314,7 +314,7 @@ def _settled(picked: list[Abandonment]) -> None:
     with store.engine().connect() as conn:
         rows = conn.execute(
             sa.select(table.c.idempotency_key, table.c.status, table.c.detail)
-            .where(table.c.idempotency_key.in_(list(keys)), table.c.status != "delivered")
+            .where(table.c.idempotency_key.in_(list(keys)), table.c.status.in_(statuses))
             .order_by(table.c.delivery_id)
         ).all()  # fmt: skip
     for key, status, detail in rows:
@@ -466,7 +466,7 @@ def run_bench(
         def waiting() -> set[str]:
             if report.delivery_worker:
                 open_ = [pending[t] for t in expected & pending.keys()]
-                _settled(open_)  # settled unsent (suppressed at send time): nothing more to wait for
+                _settled(open_, ("suppressed",))  # settled unsent (suppressed at send time): nothing more to wait for
                 return {i.token for i in open_ if not i.settled}
             read_outbox()
             return {t for t in expected if keys[f"{CAMPAIGN_ID}:{t}"].released_at is None}
