@@ -91,6 +91,7 @@ class Report:
     not_consented_arrived: int = 0
     missing: list[str] = field(default_factory=list)  # tokens expected but not delivered in time
     settled_without_send: dict[str, int] = field(default_factory=dict)  # expected, yet settled unsent: why
+    planning_skipped: dict[str, int] = field(default_factory=dict)  # the batch asset's skip reasons, summed
     latencies: list[float] = field(default_factory=list)
     run_requested: list[float] = field(default_factory=list)  # received -> the sensor's run request
     run_started: list[float] = field(default_factory=list)  # received -> that run's process started
@@ -133,6 +134,8 @@ class Report:
             if values:
                 out.append(f"  stage: received -> {label} (n={len(values)}): p50 {fmt(self.percentile(0.5, values))}, "
                            f"p95 {fmt(self.percentile(0.95, values))}, max {fmt(max(values))}")
+        if self.planning_skipped:
+            out.append(f"  the sensor's runs skipped (batch metadata, all checkouts): {self.planning_skipped}")
         if not self.delivery_worker:
             out.append("  no delivery worker in this checkout (journey deliver): nothing could reach the ESP")
         if self.held_out_arrived or self.not_consented_arrived:
@@ -226,9 +229,23 @@ def serving_ready(serving: Path) -> bool:
         return {"marts.customer_360", "marts.person_source_ids"} <= _relations(con)
 
 
+def _recently_messaged(days: int = 7) -> set[str]:
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from activation import store
+
+    table = store.outbox
+    since = datetime.now(timezone.utc) - timedelta(days=days)
+    with store.engine().connect() as conn:
+        return {r[0] for r in conn.execute(sa.select(table.c.person_id).where(table.c.created_at >= since).distinct())}
+
+
 def pick_customers(serving: Path, n: int, unconsented: int, seed: int, holdout_share: float) -> list[Abandonment]:
     """N shop customers with e-mail consent and an ESP profile, and ``unconsented`` without consent, drawn with
-    ``seed`` from the serving copy (one shop customer id per person)."""
+    ``seed`` from the serving copy (one shop customer id per person). People the outbox has a message for in the
+    last 7 days are left out: the frequency cap would rightly stop theirs (a bench run again on the same folder)."""
     import duckdb
 
     with duckdb.connect(str(serving), read_only=True) as con:
@@ -243,8 +260,9 @@ def pick_customers(serving: Path, n: int, unconsented: int, seed: int, holdout_s
             order by c.person_id
             """
         ).fetchall()
+    recent = _recently_messaged()
     rng = random.Random(seed)
-    with_consent = [r for r in rows if r[3] and r[2] is not None]
+    with_consent = [r for r in rows if r[3] and r[2] is not None and r[0] not in recent]
     without = [r for r in rows if not r[3]]
     if len(with_consent) < n or len(without) < unconsented:
         raise RuntimeError(f"the serving copy has {len(with_consent)} consented and {len(without)} unconsented "
@@ -321,9 +339,9 @@ def _settled(picked: list[Abandonment], statuses: tuple[str, ...] = ("suppressed
         keys[key].settled = f"{status}: {detail}" if detail else status
 
 
-def _run_times(picked: list[Abandonment], since: datetime) -> None:
+def _run_times(picked: list[Abandonment], since: datetime) -> dict[str, int]:
     """When the sensor asked for each checkout's run and when that run's process started (Dagster's run records;
-    the run config names the checkouts)."""
+    the run config names the checkouts); returns the skip reasons the runs' batches recorded, summed."""
     try:
         import dagster as dg
 
@@ -331,8 +349,9 @@ def _run_times(picked: list[Abandonment], since: datetime) -> None:
 
         instance = dg.DagsterInstance.from_config(str(dagster_home()))
     except Exception:  # noqa: BLE001 - no Dagster instance to read: the stages stay unknown
-        return
+        return {}
     by_token = {i.token: i for i in picked}
+    skipped: dict[str, int] = {}
     try:
         records = instance.get_run_records(dg.RunsFilter(job_name="cart_abandonment_job", created_after=since))
         for record in records:
@@ -343,8 +362,19 @@ def _run_times(picked: list[Abandonment], since: datetime) -> None:
                 if token in by_token:
                     by_token[token].run_created_at = record.create_timestamp.astimezone(timezone.utc)
                     by_token[token].run_started_at = started
+        events = instance.fetch_materializations(dg.AssetKey(["exports", "cart_abandonment_batch"]), limit=1000).records
+        for event in events:
+            if event.timestamp < since.timestamp():
+                continue
+            metadata = event.asset_materialization.metadata if event.asset_materialization else {}
+            for key, value in metadata.items():
+                if key.startswith("skipped/"):
+                    skipped[key.removeprefix("skipped/")] = skipped.get(key.removeprefix("skipped/"), 0) + int(value.value)
+    except Exception:  # noqa: BLE001 - a Dagster API that moved: the stages stay unknown, the figures stand
+        pass
     finally:
         instance.dispose()
+    return skipped
 
 
 def run_bench(
@@ -493,7 +523,7 @@ def run_bench(
         processes.stop()
 
     _settled(picked)
-    _run_times(picked, started)
+    report.planning_skipped = _run_times(picked, started)
     for item in picked:
         arrived = item.delivered_at is not None
         if item.expected:
