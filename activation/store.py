@@ -261,3 +261,40 @@ def batch(batch_id: str, url: str | None = None) -> list[dict]:
     for row in rows:
         row["payload"] = json.loads(row["payload"])
     return rows
+
+
+# --- appended for the real-time offers (H3) ------------------------------------------------------------------
+
+
+def webhooks_for_subjects(subject_ids: Iterable[str], source: str = "shop", url: str | None = None) -> list[dict]:
+    """Every inbox row of ``source`` about one of ``subject_ids`` (checkout tokens), oldest first, payload
+    decoded: a cart-abandonment run re-reads its checkouts' whole story here (an order may have come since the
+    sensor looked)."""
+    ids = sorted(set(subject_ids))
+    if not ids:
+        return []
+    query = (
+        sa.select(webhook_events)
+        .where(webhook_events.c.source == source, webhook_events.c.subject_id.in_(ids))
+        .order_by(webhook_events.c.event_id)
+    )
+    with engine(url).connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    for row in rows:
+        row["payload"] = json.loads(row["payload"])
+    return rows
+
+
+def messages_since(person_ids: Iterable[str], since: datetime, url: str | None = None) -> dict[str, int]:
+    """Outbox messages per person created at or after ``since`` (any kind, held or released): what a frequency
+    cap counts."""
+    ids = list(set(person_ids))
+    if not ids:
+        return {}
+    query = (
+        sa.select(outbox.c.person_id, sa.func.count())
+        .where(outbox.c.person_id.in_(ids), outbox.c.created_at >= since)
+        .group_by(outbox.c.person_id)
+    )
+    with engine(url).connect() as conn:
+        return {person: count for person, count in conn.execute(query)}

@@ -68,6 +68,8 @@ DERIVED_TABLES: dict[str, dict[str, str]] = {
         "abandoned_checkouts__quarantine": "abandoned_checkouts",
         "events__quarantine": "events",
         "reviews__quarantine": "reviews",
+        "products__variants": "products",
+        "products__quarantine": "products",
     },
     "esp": {f"{t}__quarantine": t for t in ("campaigns", "profiles", "events")},
     "loyalty": {f"{table}__quarantine": table for table in ("members", "cards", "receipts", "points", "consents")},

@@ -10,6 +10,7 @@ DEFAULT_COUNTS = {
         # reviews follow); ESP events: holdouts get one control event instead of a send, opens and clicks
         "customers": 1757, "orders": 955, "abandoned_checkouts": 495, "events": 50588,
         "customer_events": 9, "deleted_customers": 9, "reviews": 349,
+        "products": 60,  # the catalogue (with stock), drawn from a stream of its own: nothing else changed
     },
     "esp": {"campaigns": 12, "campaign_messages": 12, "metrics": 5, "profiles": 1292, "events": 21587},
     "social": {"posts": 45, "comments": 631, "tags": 557, "reactions": 1851, "sharedposts": 589, "checkins": 595},

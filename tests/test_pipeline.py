@@ -239,6 +239,8 @@ def shop_lag_window(world, lag=timedelta(hours=1)) -> dict[str, int]:
         "shop/abandoned_checkouts__lines": sum(len(c["line_items"]) for c in checkouts),
         "shop/events": len(recent(world.shop["events"], "collector_tstamp")),
         "shop/reviews": len(recent(world.shop["reviews"], "updated_at")),
+        "shop/products": len(recent(world.shop["products"], "updated_at")),
+        "shop/products__variants": sum(len(p["variants"]) for p in recent(world.shop["products"], "updated_at")),
     }
     return {k: v for k, v in counts.items() if v}
 

@@ -39,7 +39,9 @@ def utc(text):
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
 
 
-@pytest.mark.parametrize("endpoint, table", [("customers", "customers"), ("orders", "orders"), ("checkouts", "abandoned_checkouts")])
+@pytest.mark.parametrize(
+    "endpoint, table", [("customers", "customers"), ("orders", "orders"), ("checkouts", "abandoned_checkouts"), ("products", "products")]
+)
 def test_link_pagination_walks_every_record_once_in_id_order(api, small_world, endpoint, table):
     params = {"limit": 7, **({"status": "any"} if endpoint == "orders" else {})}
     records, pages, responses = walk(f"{api}{ADMIN}/{endpoint}.json", params)

@@ -21,7 +21,8 @@ from ingestion.sources._contracts import normalize_identifier, normalize_text
 
 from .conftest import count
 
-TABLES = ("customers", "orders", "orders__lines", "abandoned_checkouts", "abandoned_checkouts__lines", "events", "reviews")
+TABLES = ("customers", "orders", "orders__lines", "abandoned_checkouts", "abandoned_checkouts__lines", "events", "reviews",
+          "products", "products__variants")
 
 
 def utc(text):
@@ -96,6 +97,10 @@ def world_rows(world):
         "reviews": {
             (r["id"], r["customer"]["id"], r["product_id"], r["rating"], r["body"], utc(r["updated_at"])) for r in shop["reviews"]
         },
+        "products": {(p["id"], p["product_type"], utc(p["updated_at"])) for p in shop["products"]},
+        "products__variants": {
+            (p["id"], v["id"], Decimal(v["price"]), v["inventory_quantity"]) for p in shop["products"] for v in p["variants"]
+        },
     }
 
 
@@ -107,6 +112,8 @@ WAREHOUSE_ROWS = {
     "abandoned_checkouts__lines": "select checkout_id, id, quantity, price from shop.abandoned_checkouts__lines",
     "events": "select event_id, user_id, derived_tstamp, collector_tstamp from shop.events",
     "reviews": "select id, customer_id, product_id, rating, body, updated_at from shop.reviews",
+    "products": "select id, product_type, updated_at from shop.products",
+    "products__variants": "select product_id, id, price, inventory_quantity from shop.products__variants",
 }
 
 

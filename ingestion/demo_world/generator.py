@@ -314,6 +314,7 @@ SHOP_DOMAIN = "https://shop.example"
 # of the skeleton's refunded orders (a quarter of its orders), the share kept next to the value process's paid ones
 REFUNDED_KEPT = 0.15
 PRODUCT_ID_BASE, VARIANT_ID_BASE = 7_000_000_000, 40_000_000_000
+PRODUCTS_SOLD_OUT = 0.12  # share of the catalogue's products with no stock left
 UTM = (
     ("newsletter", "email", "weekly-edit"),
     ("instagram", "social", "autumn-drop"),
@@ -488,6 +489,7 @@ class _Gen:
             person["language"] = "de" if languages.random() < GERMAN_SHARE else "en"
         self._value = value_process.draw_people(self.world.seed, persons, self.world.start, self.world.end)
         self._shop(persons, products)
+        self.world.shop["products"] = self._products(products)
         self._esp(persons)
         self._campaign_effects(products)
         self._storefront(products)
@@ -730,6 +732,39 @@ class _Gen:
             # those customers as they were before: a history the warehouse may have loaded, never served now
             "deleted_customers": deleted,
         }
+
+    def _products(self, products: list[dict]) -> list[dict]:
+        """The catalogue as Shopify's Admin API serves it (one variant per product, its stock on that variant):
+        mostly in stock, a few sold out (what the cart-abandonment offers must leave out), each updated at some
+        moment of the world. Drawn from a stream of its own, so the rest of the world stays as it was."""
+        rng = random.Random(f"shop-products:{self.world.seed}")
+        rows = []
+        for product in products:
+            number = int(product["product_id"].removeprefix("prod-"))
+            created = self.world.start - timedelta(days=rng.randint(30, 400))
+            updated = _moment(rng, self.world.start, self.world.end)
+            stock = 0 if rng.random() < PRODUCTS_SOLD_OUT else rng.randint(1, 250)
+            rows.append(
+                {
+                    "id": PRODUCT_ID_BASE + number,
+                    "title": f"{product['category'].capitalize()} {number:03d}",
+                    "product_type": product["category"],
+                    "status": "active",
+                    "created_at": shop_time(created),
+                    "updated_at": shop_time(updated),
+                    "variants": [
+                        {
+                            "id": VARIANT_ID_BASE + number,
+                            "product_id": PRODUCT_ID_BASE + number,
+                            "sku": product["sku"],
+                            "price": f"{product['price']:.2f}",
+                            "inventory_quantity": stock,
+                            "updated_at": shop_time(updated),
+                        }
+                    ],
+                }
+            )
+        return rows
 
     def _storefront(self, products: list[dict]) -> None:
         """The storefront's web-analytics events, visit by visit (see journeys.py), and their truth."""

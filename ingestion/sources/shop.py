@@ -27,6 +27,9 @@ export lives (default: ``base_url``, as in the demo world).
   they arrive and are quarantined only with their parent, so no line is ever loaded without its order.
 - Product reviews: ``GET /admin/api/2024-07/reviews.json?updated_at_min=`` (the reviews app beside the Admin
   API), incremental and merged on ``id`` like the others; a rating outside 1..5 stars is quarantined.
+- Products: ``GET /admin/api/2024-07/products.json?updated_at_min=`` (the catalogue with each variant's price and
+  stock), incremental and merged on ``id``; the variants land in ``products__variants`` keyed (``product_id``,
+  ``id``), replaced per product like order lines. The real-time offers read the stock from there.
 - Storefront events: ``GET /collector/v1/events?after=<UTC>&limit=1000`` (``Authorization: Bearer``), paged
   by ``next_cursor``; incremental on ``collector_tstamp`` (when the collector received the event: a phone
   that was offline sends old events late, and they still arrive).
@@ -172,6 +175,32 @@ REVIEWS = Contract(
     cursor="updated_at",
 )
 RATINGS = range(1, 6)
+VARIANTS = Contract(
+    "products__variants",
+    (
+        Col("product_id", "bigint", nullable=False),
+        Col("id", "bigint", nullable=False),
+        Col("sku", "text"),
+        Col("price", "decimal", nullable=False),
+        Col("inventory_quantity", "bigint"),  # units in stock (Shopify: negative when oversold)
+        Col("updated_at", "timestamp"),
+    ),
+    primary_key=("product_id", "id"),
+)
+PRODUCTS = Contract(
+    "products",
+    (
+        Col("id", "bigint", nullable=False),
+        Col("title", "text"),
+        Col("product_type", "text"),  # the category
+        Col("status", "text"),  # active | archived | draft
+        Col("created_at", "timestamp"),
+        Col("updated_at", "timestamp", nullable=False),
+    ),
+    primary_key=("id",),
+    cursor="updated_at",
+    children=(Child("variants", VARIANTS, parent_key="product_id"),),
+)
 STOREFRONT_EVENTS = Contract(
     "events",
     (
@@ -335,6 +364,10 @@ def shop_source(
             yield from batch_items(batch, REVIEWS)
             cursor.advance(batch.max_cursor)
 
+    @dlt.resource(**_resource_hints(PRODUCTS))
+    def products():
+        yield from incremental(PRODUCTS, "products", "products")
+
     @dlt.resource(**_resource_hints(STOREFRONT_EVENTS))
     def events():
         cursor = Cursor(lag=lag)
@@ -344,7 +377,7 @@ def shop_source(
             yield from batch_items(batch, STOREFRONT_EVENTS)
             cursor.advance(batch.max_cursor)
 
-    return customers, orders, abandoned_checkouts, events, reviews
+    return customers, orders, abandoned_checkouts, events, reviews, products
 
 
 def _quarantine_bad_ratings(batch: Batch, records: list, positions: list[str]) -> None:

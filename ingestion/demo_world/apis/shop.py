@@ -13,6 +13,10 @@ Admin API (``X-Shopify-Access-Token`` header; 401 ``{"errors": ...}`` without th
 - ``GET /admin/api/2024-07/reviews.json``: product reviews (what a reviews app such as Judge.me keeps next to
   the shop): ``id``, ``product_id``, ``customer{id}``, ``rating`` (1..5 stars), ``title``, ``body``,
   ``created_at``, ``updated_at``; filters ``updated_at_min`` / ``updated_at_max`` and ``limit`` as above.
+- ``GET /admin/api/2024-07/products.json``: the catalogue, ``id``, ``title``, ``product_type`` (the category),
+  ``status``, ``created_at``, ``updated_at`` and ``variants[{id, product_id, sku, price, inventory_quantity,
+  updated_at}]`` (the stock on the variant, as Shopify keeps it); filters ``updated_at_min`` / ``updated_at_max``
+  and ``limit`` as above.
 - Cursor pagination: each page's ``Link`` header carries ``<...?limit=N&page_info=X>; rel="next"`` (and
   ``rel="previous"``); a request with ``page_info`` may carry only ``limit`` besides (anything else: 400).
 - Rate limit: a leaky bucket per shop (Shopify: 40 requests, leaking 2 per second); every answer carries
@@ -55,6 +59,7 @@ ADMIN_ENDPOINTS = {
     "checkouts": ("abandoned_checkouts", "checkouts", "updated_at"),
     "events": ("customer_events", "events", "created_at"),
     "reviews": ("reviews", "reviews", "updated_at"),
+    "products": ("products", "products", "updated_at"),
 }
 ORDER_STATUSES = ("open", "closed", "cancelled", "any")
 
