@@ -12,7 +12,7 @@ Idempotency is the tables' job, not the callers': ``inbox.webhook_events.webhook
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -86,8 +86,19 @@ outbox = sa.Table(
     # Written held (NULL); set when the batch passed its blocking validation. The delivery worker sends only
     # released messages, so a batch that fails its check never leaves.
     sa.Column("released_at", UtcDateTime),
+    # The delivery worker's bookkeeping (activation.delivery): a claim is a lease (claimed_by until claimed_until),
+    # so a worker killed mid-batch leaves its messages to the next one once the lease runs out; a retryable failure
+    # waits for next_attempt_at; outcome (delivered | suppressed | failed) with settled_at ends a message's life.
+    sa.Column("claimed_by", sa.Text),
+    sa.Column("claimed_until", UtcDateTime),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UtcDateTime),
+    sa.Column("outcome", sa.Text),
+    sa.Column("settled_at", UtcDateTime),
+    sa.Column("delivered_at", UtcDateTime),
     schema="exports",
 )
+sa.Index("ix_outbox_pending", outbox.c.outcome, outbox.c.released_at, outbox.c.next_attempt_at)
 
 deliveries = sa.Table(
     "deliveries",
@@ -156,6 +167,7 @@ def engine(url: str | None = None) -> sa.Engine:
         else:
             eng = _sqlite_engine(activation_dir())
         metadata.create_all(eng)
+        _add_missing_columns(eng)
         _engines[key] = eng
     return _engines[key]
 
@@ -285,6 +297,58 @@ def webhooks_for_subjects(subject_ids: Iterable[str], source: str = "shop", url:
     return rows
 
 
+# --- delivery (activation.delivery) ----------------------------------------------------------------------------
+
+
+def _add_missing_columns(eng: sa.Engine) -> None:
+    """Columns appended to a table after a store was created (the delivery worker's) are added to it: a store
+    written by an older checkout keeps working."""
+    inspector = sa.inspect(eng)
+    for table in metadata.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name, schema=table.schema)}
+        missing = [c for c in table.columns if c.name not in present]
+        if not missing:
+            continue
+        with eng.begin() as conn:
+            for column in missing:
+                kind = column.type.compile(dialect=conn.dialect)
+                default = f" not null default {column.server_default.arg}" if column.server_default is not None else ""
+                conn.exec_driver_sql(f"alter table {table.schema}.{table.name} add column {column.name} {kind}{default}")
+
+
+def claim(worker: str, limit: int, lease_seconds: float, destinations: Iterable[str] | None = None,
+          url: str | None = None) -> list[dict]:  # fmt: skip
+    """Claim up to ``limit`` released, unsettled messages that are due (``next_attempt_at`` passed) and not
+    claimed by a live lease, for ``worker`` until now + ``lease_seconds``; returns them (payload decoded), oldest
+    first. PostgreSQL: ``FOR UPDATE SKIP LOCKED`` (workers claim side by side, never the same row); SQLite:
+    the write lock the engine's ``BEGIN IMMEDIATE`` takes serialises claims."""
+    at = now()
+    due = sa.and_(
+        outbox.c.released_at.is_not(None),
+        outbox.c.outcome.is_(None),
+        sa.or_(outbox.c.next_attempt_at.is_(None), outbox.c.next_attempt_at <= at),
+        sa.or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < at),
+    )
+    if destinations is not None:
+        due = sa.and_(due, outbox.c.destination.in_(list(destinations)))
+    with engine(url).begin() as conn:
+        query = sa.select(outbox.c.message_id).where(due).order_by(outbox.c.message_id).limit(limit)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        ids = [r[0] for r in conn.execute(query)]
+        if not ids:
+            return []
+        conn.execute(
+            outbox.update().where(outbox.c.message_id.in_(ids), due)
+            .values(claimed_by=worker, claimed_until=at + timedelta(seconds=lease_seconds))
+        )  # fmt: skip
+        rows = [dict(r._mapping) for r in conn.execute(
+            sa.select(outbox).where(outbox.c.message_id.in_(ids), outbox.c.claimed_by == worker).order_by(outbox.c.message_id))]  # fmt: skip
+    for row in rows:
+        row["payload"] = json.loads(row["payload"])
+    return rows
+
+
 def messages_since(person_ids: Iterable[str], since: datetime, url: str | None = None) -> dict[str, int]:
     """Outbox messages per person created at or after ``since`` (any kind, held or released): what a frequency
     cap counts."""
@@ -298,3 +362,98 @@ def messages_since(person_ids: Iterable[str], since: datetime, url: str | None =
     )
     with engine(url).connect() as conn:
         return {person: count for person, count in conn.execute(query)}
+
+
+def renew(worker: str, message_ids: Iterable[int], lease_seconds: float, url: str | None = None) -> int:
+    """Extend ``worker``'s lease on those of ``message_ids`` it still holds (a long batch keeps its claim)."""
+    ids = list(message_ids)
+    if not ids:
+        return 0
+    with engine(url).begin() as conn:
+        return conn.execute(
+            outbox.update().where(outbox.c.message_id.in_(ids), outbox.c.claimed_by == worker, outbox.c.outcome.is_(None))
+            .values(claimed_until=now() + timedelta(seconds=lease_seconds))
+        ).rowcount  # fmt: skip
+
+
+def record_attempt(message: dict, status: str, status_code: int | None, detail: str, *, outcome: str | None,
+                   next_attempt_at: datetime | None = None, count_attempt: bool = True,
+                   url: str | None = None) -> int:  # fmt: skip
+    """One attempt at ``message``: a row of ``exports.deliveries`` and, in the same transaction, the outbox row
+    settled (``outcome`` delivered | suppressed | failed) or left for ``next_attempt_at`` (``outcome`` None);
+    the claim is let go either way. Returns the attempt's number."""
+    at = now()
+    attempt = int(message.get("attempts") or 0) + (1 if count_attempt else 0)
+    values: dict[str, Any] = {"claimed_by": None, "claimed_until": None, "attempts": attempt}
+    if outcome:
+        values.update(outcome=outcome, settled_at=at, next_attempt_at=None)
+        if outcome == "delivered":
+            values["delivered_at"] = at
+    else:
+        values["next_attempt_at"] = next_attempt_at
+    with engine(url).begin() as conn:
+        conn.execute(deliveries.insert().values(
+            idempotency_key=message["idempotency_key"], attempt=attempt, status=status, status_code=status_code,
+            detail=detail, attempted_at=at))  # fmt: skip
+        conn.execute(outbox.update().where(outbox.c.message_id == message["message_id"], outbox.c.outcome.is_(None)).values(**values))
+    return attempt
+
+
+def deliveries_of(idempotency_key: str | None = None, url: str | None = None) -> list[dict]:
+    """Attempts recorded in ``exports.deliveries`` (of one key, or all), in order."""
+    query = sa.select(deliveries).order_by(deliveries.c.delivery_id)
+    if idempotency_key is not None:
+        query = query.where(deliveries.c.idempotency_key == idempotency_key)
+    with engine(url).connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def unsubscribes(profile_ids: Iterable[str], url: str | None = None) -> dict[str, datetime]:
+    """The latest ``profile.unsubscribed`` webhook received per ESP profile id (``customer_ref`` or
+    ``subject_id`` of the inbox row)."""
+    ids = list(set(p for p in profile_ids if p))
+    if not ids:
+        return {}
+    found: dict[str, datetime] = {}
+    query = sa.select(webhook_events.c.customer_ref, webhook_events.c.subject_id, webhook_events.c.received_at).where(
+        webhook_events.c.topic == "profile.unsubscribed",
+        sa.or_(webhook_events.c.customer_ref.in_(ids), webhook_events.c.subject_id.in_(ids)),
+    )
+    with engine(url).connect() as conn:
+        for customer_ref, subject_id, received_at in conn.execute(query):
+            for profile in {customer_ref, subject_id} & set(ids):
+                found[profile] = max(found.get(profile, received_at), received_at)
+    return found
+
+
+def forget_person(person_ids: Iterable[str], customer_refs: Iterable[str], needles: Iterable[str] = (),
+                  url: str | None = None) -> dict[str, int]:  # fmt: skip
+    """An erasure (``journey forget``): each person suppressed for everything (``all``/``erased``), their
+    undelivered outbox messages deleted, and the inbox's webhooks of their source ids (shop customer, ESP
+    profile: ``customer_ref`` or ``subject_id``) or whose body holds one of ``needles`` (e-mail addresses)
+    deleted. In SQLite the files are vacuumed and their WAL truncated so the deleted bytes are gone too."""
+    ids, refs = sorted(set(person_ids)), sorted({str(r) for r in customer_refs if r})
+    for person_id in ids:
+        suppress(person_id, "all", "erased", url=url)
+    removed = {"exports.outbox": 0, "inbox.webhook_events": 0}
+    eng = engine(url)
+    with eng.begin() as conn:
+        if ids:
+            removed["exports.outbox"] = conn.execute(
+                outbox.delete().where(outbox.c.person_id.in_(ids), outbox.c.outcome.is_distinct_from("delivered"))
+            ).rowcount
+        conditions = [webhook_events.c.customer_ref.in_(refs), webhook_events.c.subject_id.in_(refs)] if refs else []
+        conditions += [sa.func.lower(webhook_events.c.payload).contains(n.lower(), autoescape=True) for n in needles if n]
+        if conditions:
+            removed["inbox.webhook_events"] = conn.execute(webhook_events.delete().where(sa.or_(*conditions))).rowcount
+    if eng.dialect.name == "sqlite" and any(removed.values()):
+        raw = eng.raw_connection()
+        try:
+            cursor = raw.cursor()
+            for schema in SCHEMAS:
+                cursor.execute(f"vacuum {schema}")
+                cursor.execute(f"pragma {schema}.wal_checkpoint(truncate)")
+            cursor.close()
+        finally:
+            raw.close()
+    return removed

@@ -14,6 +14,7 @@
     journey publish postgres --url URL                copy marts and pii to PostgreSQL; role bi_reader reads marts only
     journey dashboard [--port N] [--address A]        the reporting dashboard (Streamlit) on the serving copy
     journey docs [--serve] [--port 8080]              dbt docs of the current warehouse in $JW_DATA_DIR/dbt_docs; serve them
+    journey deliver [--once | --follow] [--batch-size N] [--max-attempts N]   send released outbox messages
 
 Everything lands under ``$JW_DATA_DIR`` (default ``<repo>/data``); runs go through the Dagster instance in
 ``$DAGSTER_HOME`` (default ``$JW_DATA_DIR/dagster_home``), the one ``make ui`` opens. Imports are lazy so that
@@ -518,6 +519,33 @@ def bench_activation(abandonments: int, unconsented: int, quiet_seconds: float, 
         raise click.ClickException(str(error)) from None
     bad = report.missing or report.held_out_arrived or report.not_consented_arrived
     raise SystemExit(1 if bad else 0)
+
+
+# --- journey deliver (activation: the outbox's delivery worker) ------------------------------------------------
+
+
+@cli.command("deliver")
+@click.option("--once", "mode", flag_value="once", default=True, help="Send what is due now, then exit (default).")
+@click.option("--follow", "mode", flag_value="follow", help="Keep claiming and sending until SIGTERM or Ctrl-C.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True, help="Messages claimed at a time.")
+@click.option("--max-attempts", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Attempts before a retryable failure is settled failed.")  # fmt: skip
+def deliver(mode: str, batch_size: int, max_attempts: int) -> None:
+    """Send released messages of the outbox (exports.outbox) to their destinations (the ESP's send API, the ad
+    platform's customer-match files, the signed export webhook) with their idempotency keys, retries with backoff,
+    and every attempt in exports.deliveries. Consent, erasure, ESP unsubscribes and holdouts are checked again just
+    before sending: a message that fails them is settled suppressed, never sent.
+
+    Lease, backoff and polling: $JW_DELIVERY_LEASE_SECONDS (60), $JW_DELIVERY_BACKOFF_SECONDS (2),
+    $JW_DELIVERY_POLL_SECONDS (0.5)."""
+    from activation.delivery import NoServingCopy, Settings, deliver as run_delivery
+
+    settings = Settings(batch_size=batch_size, max_attempts=max_attempts)
+    try:
+        tally = run_delivery(mode, settings, echo=click.echo)
+    except NoServingCopy as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"done: {tally}")
 
 
 def main(args=None) -> None:

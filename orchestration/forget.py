@@ -5,7 +5,9 @@ in before a connection is opened is waited out again, with backoff):
 
 1. find the person (``--email`` or ``--person-id``) and their identifiers (``ingestion.erasure``);
 2. add their keyed hashes to the suppression list (``$JW_DATA_DIR/suppression.json``) that ingestion applies
-   (first: a load running meanwhile cannot bring them back), then delete their rows from every raw table of
+   (first: a load running meanwhile cannot bring them back), suppress the person for every purpose in the
+   activation store (``activation.store``: the delivery worker sends them nothing more) and delete their
+   undelivered outbox messages and their webhooks in the inbox, then delete their rows from every raw table of
    the six sources, child tables and quarantine, empty dlt's merge staging datasets, and delete their person
    ids from models dbt keeps across runs (incremental: the person registry, journey sessions, merge log) and
    rows naming their e-mail or handle from any other table (one dbt no longer builds keeps its old rows);
@@ -105,6 +107,17 @@ def _scrub_logs(identifiers: set[tuple[str, str]]) -> dict[str, int]:
     return removed
 
 
+def _forget_activation(person_ids: set[str], identifiers: set[tuple[str, str]], email: str | None) -> dict[str, int]:
+    """The activation store (outside the warehouse): each person suppressed for everything (``erased``), their
+    undelivered outbox messages and the inbox's webhooks of their shop customer ids and ESP profile ids (or naming
+    their e-mail) deleted."""
+    from activation import store
+
+    refs = {value for kind, value in identifiers if kind in ("shop_customer", "esp_profile")}
+    needles = {value for kind, value in identifiers if kind == "email"} | ({email.strip()} if email else set())
+    return store.forget_person(person_ids, refs, needles)
+
+
 def _republish(result: ForgetResult, warehouse: Path) -> None:
     """The serving copies, published again from the rewritten warehouse (each replaced whole: the person leaves them),
     PostgreSQL's too when its URL is set; without marts to publish, the old DuckDB copies are deleted instead."""
@@ -144,7 +157,10 @@ def forget(email: str | None = None, person_id: str | None = None, requested_by:
         identifiers = erasure.person_identifiers(con, seeds)
         # suppressed first: a load running between the deletion and the rebuild cannot bring them back
         suppressed_new = erasure.write_suppression(identifiers)
+        # and in the activation store: the delivery worker sends them nothing more from now on
+        activation_removed = _forget_activation(person_ids, identifiers, email)
         removed = erasure.delete_person(con, identifiers)
+        removed.update(activation_removed)
         removed.update(erasure.delete_person_ids(con, person_ids))
         for relation, n in erasure.sweep_derived_tables(con, identifiers).items():
             removed[relation] = removed.get(relation, 0) + n

@@ -92,7 +92,29 @@ def test_forget_then_reingest_keeps_the_person_out(data):
     serving = publish_serving()
     assert sql_hits(serving.pii_path, [email]) and sql_hits(serving.path, [person_id])
 
+    # the activation store knows them too: a checkout webhook (its body names the e-mail), an ESP unsubscribe, a
+    # message waiting in the outbox; and another person's rows, which stay
+    from activation import store
+
+    (esp_profile,) = rows(warehouse, f"select min(id) from esp.profiles where lower(trim(email)) = '{email.lower()}'")[0]
+    assert esp_profile
+    store.append_webhook({"webhook_id": "forget-1", "source": "shop", "topic": "checkouts/update", "subject_id": "chk-f",
+                          "customer_ref": str(shop_id), "payload": {"token": "chk-f", "email": email}})  # fmt: skip
+    store.append_webhook({"webhook_id": "forget-2", "source": "esp", "topic": "profile.unsubscribed",
+                          "subject_id": esp_profile, "customer_ref": esp_profile, "payload": {"profile_id": esp_profile}})  # fmt: skip
+    store.append_webhook({"webhook_id": "forget-3", "source": "shop", "topic": "checkouts/update", "subject_id": "chk-o",
+                          "customer_ref": "-1", "payload": {"token": "chk-o", "email": "someone.else@example.test"}})  # fmt: skip
+    for who, key in ((person_id, "cart_abandonment:chk-f"), ("person_someone_else", "cart_abandonment:chk-o")):
+        store.enqueue([{"idempotency_key": key, "destination": "esp", "kind": "cart_abandonment", "person_id": who,
+                        "campaign_id": "cart_abandonment", "batch_id": "b1", "payload": {"esp_profile_id": "x"}}])  # fmt: skip
+    store.release("b1")
+
     result = forget(email=f"  {email.upper()} ", requested_by="test-dpo")
+
+    assert store.suppressed([person_id], "email_marketing") == {person_id}  # erased: nothing more is sent to them
+    assert [m["idempotency_key"] for m in store.batch("b1")] == ["cart_abandonment:chk-o"]
+    assert [w["webhook_id"] for w in store.webhooks_after(0)] == ["forget-3"]
+    assert result.removed["exports.outbox"] == 1 and result.removed["inbox.webhook_events"] == 2
 
     assert result.person_ids == 1
     assert result.serving == str(serving.path) and "republish" in result.step_seconds  # published again, without them

@@ -4,7 +4,8 @@
 - ``/esp/...``: the e-mail service provider (Klaviyo-style JSON:API), :mod:`ingestion.demo_world.apis.esp`;
 - ``/social/...``: social media (Meta Graph API style), :mod:`ingestion.demo_world.apis.social`.
 
-Each system is an *app*: an object with ``handle(request) -> Response`` built from the API snapshots folder
+Each system is an *app*: an object with ``handle(request) -> Response`` (GET, and POST with its body for the
+ESP's send API) built from the API snapshots folder
 (``<api root>/<system>/``). This module owns what all of them share: routing, snapshots re-read when their
 file changes, access tokens, a leaky-bucket rate limit, and a fault switch (``faults`` = the share of requests
 that get a 429, a 500 or 503, a slow answer, a truncated body or a reset connection), so sources can be
@@ -45,6 +46,7 @@ class Request:
     query: dict[str, str]  # last value of each parameter
     headers: dict[str, str]  # lower-case names
     base_url: str  # scheme://host:port/<system>, for absolute links in responses
+    body: bytes = b""  # the request body (POST)
 
 
 @dataclass
@@ -174,6 +176,8 @@ def _handler(apps: dict[str, App], faults: Faults):
             self.connection.close()
 
         def _dispatch(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length > 0 else b""  # read first: a fault answers a whole request
             url = urlparse(self.path)
             system, _, rest = url.path.lstrip("/").partition("/")
             app = apps.get(system)
@@ -194,6 +198,7 @@ def _handler(apps: dict[str, App], faults: Faults):
                 query={k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()},
                 headers={k.lower(): v for k, v in self.headers.items()},
                 base_url=f"http://{host}/{system}",
+                body=body,
             )
             try:
                 response = app.handle(request)
@@ -203,6 +208,9 @@ def _handler(apps: dict[str, App], faults: Faults):
 
         def do_GET(self) -> None:
             self._dispatch("GET")
+
+        def do_POST(self) -> None:  # the ESP's send API (``/esp/api/messages/``); the other apps answer 405
+            self._dispatch("POST")
 
     return Handler
 

@@ -18,7 +18,17 @@
 - ``include=metric,profile`` (events), ``include=campaign-messages`` (campaigns): the related resources in
   ``included``; ``additional-fields[profile]=subscriptions``: the consent of a profile;
 - a per-key rate limit (a leaky bucket: ``burst`` requests, refilled at ``per_second``; generous by default):
-  beyond it, 429 with ``Retry-After`` (seconds) and a JSON:API ``throttled`` error.
+  beyond it, 429 with ``Retry-After`` (seconds) and a JSON:API ``throttled`` error;
+- the send API (the activation's delivery worker is its client): ``POST /api/messages/`` with a JSON:API body
+  ``{"data": {"type": "message", "attributes": {"profile_id", "template", "properties"}}}`` and an
+  ``Idempotency-Key`` header (400 without). The first request with a key is accepted: 202 and a receipt
+  ``{"data": {"type": "message-receipt", "id", "attributes": {"idempotency_key", "received_at", ...}}}``;
+  the same key again answers 200 with the SAME receipt and sends nothing (its ``replays`` counts such
+  requests); the same key with another body is a 409. A profile unsubscribed from e-mail marketing is refused
+  (422 ``unsubscribed``), an unknown one is a 404. Receipts are kept in ``<root>/receipts.sqlite`` (committed
+  before the answer: a receipt survives a restart, and a crash after the commit is a lost answer, which the
+  client's retry with the same key recovers). ``GET /api/messages/`` lists them (``idempotency_key=`` for
+  one, ``page[size]``, ``page[cursor]``, ``links.next``).
 
 The rows are the demo world's snapshot files (``<root>/<collection>.json``, JSON:API resource objects).
 """
@@ -28,11 +38,13 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import hashlib
 import hmac
 import itertools
 import json
 import math
 import re
+import sqlite3
 import threading
 import uuid
 from datetime import datetime, timezone
@@ -215,6 +227,88 @@ def _decode(value: str) -> tuple[str, str]:
         raise BadRequest("page[cursor] is not a cursor this API issued", "page[cursor]") from None
 
 
+# --- the send API's receipts ------------------------------------------------------------------------------------
+
+
+class Receipts:
+    """Durable receipts of accepted messages, one per idempotency key (SQLite, synchronous commits)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            db.execute("pragma journal_mode = wal")
+            db.execute("pragma synchronous = full")
+            db.execute(
+                "create table if not exists receipts (seq integer primary key autoincrement, id text not null unique, "
+                "idempotency_key text not null unique, body_sha256 text not null, profile_id text not null, "
+                "template text not null, properties text not null, received_at text not null, "
+                "replays integer not null default 0)"
+            )
+            self._db = db
+        return self._db
+
+    def accept(self, key: str, body_sha256: str, profile_id: str, template: str, properties: dict) -> tuple[dict, bool]:
+        """(receipt, new): the receipt of ``key``, written now unless it exists (then ``replays`` grows)."""
+        with self._lock:
+            db = self._connection()
+            db.execute("begin immediate")
+            try:
+                row = db.execute("select * from receipts where idempotency_key = ?", [key]).fetchone()
+                if row is None:
+                    received = datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+                    db.execute(
+                        "insert into receipts (id, idempotency_key, body_sha256, profile_id, template, properties, "
+                        "received_at) values (?, ?, ?, ?, ?, ?, ?)",
+                        [f"msg_{uuid.uuid4().hex}", key, body_sha256, profile_id, template,
+                         json.dumps(properties, sort_keys=True), received],
+                    )  # fmt: skip
+                    new = True
+                else:
+                    if row[3] == body_sha256:
+                        db.execute("update receipts set replays = replays + 1 where idempotency_key = ?", [key])
+                    new = False
+                row = db.execute("select * from receipts where idempotency_key = ?", [key]).fetchone()
+                db.execute("commit")
+            except BaseException:
+                db.execute("rollback")
+                raise
+        return self._row(db, row), new
+
+    @staticmethod
+    def _row(db: sqlite3.Connection, row) -> dict:
+        names = [d[1] for d in db.execute("pragma table_info(receipts)")]
+        return dict(zip(names, row))
+
+    def find(self, key: str | None, after: int, size: int) -> list[dict]:
+        with self._lock:
+            db = self._connection()
+            if key is not None:
+                rows = db.execute("select * from receipts where idempotency_key = ? and seq > ?", [key, after]).fetchall()
+            else:
+                rows = db.execute("select * from receipts where seq > ? order by seq limit ?", [after, size]).fetchall()
+            return [self._row(db, r) for r in rows]
+
+
+def _receipt(row: dict, base_url: str) -> dict:
+    return {
+        "type": "message-receipt",
+        "id": row["id"],
+        "attributes": {
+            "idempotency_key": row["idempotency_key"],
+            "received_at": row["received_at"],
+            "profile_id": row["profile_id"],
+            "template": row["template"],
+            "replays": row["replays"],
+        },
+        "links": {"self": f"{base_url}/api/messages/?" + urlencode({"idempotency_key": row["idempotency_key"]})},
+    }
+
+
 class App:
     """Klaviyo's JSON:API over the ESP snapshots. ``token``: the private API key it accepts; ``burst`` and
     ``per_second``: the rate limit per key; ``max_page_size``: the largest ``page[size]``."""
@@ -229,14 +323,17 @@ class App:
         self._keys: dict[str, tuple[list[dict], list[tuple[str, str]]]] = {}
         self._lock = threading.Lock()
         self.throttled = 0  # 429s answered (for tests)
+        self.receipts = Receipts(root / "receipts.sqlite")
+        self._profiles: tuple[list[dict] | None, dict[str, dict]] = (None, {})
 
     def _bucket(self, key: str) -> LeakyBucket:
         with self._lock:
             return self._buckets.setdefault(key, LeakyBucket(self.burst, self.per_second))
 
     def handle(self, request: Request) -> Response:
-        if request.method != "GET":
-            return errors(405, "method_not_allowed", "Method not allowed.", "only GET is served here")
+        is_messages = request.path.rstrip("/") == "/api/messages"
+        if request.method != "GET" and not (is_messages and request.method == "POST"):
+            return errors(405, "method_not_allowed", "Method not allowed.", "only GET is served here (and POST to /api/messages/)")
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
         if scheme != "Klaviyo-API-Key" or not hmac.compare_digest(key.strip().encode(), self.token.encode()):
             return errors(401, "not_authenticated", "Authentication credentials were not provided.",
@@ -254,6 +351,11 @@ class App:
             return errors(429, "throttled", "Request was throttled.", f"Expected available in {wait} second(s).",
                           **{"Retry-After": str(wait)})
         path = request.path.rstrip("/")
+        if is_messages:
+            try:
+                return self._send(request) if request.method == "POST" else self._receipts(request)
+            except BadRequest as exc:
+                return errors(400, "invalid", "Invalid input.", str(exc), exc.parameter)
         if not path.startswith("/api/") or path[5:] not in COLLECTIONS:
             return errors(404, "not_found", "Not found.", f"no resource at {path or '/'}")
         try:
@@ -369,3 +471,85 @@ class App:
                         seen.add((target["type"], target["id"]))
                         included.append({k: v for k, v in target.items() if k != "links"})
         return included
+
+    # --- the send API ---------------------------------------------------------------------------------------
+
+    def _send(self, request: Request) -> Response:
+        key = (request.headers.get("idempotency-key") or "").strip()
+        if not key:
+            return errors(400, "missing_idempotency_key", "Missing Idempotency-Key header.",
+                          "Sending requires an Idempotency-Key header (a retry with the same key sends nothing twice).")
+        if len(key) > 255:
+            raise BadRequest("Idempotency-Key is longer than 255 characters")
+        try:
+            document = json.loads(request.body or b"null")
+            data = document["data"]
+            if data.get("type") != "message":
+                raise BadRequest("data.type must be 'message'", "data.type")
+            attributes = data["attributes"]
+            profile_id, template = attributes["profile_id"], attributes["template"]
+            properties = attributes.get("properties") or {}
+        except BadRequest:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise BadRequest("body must be {\"data\": {\"type\": \"message\", \"attributes\": {\"profile_id\", \"template\", "
+                             "\"properties\"}}}") from None
+        if not isinstance(profile_id, str) or not isinstance(template, str) or not isinstance(properties, dict):
+            raise BadRequest("profile_id and template are strings, properties an object")
+        digest = hashlib.sha256(json.dumps([profile_id, template, properties], sort_keys=True).encode()).hexdigest()
+        known = self.receipts.find(key, 0, 1)
+        if not known:  # a replay answers its receipt whatever became of the profile since
+            profile = self._profile(profile_id)
+            if profile is None:
+                return errors(404, "not_found", "Not found.", "no such profile")
+            marketing = (((profile.get("attributes") or {}).get("subscriptions") or {}).get("email") or {}).get("marketing") or {}
+            if marketing.get("consent") != "SUBSCRIBED":
+                return errors(422, "unsubscribed", "Profile cannot receive e-mail.", "the profile is not subscribed to e-mail marketing")
+        row, new = self.receipts.accept(key, digest, profile_id, template, properties)
+        if row["body_sha256"] != digest:
+            return errors(409, "idempotency_key_reused", "Idempotency key reused.",
+                          "this Idempotency-Key was used with another message: nothing sent")
+        return Response(202 if new else 200, {"data": _receipt(row, request.base_url)}, dict(JSONAPI))
+
+
+    def _receipts(self, request: Request) -> Response:
+        query = request.query
+        for parameter in query:
+            if parameter not in ("idempotency_key", "page[size]", "page[cursor]"):
+                raise BadRequest(f"'{parameter}' is not a valid query parameter", parameter)
+        try:
+            size = int(query.get("page[size]", DEFAULT_PAGE_SIZE))
+        except ValueError:
+            raise BadRequest("page[size] must be an integer", "page[size]") from None
+        if not 1 <= size <= self.max_page_size:
+            raise BadRequest(f"page[size] must be between 1 and {self.max_page_size}", "page[size]")
+        after = 0
+        if query.get("page[cursor]"):
+            try:
+                after = int(base64.urlsafe_b64decode(query["page[cursor]"] + "=" * (-len(query["page[cursor]"]) % 4)))
+            except (ValueError, binascii.Error):
+                raise BadRequest("page[cursor] is not a cursor this API issued", "page[cursor]") from None
+        key = query.get("idempotency_key")
+        rows = self.receipts.find(key, after, size + 1)
+        more = key is None and len(rows) > size
+        rows = rows[:size]
+        self_url = f"{request.base_url}/api/messages/"
+        params = {k: v for k, v in query.items() if k != "page[cursor]"}
+        cursor = base64.urlsafe_b64encode(str(rows[-1]["seq"]).encode()).decode().rstrip("=") if more else None
+        body = {
+            "data": [_receipt(row, request.base_url) for row in rows],
+            "links": {
+                "self": self_url + ("?" + urlencode(query) if query else ""),
+                "next": self_url + "?" + urlencode({**params, "page[cursor]": cursor}) if more else None,
+                "prev": None,
+            },
+        }
+        return Response(200, body, dict(JSONAPI))
+
+
+    def _profile(self, profile_id: str) -> dict | None:
+        rows = self.snapshots.get("profiles")
+        with self._lock:
+            if self._profiles[0] is not rows:
+                self._profiles = (rows, {str(r.get("id")): r for r in rows or []})
+            return self._profiles[1].get(profile_id)
