@@ -468,6 +468,60 @@ def docs(serve: bool, port: int, host: str) -> None:
         server.server_close()
 
 
+# --- activation: the webhook receiver and its bench (issue 10, H2) ----------------------------------------------
+
+
+@cli.command("webhooks")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8010, show_default=True, help="Port to listen on.")
+@click.option(
+    "--max-age", type=click.FloatRange(min=1), default=300, show_default=True,
+    help="Seconds after its trigger time a webhook is still taken (older: 409 stale).",
+)  # fmt: skip
+def webhooks(host: str, port: int, max_age: float) -> None:
+    """The webhook receiver: POST /webhooks/shop (Shopify checkouts/orders, HMAC-SHA256 with
+    $JW_SHOP_WEBHOOK_SECRET) and POST /webhooks/esp (unsubscribes, $JW_ESP_WEBHOOK_SECRET) verified and appended
+    to the activation store's inbox ($JW_ACTIVATION_DB_URL, else SQLite in $JW_DATA_DIR/activation). Until Ctrl-C.
+    No access log: nothing of a request is logged."""
+    import uvicorn
+
+    from activation.webhooks import create_app, describe_store, uvicorn_config
+
+    app = create_app(max_age_seconds=max_age)
+    click.echo(f"webhook receiver on http://{host}:{port}/webhooks/shop and /webhooks/esp (GET /healthz)")
+    click.echo(f"inbox: {describe_store()}")
+    click.echo("Ctrl-C to stop.")
+    uvicorn.Server(uvicorn_config(app, host=host, port=port)).run()
+    click.echo("stopped.")
+
+
+@cli.group("bench")
+def bench() -> None:
+    """Measurements on this machine (not tests: nothing asserts a time)."""
+
+
+@bench.command("activation")
+@click.option("--abandonments", type=click.IntRange(min=1), default=20, show_default=True, help="Consented customers who abandon a checkout.")
+@click.option("--unconsented", type=click.IntRange(min=0), default=2, show_default=True, help="Customers without e-mail consent who abandon one too (must get nothing).")
+@click.option("--quiet-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True, help="JW_ABANDON_QUIET_SECONDS of the sensor.")
+@click.option("--interval", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Seconds between two webhooks.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=None, help="Seconds to wait for the messages  [default: quiet period + 180]")
+@click.option("--seed", type=int, default=1, show_default=True, help="Which customers and carts.")
+def bench_activation(abandonments: int, unconsented: int, quiet_seconds: float, interval: float, timeout, seed: int) -> None:
+    """The real-time cart-abandonment path end to end: demo APIs, receiver, Dagster daemon with the sensor,
+    delivery worker; N signed checkouts/update webhooks; p50/p95/max of webhook received -> ESP receipt.
+    Uses $JW_DATA_DIR (builds a demo warehouse there when it has no serving copy with the activation marts)."""
+    from activation.bench import run_bench
+
+    try:
+        report = run_bench(abandonments=abandonments, quiet_seconds=quiet_seconds, unconsented=unconsented,
+                           interval=interval, timeout=timeout, seed=seed, echo=click.echo)  # fmt: skip
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from None
+    bad = report.missing or report.held_out_arrived or report.not_consented_arrived
+    raise SystemExit(1 if bad else 0)
+
+
 # --- journey deliver (activation: the outbox's delivery worker) ------------------------------------------------
 
 
