@@ -16,6 +16,7 @@ Unicode space separators, category Zs, and nothing else), so Python and SQL hash
 
 from __future__ import annotations
 
+import functools
 import hmac
 import os
 import re
@@ -80,13 +81,18 @@ def keyed_hash(value: str | None, key: bytes | None = None) -> str | None:
     return hmac.new(key, value.encode("utf-8"), sha256).hexdigest()
 
 
-# DuckDB's trim(): the Unicode space separators (category Zs), not tabs or line breaks.
-_SPACES = "".join(chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Zs")
 _NOT_PHONE = re.compile(r"[^0-9+]")
 
 
+@functools.cache
+def _spaces() -> str:
+    """DuckDB's trim(): the Unicode space separators (category Zs), not tabs or line breaks. Found on first use, not
+    at import: scanning every code point costs half a second, paid by each process that loads the definitions."""
+    return "".join(chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Zs")
+
+
 def _trim(value: str) -> str:
-    return value.strip(_SPACES)
+    return value.strip(_spaces())
 
 
 def _lower(value: str) -> str:

@@ -39,6 +39,16 @@ run_monitoring:
   max_runtime_seconds: 7200
   poll_interval_seconds: 30
   free_slots_after_run_end_seconds: 30
+# The real-time path (cart_abandonment_sensor -> cart_abandonment_job): queued runs are launched every second, in
+# threads, and sensors tick in threads, so a cart-abandonment run never waits behind a slow launch or the automation
+# sensor's evaluation of the whole graph.
+run_queue:
+  dequeue_interval_seconds: 1
+  dequeue_use_threads: true
+  dequeue_num_workers: 4
+sensors:
+  use_threads: true
+  num_workers: 4
 telemetry:
   enabled: false
 """
