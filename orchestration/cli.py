@@ -14,7 +14,9 @@
     journey publish postgres --url URL                copy marts and pii to PostgreSQL; role bi_reader reads marts only
     journey dashboard [--port N] [--address A]        the reporting dashboard (Streamlit) on the serving copy
     journey docs [--serve] [--port 8080]              dbt docs of the current warehouse in $JW_DATA_DIR/dbt_docs; serve them
+    journey webhooks [--host --port 8010]             receive the shop's and the ESP's signed webhooks into the inbox
     journey deliver [--once | --follow] [--batch-size N] [--max-attempts N]   send released outbox messages
+    journey bench activation [--abandonments N --quiet-seconds S]   webhook -> ESP receipt latency, p50/p95/max
     journey gx docs [--open]                          GX data docs of the recorded validations in $JW_DATA_DIR/gx_docs
 
 Everything lands under ``$JW_DATA_DIR`` (default ``<repo>/data``); runs go through the Dagster instance in
