@@ -13,7 +13,7 @@ with variants as (
 
 select
     products.product_id,
-    products.title,
+    products.title as product_title,
     products.category,
     cast(variants.price as decimal(12, 2)) as price,
     cast(ntile({{ var('similarity_price_bands') }}) over (
