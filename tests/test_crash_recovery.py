@@ -22,7 +22,7 @@ import pytest
 from ingestion.config import REPO_ROOT
 from orchestration.lib.constants import WAREHOUSE_POOL
 
-RUN_TIMEOUT = 300  # seconds; a clean small run takes ~30 s here
+RUN_TIMEOUT = 600  # seconds; a clean small run takes ~90 s of steps here, two started at once ~210 s (idle machine)
 STAGE_TIMEOUT = 120
 
 
@@ -161,7 +161,12 @@ def clean_marts(tmp_path_factory, small_world):
     data = world_in(tmp_path_factory.mktemp("clean"), small_world)
     assert not (data / "dagster_home").exists()
     runs = [start_run(data), start_run(data)]
-    outputs = [finish(run) for run in runs]
+    try:
+        outputs = [finish(run) for run in runs]
+    finally:  # a failed wait leaves no run behind: the other would wait for the killed one's pool slot for ever
+        for run in runs:
+            if run.poll() is None:
+                os.killpg(run.pid, signal.SIGKILL)
     assert all("checks:" in out and "FAILED" not in out for out in outputs)
     held, statuses = held_slots_and_runs(data)
     assert held == 0 and statuses == {"SUCCESS": 2}
