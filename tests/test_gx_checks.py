@@ -187,24 +187,28 @@ def activation_env(tmp_path, monkeypatch):
     store.dispose()
 
 
-def release_job(rows_for_run):
-    """A tiny batch -> blocking check -> release graph, as the campaign and cart exports wire it."""
+def release_job(rows_for_run, neighbour_rows=None):
+    """A tiny batch -> blocking check -> release graph, as the campaign and cart exports wire it. With
+    ``neighbour_rows``, another run's batch of them lands (held, its materialization recorded) right after this
+    run's batch: overlapping cart-abandonment runs do that."""
     from activation import store
+    from orchestration.lib.outbox import run_batch_id
 
     batch_key = dg.AssetKey(["exports", "test_batch"])
 
     @dg.asset(key=batch_key)
-    def test_batch(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    def test_batch(context: dg.AssetExecutionContext):
         batch_id = f"test_batch:{context.run_id}"
         rows = [{**r, "batch_id": batch_id} for r in rows_for_run]
         store.enqueue(rows)
-        return dg.MaterializeResult(metadata={"batch_id": batch_id, "messages": len(rows)})
+        yield dg.MaterializeResult(metadata={"batch_id": batch_id, "messages": len(rows)})
+        if neighbour_rows:
+            store.enqueue([{**r, "batch_id": "test_batch:neighbour"} for r in neighbour_rows])
+            context.instance.report_runless_asset_event(dg.AssetMaterialization(batch_key, metadata={"batch_id": "test_batch:neighbour"}))
 
     @dg.asset(key=["exports", "test_release"], deps=[batch_key])
     def test_release(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        event = context.instance.get_latest_materialization_event(batch_key)
-        batch_id = event.asset_materialization.metadata["batch_id"].value
-        return dg.MaterializeResult(metadata={"released": store.release(batch_id)})
+        return dg.MaterializeResult(metadata={"released": store.release(run_batch_id(context, batch_key))})
 
     return [test_batch, test_release, jgx.export_batch_check(batch_key)]
 
@@ -233,6 +237,16 @@ def test_a_good_batch_is_validated_then_released(activation_env):
     assert evaluation.metadata["gx_docs"].value == str(docs) and docs.exists()
     # the data docs hold this batch's validation, named by the Dagster run
     assert list((activation_env / "gx_docs" / "validations" / "export_batch_esp" / result.run_id).rglob("*.html"))
+
+
+def test_the_check_and_the_release_take_their_own_runs_batch_not_the_latest(activation_env):
+    rows = esp_rows(6)
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(release_job(rows[:3], neighbour_rows=rows[3:]), instance=instance)
+    evaluation = check_evaluation(result)
+    assert evaluation.metadata["batch_id"].value == f"test_batch:{result.run_id}"
+    released = {r["batch_id"]: r["released_at"] is not None for r in outbox_rows()}
+    assert released == {f"test_batch:{result.run_id}": True, "test_batch:neighbour": False}
 
 
 def test_a_failing_blocking_check_keeps_the_batch_held(activation_env):

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from orchestration.lib.gx import export_batch_check
+from orchestration.lib.outbox import run_batch_id
 
 BATCH_KEY = dg.AssetKey(["exports", "cart_abandonment_batch"])
 RELEASE_KEY = dg.AssetKey(["exports", "cart_abandonment_release"])
@@ -64,12 +65,11 @@ def cart_abandonment_batch(context: dg.AssetExecutionContext, config: CartAbando
 
 
 def _batch_id(context: dg.AssetExecutionContext) -> str:
-    """The batch this run wrote (the batch asset's latest materialization metadata ``batch_id``)."""
-    event = context.instance.get_latest_materialization_event(BATCH_KEY)
-    materialization = event.asset_materialization if event else None
-    if materialization is None or "batch_id" not in materialization.metadata:
+    """The batch this run wrote (its materialization of the batch asset, metadata ``batch_id``)."""
+    batch_id = run_batch_id(context, BATCH_KEY)
+    if batch_id is None:
         raise dg.Failure("no cart_abandonment_batch materialization with a batch_id to release")
-    return materialization.metadata["batch_id"].value
+    return batch_id
 
 
 @dg.asset(

@@ -10,6 +10,7 @@ import dagster as dg
 
 from ingestion.config import serving_path, serving_pii_path
 from orchestration.lib.gx import export_batch_check
+from orchestration.lib.outbox import run_batch_id
 
 CAMPAIGN_BATCH = dg.AssetKey(["exports", "campaign_batch"])
 CAMPAIGN_RELEASE = dg.AssetKey(["exports", "campaign_release"])
@@ -69,19 +70,10 @@ def ad_audience_batch(context: dg.AssetExecutionContext) -> dg.MaterializeResult
     return _batch_result(batch_id, enqueued, len(rows), counts)
 
 
-def latest_batch_id(context: dg.AssetExecutionContext, batch_key: dg.AssetKey) -> str | None:
-    """The batch id the batch asset's latest materialization recorded (its metadata key ``batch_id``)."""
-    event = context.instance.get_latest_materialization_event(batch_key)
-    if event is None or event.asset_materialization is None:
-        return None
-    value = event.asset_materialization.metadata.get("batch_id")
-    return value.value if value is not None else None
-
-
 def _release(context: dg.AssetExecutionContext, batch_key: dg.AssetKey) -> dg.MaterializeResult:
     from activation import store
 
-    batch_id = latest_batch_id(context, batch_key)
+    batch_id = run_batch_id(context, batch_key)
     released = store.release(batch_id) if batch_id else 0
     context.log.info(f"Released {released} messages of {batch_id}.")
     return dg.MaterializeResult(metadata={"batch_id": batch_id or "", "released": released})

@@ -427,7 +427,7 @@ def export_batch_check(asset_key, *, name: str = "export_batch_valid", descripti
     before the release asset downstream can run. A failure stops that release in the same run, so the batch
     stays held and the delivery worker never sees it.
 
-    The batch is the asset's latest materialization's ``batch_id`` (metadata); its rows come from
+    The batch is the one this run wrote (``orchestration.lib.outbox.run_batch_id``); its rows come from
     ``activation.store.batch``; consent is read again now (:func:`read_consent`), not trusted from the writer.
     """
     key = dg.AssetKey.from_coercible(asset_key)
@@ -444,10 +444,9 @@ def export_batch_check(asset_key, *, name: str = "export_batch_valid", descripti
     def _export_batch_check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         from activation import store
 
-        event = context.instance.get_latest_materialization_event(key)
-        materialization = event.asset_materialization if event else None
-        batch_entry = (materialization.metadata or {}).get("batch_id") if materialization else None
-        batch_id = getattr(batch_entry, "value", batch_entry)
+        from orchestration.lib.outbox import run_batch_id
+
+        batch_id = run_batch_id(context, key)  # this run's batch: runs of the same job overlap
         if not batch_id:
             return dg.AssetCheckResult(passed=True, metadata={"messages": 0, "note": "no batch written"})
         rows = store.batch(str(batch_id))
