@@ -363,6 +363,16 @@ class App:
         except BadRequest as exc:
             return errors(400, "invalid", "Invalid input.", str(exc), exc.parameter)
 
+    def _page_size(self, query: dict[str, str]) -> int:
+        """``page[size]``, checked: an integer from 1 to the largest page (receipts and collections alike)."""
+        try:
+            size = int(query.get("page[size]", DEFAULT_PAGE_SIZE))
+        except ValueError:
+            raise BadRequest("page[size] must be an integer", "page[size]") from None
+        if not 1 <= size <= self.max_page_size:
+            raise BadRequest(f"page[size] must be between 1 and {self.max_page_size}", "page[size]")
+        return size
+
     def _list(self, request: Request, collection: Collection, name: str) -> Response:
         query = request.query
         known = {"filter", "sort", "include", "page[cursor]", "page[size]", f"additional-fields[{collection.kind}]",
@@ -370,12 +380,7 @@ class App:
         for parameter in query:
             if parameter not in known:
                 raise BadRequest(f"'{parameter}' is not a valid query parameter", parameter)
-        try:
-            size = int(query.get("page[size]", DEFAULT_PAGE_SIZE))
-        except ValueError:
-            raise BadRequest("page[size] must be an integer", "page[size]") from None
-        if not 1 <= size <= self.max_page_size:
-            raise BadRequest(f"page[size] must be between 1 and {self.max_page_size}", "page[size]")
+        size = self._page_size(query)
         conditions = parse_filter(query["filter"], collection) if query.get("filter") else []
         missing = [f for f in collection.required if not any(c[1] == f and c[0] == "equals" for c in conditions)]
         if missing:
@@ -517,12 +522,7 @@ class App:
         for parameter in query:
             if parameter not in ("idempotency_key", "page[size]", "page[cursor]"):
                 raise BadRequest(f"'{parameter}' is not a valid query parameter", parameter)
-        try:
-            size = int(query.get("page[size]", DEFAULT_PAGE_SIZE))
-        except ValueError:
-            raise BadRequest("page[size] must be an integer", "page[size]") from None
-        if not 1 <= size <= self.max_page_size:
-            raise BadRequest(f"page[size] must be between 1 and {self.max_page_size}", "page[size]")
+        size = self._page_size(query)
         after = 0
         if query.get("page[cursor]"):
             try:
