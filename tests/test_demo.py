@@ -32,6 +32,9 @@ def test_demo_builds_everything_and_says_so(tmp_path):
     assert f"serving copy: {tmp_path / 'data' / 'serving.duckdb'} (" in out  # published by the run (asset serving_copy)
     assert "make ui" in out and str(tmp_path / "data" / "dagster_home") in out
     assert re.search(r"consent: +consenting now email marketing [1-9][\d,]* · profiling \d", out)
-    assert len(out.splitlines()) < 28  # a summary, not a log: the log is in a file
+    # activation: the segments, the week's plan, what the build left in the outbox for `journey deliver`
+    assert re.search(r"segments: +.*lapsed loyalty [1-9]", out) and re.search(r"campaigns: +[1-9][\d,]* sends planned", out)
+    assert re.search(r"outbox: +.*campaign [1-9][\d,]* released, 0 held", out)
+    assert len(out.splitlines()) < 31  # a summary, not a log: the log is in a file
     assert (tmp_path / "data" / "logs" / "demo_run.log").stat().st_size > 0
     assert (tmp_path / "data" / "dagster_home" / "dagster.yaml").exists()
