@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from ingestion import pseudonym
+
 from . import definitions, store
 from .holdout import in_holdout
 
@@ -23,18 +25,19 @@ DEFAULT_COUNTRY_CODE = "49"  # national numbers (leading 0) of the demo shop's c
 
 
 def normalize_email(value: str | None) -> str | None:
-    """Trimmed and lower-cased, as customer match expects; None when it is no address."""
-    if not value or "@" not in value:
-        return None
-    return value.strip().lower() or None
+    """Trimmed and lower-cased, as customer match expects (the warehouse's own normaliser,
+    ``ingestion.pseudonym.normalize_email``, = dbt's macro); None when it is no address."""
+    email = pseudonym.normalize_email(value)
+    return email if email and "@" in email else None
 
 
 def normalize_phone(value: str | None, country_code: str | None = None) -> str | None:
-    """E.164: a leading + and 8 to 15 digits. ``00`` becomes ``+``; a national number (one leading 0) gets
-    ``$JW_DEFAULT_PHONE_COUNTRY_CODE`` (default 49). Anything else (placeholders like 0000000000) is None."""
-    if not value:
+    """E.164: a leading + and 8 to 15 digits, from the warehouse's normalised phone (``ingestion.pseudonym``: trimmed,
+    only digits and +). ``00`` becomes ``+``; a national number (one leading 0) gets ``$JW_DEFAULT_PHONE_COUNTRY_CODE``
+    (default 49). Anything else (placeholders like 0000000000) is None."""
+    digits = pseudonym.normalize_phone(value)
+    if not digits:
         return None
-    digits = re.sub(r"[^0-9+]", "", value.strip())
     if digits.startswith("00"):
         digits = "+" + digits[2:]
     elif digits.startswith("0"):
