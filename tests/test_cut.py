@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from datetime import timedelta
 
 import pytest
@@ -138,3 +140,31 @@ def test_cli_until_writes_the_cut(tmp_path, monkeypatch, small_world):
     assert max(at(e["collector_tstamp"]) for e in events) < end
     bad = CliRunner().invoke(cli, ["world", "generate", "--people", "300", "--days", "21", "--until", "yesterday"])
     assert bad.exit_code != 0
+
+
+def test_writing_the_next_day_over_a_cut_touches_only_what_changed(small_world, tmp_path):
+    """The drop folders keep their unchanged files (and modification times): the file sources read only what is new."""
+    from ingestion.demo_world.writers import write_history, write_iot_drop
+
+    folder = tmp_path / "iot_drop"
+    write_iot_drop(until(small_world, small_world.end - timedelta(days=1)), folder)
+    write_history(small_world, tmp_path / "history")
+    before = {p.relative_to(tmp_path): (p.stat().st_mtime_ns, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()}
+    for path in tmp_path.rglob("*"):
+        if path.is_file():  # an older stamp, so that a rewrite shows
+            os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    write_iot_drop(small_world, folder)
+    write_history(small_world, tmp_path / "history")
+    after = {p.relative_to(tmp_path): (p.stat().st_mtime_ns, p.read_bytes()) for p in tmp_path.rglob("*") if p.is_file()}
+    rewritten = {p for p, (mtime, _) in after.items() if mtime != 1_000_000_000}
+    last_day = small_world.end - timedelta(days=1)
+    assert Path("iot_drop/readings") / f"{last_day:%Y-%m-%d}.ndjson" in rewritten  # the new day
+    assert not {p for p in rewritten if p.parts[0] == "history"}  # the history export did not change
+    unchanged = {p for p in after if p in before and after[p][1] == before[p][1]}
+    assert unchanged and not unchanged & rewritten
+    assert all(before[p][1] == after[p][1] for p in set(after) - rewritten)
+    full = tmp_path / "fresh"
+    write_iot_drop(small_world, full)  # the same content as written from scratch
+    assert {p.relative_to(full): p.read_bytes() for p in full.rglob("*") if p.is_file()} == {
+        p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
