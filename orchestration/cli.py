@@ -144,7 +144,11 @@ def world_serve(host: str, port: int, faults: float) -> None:
 
 
 @cli.command("run")
-@click.option("--full-refresh", is_flag=True, help="Rebuild dbt's incremental models (journey sessions) from scratch.")
+@click.option(
+    "--full-refresh", is_flag=True,
+    help="Rebuild dbt's incremental models (touchpoints, sessions, texts' sentiment, ...) from scratch, not just their "
+    "lookback window (dbt var lookback_days).",
+)  # fmt: skip
 def run(full_refresh: bool) -> None:
     """Run the whole graph once (every source, every model, every check), as a scheduler would.
 
