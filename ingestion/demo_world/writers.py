@@ -13,8 +13,8 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
-import shutil
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
@@ -149,32 +149,42 @@ def sync_late_tills(world: World, url: str, schema: str | None = None) -> dict[s
     return {name: len(rows) for name, rows in world.loyalty_late.items()}
 
 
+def _sync_folder(folder: Path, files: dict[str, bytes]) -> None:
+    """Make ``folder`` hold exactly ``files`` (relative path -> content). A file whose content is already there is
+    left untouched (its modification time too), as in a real drop folder: written over the world of an earlier day
+    (demo_world.cut), the file sources find only the new and changed files."""
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else ():
+        if path.relative_to(folder).as_posix() not in files:
+            path.unlink()
+    for name, content in files.items():
+        path = folder / name
+        if path.is_file() and path.stat().st_size == len(content) and path.read_bytes() == content:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+def _ndjson(rows) -> bytes:
+    return "".join(json.dumps(row) + "\n" for row in rows).encode()
+
+
 def write_iot_drop(world: World, folder: Path) -> None:
-    if folder.exists():
-        shutil.rmtree(folder)
-    (folder / "devices").mkdir(parents=True)
-    (folder / "readings").mkdir(parents=True)
-    with open(folder / "devices" / "registry.ndjson", "w") as out:
-        for device in world.iot["devices"]:
-            out.write(json.dumps(device) + "\n")
+    files = {"devices/registry.ndjson": _ndjson(world.iot["devices"])}
     # consent changes: one registry change file per day, named like the bridge's (<utc ts>-<client>.ndjson)
     changes_by_day: dict[str, list[dict]] = defaultdict(list)
     for change in world.iot.get("device_changes", []):
         changes_by_day[change["updated_at"][:10]].append(change)
     for day, changes in sorted(changes_by_day.items()):
         stamp = changes[0]["updated_at"].replace("-", "").replace(":", "")
-        with open(folder / "devices" / f"{stamp}-registry.ndjson", "w") as out:
-            for change in changes:
-                out.write(json.dumps(change) + "\n")
+        files[f"devices/{stamp}-registry.ndjson"] = _ndjson(changes)
     by_day: dict[str, list[dict]] = defaultdict(list)
     for reading in world.iot["readings"]:
         by_day[reading["recorded_at"][:10]].append(reading)
     for n, day in enumerate(sorted(by_day)):
-        with open(folder / "readings" / f"{day}.ndjson", "w") as out:
-            for reading in by_day[day]:
-                out.write(json.dumps(reading) + "\n")
-            if n == 1:
-                out.write("\n".join(BAD_READING_LINES) + "\n")
+        files[f"readings/{day}.ndjson"] = _ndjson(by_day[day]) + (("\n".join(BAD_READING_LINES) + "\n").encode() if n == 1 else b"")
+    (folder / "devices").mkdir(parents=True, exist_ok=True)
+    (folder / "readings").mkdir(parents=True, exist_ok=True)
+    _sync_folder(folder, files)
 
 
 def write_ground_truth(world: World, path: Path) -> None:
@@ -189,19 +199,22 @@ def write_journeys_truth(world: World, path: Path) -> None:
 
 
 def write_history(world: World, folder: Path) -> None:
-    """The history export: each file of ``world.history`` below ``folder`` (CSV as text, Parquet typed)."""
-    if folder.exists():
-        shutil.rmtree(folder)
+    """The history export: each file of ``world.history`` below ``folder`` (CSV as text, Parquet typed); files that
+    are there already with the same content are left untouched."""
+    files = {}
     for name, rows in world.history.items():
-        path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
         if name.endswith(".csv"):
-            with open(path, "w", newline="", encoding="utf-8") as out:
-                writer = csv.writer(out)
-                writer.writerow(HISTORY_CSV_HEADER.values())
-                writer.writerows([row[k] for k in HISTORY_CSV_HEADER] for row in rows)
+            text = io.StringIO(newline="")
+            writer = csv.writer(text)
+            writer.writerow(HISTORY_CSV_HEADER.values())
+            writer.writerows([row[k] for k in HISTORY_CSV_HEADER] for row in rows)
+            files[name] = text.getvalue().encode("utf-8")
         else:
-            pq.write_table(pa.Table.from_pylist(rows, schema=HISTORY_PARQUET_SCHEMA), path)
+            out = pa.BufferOutputStream()
+            pq.write_table(pa.Table.from_pylist(rows, schema=HISTORY_PARQUET_SCHEMA), out)
+            files[name] = out.getvalue().to_pybytes()
+    folder.mkdir(parents=True, exist_ok=True)
+    _sync_folder(folder, files)
 
 
 VALUE_TRUTH_SCHEMA = pa.schema([

@@ -17,7 +17,9 @@ from orchestration.lib.warehouse_lock import retry_on_lock_conflict, wait_until_
 
 
 class DbtBuildConfig(dg.Config):
-    """``full_refresh``: rebuild incremental models (journey sessions) from scratch, not just their lookback window."""
+    """``full_refresh``: rebuild incremental models (touchpoints, journey sessions, texts' sentiment, device-days, daily
+    sentiment) from scratch, not just their lookback window (dbt var ``lookback_days``). The person registry and the
+    append-only histories (identity_merge_log, ...) are never rebuilt (``full_refresh=false``) or start over."""
 
     full_refresh: bool = False
 

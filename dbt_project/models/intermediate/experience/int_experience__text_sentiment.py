@@ -2,6 +2,11 @@
 shop product reviews (stg_shop__reviews: title and text, read as one), with the identifier that wrote it, its language and its sentiment
 (``ingestion.sentiment.score_many``: offline, a lexicon and rules per language; score in [-1, 1], label negative,
 neutral or positive). The text itself stays in staging: free text is personal data, nothing downstream carries it.
+
+Incremental (the window as in macros/incremental.sql): a run scores the texts written or edited (``updated_at``)
+within var ``lookback_days`` (config ``lookback_days``, _experience__models.yml) before the newest text scored,
+replaced by text_id; the post-hook there deletes texts that are gone or emptied. Scoring is the slow part of the
+model: a day scores a day's texts.
 """
 
 from __future__ import annotations
@@ -18,13 +23,17 @@ WRITTEN = "text is not null and trim(text) <> ''"
 
 
 def model(dbt, session):
-    dbt.config(materialized="table")
+    dbt.config(materialized="incremental", incremental_strategy="delete+insert", unique_key="text_id")
     from ingestion.sentiment import score_many
 
-    frames = [
-        dbt.ref("stg_social__interactions").filter(WRITTEN).project(SOCIAL).df(),
-        dbt.ref("stg_shop__reviews").filter(WRITTEN).project(REVIEWS).df(),
-    ]
+    social, reviews = dbt.ref("stg_social__interactions").filter(WRITTEN), dbt.ref("stg_shop__reviews").filter(WRITTEN)
+    if dbt.is_incremental:
+        days = int(dbt.config.get("lookback_days"))
+        since = session.sql(f"select max(occurred_at) - interval ({days}) day from {dbt.this}").fetchall()[0][0]
+        if since is not None:
+            social = social.filter(f"greatest(occurred_at, updated_at) >= '{since.isoformat()}'::timestamptz")
+            reviews = reviews.filter(f"greatest(created_at, updated_at) >= '{since.isoformat()}'::timestamptz")
+    frames = [social.project(SOCIAL).df(), reviews.project(REVIEWS).df()]
     texts = pd.concat(frames, ignore_index=True)
     scored = score_many(texts["text"].tolist())
     out = texts.drop(columns=["text"])

@@ -2,6 +2,23 @@
 -- Readings come from staging.stg_iot__readings, which keeps only those of devices whose consent holds now, inside a
 -- consent period: a device that withdrew has no days here (its readings are deleted from raw), nothing recorded
 -- before an opt-in reaches this mart. The person is linked only while the consent holds now.
+--
+-- Incremental (macros/incremental.sql), replaced by device and day: a run rebuilds the days in the lookback window
+-- (var lookback_days before the newest day built) and every day of a device whose registry row or consent changed
+-- in that window or whose person changed in this run; a post-hook deletes device-days that are gone (readings
+-- deleted on a withdrawal).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['device_id', 'day'],
+        on_schema_change='fail',
+        post_hook="delete from {{ this }} as kept where not exists (select 1 from {{ ref('stg_iot__readings') }} as readings where readings.device_id = kept.device_id and cast(timezone('UTC', readings.recorded_at) as date) = kept.day)",
+    )
+}}
+{%- set incremental = is_incremental() %}
+-- depends_on: {{ ref('int_identity__identifier_changes') }}
+-- depends_on: {{ ref('stg_iot__device_consents') }}
 with as_of as (
     select as_of_date from {{ ref('int_value__as_of') }}
 ),
@@ -14,6 +31,17 @@ readings as (
         recorded_at,
         cast(timezone('UTC', recorded_at) as date) as day
     from {{ ref('stg_iot__readings') }}
+    {%- if incremental %}
+    where cast(timezone('UTC', recorded_at) as date) >= (select max(day) - {{ var('lookback_days', 3) | int }} from {{ this }})
+        or device_id in {{ changed_identifiers('iot_device') }}
+        or device_id in (
+            select device_id from {{ ref('stg_iot__devices') }}
+            where updated_at >= {{ lookback_since('last_seen_at') }}
+            union all
+            select device_id from {{ ref('stg_iot__device_consents') }}
+            where changed_at >= {{ lookback_since('last_seen_at') }}
+        )
+    {%- endif %}
 ),
 
 daily as (
