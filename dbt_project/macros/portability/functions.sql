@@ -182,3 +182,56 @@
 {% macro postgres__jaro_winkler(a, b) -%}
     public.jw_jaro_winkler_similarity({{ a }}, {{ b }})
 {%- endmacro %}
+
+{#- first_value / last_value IGNORE NULLS over a window: `which` first | last, `expr`, the window's text (partition,
+    order, frame). PostgreSQL has no IGNORE NULLS: the non-null values of the frame as an array (an aggregate over
+    the window with FILTER), and its first or last element (jw_array_last, macros/portability/engine_setup.sql). -#}
+{% macro value_ignoring_nulls(which, expr, window) -%}
+    {{ return(adapter.dispatch('value_ignoring_nulls')(which, expr, window)) }}
+{%- endmacro %}
+
+{% macro default__value_ignoring_nulls(which, expr, window) -%}
+    {{ which }}_value({{ expr }} ignore nulls) over ({{ window }})
+{%- endmacro %}
+
+{% macro postgres__value_ignoring_nulls(which, expr, window) -%}
+    {%- set values = 'array_agg(' ~ expr ~ ') filter (where (' ~ expr ~ ') is not null) over (' ~ window ~ ')' -%}
+    {%- if which == 'first' %}({{ values }})[1]{% else %}public.jw_array_last({{ values }}){% endif -%}
+{%- endmacro %}
+
+{#- Arrays (DuckDB lists): how many elements; the `n`-th element from the end; the last `n` elements. -#}
+{% macro array_size(expr) -%}
+    {{ return(adapter.dispatch('array_size')(expr)) }}
+{%- endmacro %}
+
+{% macro default__array_size(expr) -%}
+    len({{ expr }})
+{%- endmacro %}
+
+{% macro postgres__array_size(expr) -%}
+    cardinality({{ expr }})
+{%- endmacro %}
+
+{% macro array_from_end(expr, n=1) -%}
+    {{ return(adapter.dispatch('array_from_end')(expr, n)) }}
+{%- endmacro %}
+
+{% macro default__array_from_end(expr, n=1) -%}
+    {{ expr }}[-{{ n }}]
+{%- endmacro %}
+
+{% macro postgres__array_from_end(expr, n=1) -%}
+    {{ expr }}[cardinality({{ expr }}) + 1 - {{ n }}]
+{%- endmacro %}
+
+{% macro array_tail(expr, n) -%}
+    {{ return(adapter.dispatch('array_tail')(expr, n)) }}
+{%- endmacro %}
+
+{% macro default__array_tail(expr, n) -%}
+    {{ expr }}[-{{ n }}:]
+{%- endmacro %}
+
+{% macro postgres__array_tail(expr, n) -%}
+    {{ expr }}[cardinality({{ expr }}) + 1 - {{ n }}:]
+{%- endmacro %}

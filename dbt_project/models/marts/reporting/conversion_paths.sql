@@ -32,7 +32,7 @@ steps as (
 ),
 
 collapsed as (
-    select conversion_id, list(channel order by touch_index) as channels
+    select conversion_id, array_agg(channel order by touch_index) as channels
     from steps
     where starts_step
     group by conversion_id
@@ -46,15 +46,15 @@ paths as (
         conversions.conversion_revenue,
         conversions.touchpoints,
         case when conversions.is_direct then 0.0 else conversions.days_to_convert end as days_to_convert,
-        case when conversions.is_direct then 0 else len(collapsed.channels) end as steps,
+        case when conversions.is_direct then 0 else {{ array_size('collapsed.channels') }} end as steps,
         case
             when conversions.is_direct then '(direct)'
-            when len(collapsed.channels) <= {{ max_steps }} then array_to_string(collapsed.channels, ' > ')
+            when {{ array_size('collapsed.channels') }} <= {{ max_steps }} then array_to_string(collapsed.channels, ' > ')
             else array_to_string(collapsed.channels[1:2], ' > ') || ' > ... > '
-                || array_to_string(collapsed.channels[-2:], ' > ')
+                || array_to_string({{ array_tail('collapsed.channels', 2) }}, ' > ')
         end as path,
         case when conversions.is_direct then '(direct)' else collapsed.channels[1] end as first_channel,
-        case when conversions.is_direct then '(direct)' else collapsed.channels[-1] end as last_channel
+        case when conversions.is_direct then '(direct)' else {{ array_from_end('collapsed.channels') }} end as last_channel
     from conversions
     inner join {{ ref('touchpoints') }} as purchases on conversions.conversion_id = purchases.touchpoint_id
     left join collapsed on conversions.conversion_id = collapsed.conversion_id
