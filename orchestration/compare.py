@@ -258,8 +258,9 @@ def load_sources(log) -> None:
     log(f"  loaded {', '.join(config.SOURCE_NAMES)} into {config.destination()}")
 
 
-def build_engine(engine: str, work: Path, log) -> dict:
-    """dlt + dbt of the world in ``work`` on ``engine`` (duckdb | postgres); returns what dbt reported."""
+def build_engine(engine: str, work: Path, log, tests: bool = True) -> dict:
+    """dlt + dbt of the world in ``work`` on ``engine`` (duckdb | postgres): seeds, models and (``tests``) the data
+    tests; returns what dbt reported."""
     from orchestration.lib import engine_python
     from orchestration.lib.dbt import run_dbt
 
@@ -279,19 +280,20 @@ def build_engine(engine: str, work: Path, log) -> dict:
     if engine == "duckdb":
         dbt(["seed"])
         dbt(["run"])
-        dbt(["test", "--exclude-resource-type", "unit_test"])
+        if tests:
+            dbt(["test", "--exclude-resource-type", "unit_test"])
     else:
-        results["python_models"] = engine_python.build(dbt, lambda: target / "manifest.json", log=lambda m: log("  " + m))[
-            "python_models"
-        ]
+        built = engine_python.build(dbt, lambda: target / "manifest.json", log=lambda m: log("  " + m), tests=tests)
+        results["python_models"] = built["python_models"]
     results["seconds"] = {"load": round(loaded - started, 1), "dbt": round(time.monotonic() - loaded, 1)}
     return results
 
 
 def compare(engine: str, people: int = 300, days: int = 21, seed: int = 42, url: str | None = None,
-            log=print) -> dict:  # fmt: skip
-    """Generates the world, builds it on DuckDB and on ``engine``, compares the marts; returns the report (also
-    written to ``$JW_DATA_DIR/compare-<engine>.json``)."""
+            log=print, tests: bool = True) -> dict:  # fmt: skip
+    """Generates the world, builds it on DuckDB and on ``engine`` (``tests``: and runs the data tests on both; they
+    do not decide the comparison), compares the marts; returns the report (also written to
+    ``$JW_DATA_DIR/compare-<engine>.json``)."""
     if engine != "postgres":
         raise ValueError(f"no comparison for engine {engine!r} here (postgres)")
     from ingestion.demo_world.generator import generate
@@ -316,11 +318,11 @@ def compare(engine: str, people: int = 300, days: int = 21, seed: int = 42, url:
         log(f"demo world: {people} people, {days} days, seed {seed} -> {config.source_systems_dir()}")
         log("duckdb:")
         with environment(JW_DESTINATION="duckdb"):
-            duck = build_engine("duckdb", work, log)
+            duck = build_engine("duckdb", work, log, tests)
         log(f"{engine}:")
         recreate_database(engine_url)
         with environment(JW_DESTINATION=engine):
-            other = build_engine(engine, work, log)
+            other = build_engine(engine, work, log, tests)
         rows = compare_tables(duckdb_tables(config.warehouse_path()), postgres_tables(engine_url), engine)
     unexpected = [r["mart"] for r in rows if r["match"] != "yes" and not r.get("known")]
     report = {

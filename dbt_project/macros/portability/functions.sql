@@ -217,11 +217,11 @@
 {%- endmacro %}
 
 {% macro default__array_from_end(expr, n=1) -%}
-    {{ expr }}[-{{ n }}]
+    ({{ expr }})[-{{ n }}]
 {%- endmacro %}
 
 {% macro postgres__array_from_end(expr, n=1) -%}
-    {{ expr }}[cardinality({{ expr }}) + 1 - {{ n }}]
+    ({{ expr }})[cardinality({{ expr }}) + 1 - {{ n }}]
 {%- endmacro %}
 
 {% macro array_tail(expr, n) -%}
@@ -229,9 +229,9 @@
 {%- endmacro %}
 
 {% macro default__array_tail(expr, n) -%}
-    {{ expr }}[-{{ n }}:]
+    ({{ expr }})[-{{ n }}:]
 {%- endmacro %}
 
 {% macro postgres__array_tail(expr, n) -%}
-    {{ expr }}[cardinality({{ expr }}) + 1 - {{ n }}:]
+    ({{ expr }})[cardinality({{ expr }}) + 1 - {{ n }}:]
 {%- endmacro %}
