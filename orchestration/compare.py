@@ -34,8 +34,9 @@ NULL = "\\N"  # the NULL marker: no value normalises to it (strings are kept as 
 # mart -> columns stamped with the build's own clock (dbt's run_started_at, a fit's duration): not data
 BUILD_TIME_COLUMNS: dict[str, tuple[str, ...]] = {
     "campaign_plan": ("planned_at",),
-    "segment_membership": ("evaluated_at",),
+    "segment_membership": ("evaluated_at", "evaluation_id"),  # dbt's run_started_at and invocation_id
     "segment_members": ("entered_at",),
+    "campaign_assignments": ("assigned_at",),  # segment_members.entered_at
     "clv_model_runs": ("fitted_at", "fit_seconds", "run_id"),
 }
 
