@@ -105,3 +105,33 @@ def test_every_mart_matches_duckdb_on_postgres(tmp_path, monkeypatch, database_u
     assert unexpected == {}, "marts that differ on PostgreSQL:\n" + "\n".join(lines[-80:])
     assert report["ok"]
     assert any(line.startswith("mart") and "rows postgres" in line for line in lines)  # the printed table
+
+
+def test_jw_destination_chooses_where_dlt_loads_and_the_dbt_target(tmp_path, monkeypatch):
+    from ingestion import config, pipelines
+    from orchestration.lib.dbt import engine_env
+
+    monkeypatch.setenv("JW_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("JW_DESTINATION", raising=False)
+    assert config.destination() == "duckdb" and pipelines.build_destination().destination_name == "duckdb"
+    assert engine_env() == {"JW_DESTINATION": "duckdb"}
+
+    monkeypatch.setenv("JW_DESTINATION", "postgres")
+    monkeypatch.setenv("JW_POSTGRES_URL", "postgresql://ana:s%40cret@db.example:6543/shopdw")
+    assert config.postgres_dbt_env() == {"JW_PG_HOST": "db.example", "JW_PG_PORT": "6543", "JW_PG_USER": "ana",
+                                         "JW_PG_PASSWORD": "s@cret", "JW_PG_DBNAME": "shopdw"}  # fmt: skip
+    env = engine_env()
+    assert env["JW_DESTINATION"] == "postgres" and "-c TimeZone=UTC" in env["PGOPTIONS"]
+    assert pipelines.build_destination().destination_name == "postgres" and pipelines.loader_file_format() == "csv"
+    assert config.pipelines_dir() == tmp_path / "dlt_pipelines_postgres"  # never the DuckDB pipelines' state
+    # an explicit warehouse file is DuckDB whatever the setting (tests, tools)
+    assert pipelines.make_pipeline("shop", tmp_path / "w.duckdb", tmp_path / "dlt").destination.destination_name == "duckdb"
+
+    monkeypatch.setenv("JW_DESTINATION", "spark")
+    destination = pipelines.build_destination()
+    assert destination.destination_name == "filesystem" and pipelines.loader_file_format() == "parquet"
+    assert (tmp_path / "lake").is_dir()
+
+    monkeypatch.setenv("JW_DESTINATION", "oracle")
+    with pytest.raises(ValueError, match="JW_DESTINATION"):
+        config.destination()
