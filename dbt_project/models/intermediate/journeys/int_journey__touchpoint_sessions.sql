@@ -36,7 +36,7 @@ previous as (
 
 changed_actors as (
     select actor_key from actor_touchpoints
-    where occurred_at >= (select max(occurred_at) from previous) - interval ({{ var('session_lookback_hours') }}) hour
+    where occurred_at >= (select max(occurred_at) from previous) - interval '{{ var('session_lookback_hours') }} hours'
     union
     select coalesce(now.actor_key, before.actor_key)
     from actor_touchpoints as now
@@ -67,9 +67,11 @@ ordered as (
     select
         *,
         lag(occurred_at) over actor_time as previous_at,
-        last_value(campaign ignore nulls) over (
-            partition by actor_key order by occurred_at, same_time_rank, touchpoint_id rows between unbounded preceding and 1 preceding
-        ) as previous_campaign
+        {{ value_ignoring_nulls(
+            'last', 'campaign',
+            'partition by actor_key order by occurred_at, same_time_rank, touchpoint_id
+            rows between unbounded preceding and 1 preceding'
+        ) }} as previous_campaign
     from touchpoints
     window actor_time as (partition by actor_key order by occurred_at, same_time_rank, touchpoint_id)
 ),
@@ -78,7 +80,7 @@ starts as (
     select
         *,
         previous_at is null
-            or occurred_at > previous_at + interval ({{ var('session_timeout_minutes') }}) minute
+            or occurred_at > previous_at + interval '{{ var('session_timeout_minutes') }} minutes'
             {%- if ua %}
             or cast(occurred_at as date) <> cast(previous_at as date)
             or (campaign is not null and campaign is distinct from previous_campaign)

@@ -65,7 +65,7 @@ ranked as (
     select
         *,
         row_number() over (
-            partition by product_id order by method_order, score desc, similar_product_id
+            partition by product_id order by method_order, score desc nulls last, similar_product_id
         ) as rank
     from candidates
 )
@@ -73,7 +73,7 @@ ranked as (
 select
     cast(product_id as varchar) as product_id,
     cast(similar_product_id as varchar) as similar_product_id,
-    cast(score as double) as score,
+    cast(score as double precision) as score,
     cast(method as varchar) as method,
     cast(rank as integer) as rank
 from ranked

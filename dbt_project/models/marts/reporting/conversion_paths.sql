@@ -12,8 +12,8 @@ with touches as (
 conversions as (
     select
         touches.conversion_id,
-        any_value(touches.conversion_at) as conversion_at,
-        any_value(touches.conversion_revenue) as conversion_revenue,
+        {{ any_value('touches.conversion_at') }} as conversion_at,
+        {{ any_value('touches.conversion_revenue') }} as conversion_revenue,
         bool_or(touches.is_direct) as is_direct,
         count(*) filter (where not touches.is_direct) as touchpoints,
         max(touches.days_before_conversion) as days_to_convert
@@ -32,7 +32,7 @@ steps as (
 ),
 
 collapsed as (
-    select conversion_id, list(channel order by touch_index) as channels
+    select conversion_id, array_agg(channel order by touch_index) as channels
     from steps
     where starts_step
     group by conversion_id
@@ -46,15 +46,15 @@ paths as (
         conversions.conversion_revenue,
         conversions.touchpoints,
         case when conversions.is_direct then 0.0 else conversions.days_to_convert end as days_to_convert,
-        case when conversions.is_direct then 0 else len(collapsed.channels) end as steps,
+        case when conversions.is_direct then 0 else {{ array_size('collapsed.channels') }} end as steps,
         case
             when conversions.is_direct then '(direct)'
-            when len(collapsed.channels) <= {{ max_steps }} then array_to_string(collapsed.channels, ' > ')
+            when {{ array_size('collapsed.channels') }} <= {{ max_steps }} then array_to_string(collapsed.channels, ' > ')
             else array_to_string(collapsed.channels[1:2], ' > ') || ' > ... > '
-                || array_to_string(collapsed.channels[-2:], ' > ')
+                || array_to_string({{ array_tail('collapsed.channels', 2) }}, ' > ')
         end as path,
         case when conversions.is_direct then '(direct)' else collapsed.channels[1] end as first_channel,
-        case when conversions.is_direct then '(direct)' else collapsed.channels[-1] end as last_channel
+        case when conversions.is_direct then '(direct)' else {{ array_from_end('collapsed.channels') }} end as last_channel
     from conversions
     inner join {{ ref('touchpoints') }} as purchases on conversions.conversion_id = purchases.touchpoint_id
     left join collapsed on conversions.conversion_id = collapsed.conversion_id
@@ -65,11 +65,11 @@ select
     cast(path as varchar) as path,
     cast(steps as integer) as steps,
     cast(purchase_channel as varchar) as purchase_channel,
-    cast(any_value(first_channel) as varchar) as first_channel,
-    cast(any_value(last_channel) as varchar) as last_channel,
+    cast({{ any_value('first_channel') }} as varchar) as first_channel,
+    cast({{ any_value('last_channel') }} as varchar) as last_channel,
     count(*) as conversions,
     {{ money('sum(conversion_revenue)') }} as revenue,
     cast(sum(touchpoints) as bigint) as touchpoints,
-    cast(avg(days_to_convert) as double) as avg_days_to_convert
+    cast(avg(days_to_convert) as double precision) as avg_days_to_convert
 from paths
 group by conversion_date, path, steps, purchase_channel
