@@ -14,18 +14,24 @@ global random state in here.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import random
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..sources._contracts import normalize_identifier
 from . import texts as demo_texts
+from .columnar import ColumnRows, utc_hour_text, utc_text
 from . import value as value_process
 from .journeys import Account, StorefrontBuilder, legacy_event_draws as _legacy_event_draws
 
@@ -159,7 +165,21 @@ ESP_METRICS = {
 CAMPAIGN_HOLDOUT_SHARE = 0.10
 CAMPAIGN_WINDOW_DAYS = 7
 CAMPAIGN_EFFECT_RANGE = (0.005, 0.04)
+# orjson for World.fingerprint: keys sorted, so equal rows digest equally
+FINGERPRINT_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+# IoT readings (_Gen._iot_readings): their metrics and reading id suffixes
+IOT_METRICS = pa.array(["steps", "active_minutes", "km_driven", "trips"])
+IOT_SUFFIXES = pa.array(["", "-active_minutes", "", "-trips"])
+
+
+def _iot_reading(row: dict) -> dict:
+    """An IoT reading as the gateway sends it, from its row in the readings' table."""
+    value = row["value"] / 10 if row["tenths"] else row["value"]
+    return {"reading_id": row["reading_id"], "device_id": row["device_id"], "metric": row["metric"], "value": value,
+            "recorded_at": row["recorded_at"]}
 
 
 def klaviyo_time(ts: datetime) -> str:
@@ -264,16 +284,41 @@ class World:
     def iot_consented_readings(self) -> list[dict]:
         """What the warehouse keeps: the readings of devices whose consent holds now (an open period) recorded while
         it held. A device that withdrew keeps none (its readings are deleted from raw on withdrawal)."""
-        periods = self.iot_consent_periods()
+        readings = self.iot.get("readings", [])
+        if not isinstance(readings, ColumnRows):
+            periods = self.iot_consent_periods()
+            now = self.iot_opted_in()
+
+            def held(reading: dict) -> bool:
+                if reading["device_id"] not in now:
+                    return False
+                at = _parse(reading["recorded_at"])
+                return any(lo <= at and (hi is None or at < hi) for lo, hi in periods.get(reading["device_id"], ()))
+
+            return [r for r in readings if held(r)]
+        return ColumnRows(self.iot_consented_table(), readings._to_row)
+
+    def iot_consented_table(self) -> pa.Table:
+        """``iot_consented_readings`` of readings held as columns: the rows of their table, vectorised."""
+        table = self.iot["readings"].table
+        at = table["recorded_ts"].cast(pa.int64()).to_numpy()  # epoch seconds
+        devices = table["device_id"].to_numpy(zero_copy_only=False)
+        keep = np.zeros(len(at), dtype=bool)
         now = self.iot_opted_in()
-
-        def held(reading: dict) -> bool:
-            if reading["device_id"] not in now:
-                return False
-            at = _parse(reading["recorded_at"])
-            return any(lo <= at and (hi is None or at < hi) for lo, hi in periods.get(reading["device_id"], ()))
-
-        return [r for r in self.iot.get("readings", []) if held(r)]
+        # readings are in device order: each device's rows are one run
+        device_ids, starts, counts = np.unique(devices, return_index=True, return_counts=True)
+        bounds = {d: (int(lo), int(lo + n)) for d, lo, n in zip(device_ids, starts, counts)}
+        for device_id, spans in self.iot_consent_periods().items():
+            if device_id not in now or device_id not in bounds:
+                continue
+            lo_row, hi_row = bounds[device_id]
+            run = at[lo_row:hi_row]
+            for lo, hi in spans:
+                inside = run >= lo.timestamp()
+                if hi is not None:
+                    inside &= run < hi.timestamp()
+                keep[lo_row:hi_row] |= inside
+        return table.filter(pa.array(keep))
 
     def fingerprint(self) -> str:
         """A digest of every row: equal fingerprints mean identical worlds."""
@@ -281,11 +326,17 @@ class World:
         for system, tables in sorted(self.tables().items()):
             for name, rows in sorted(tables.items()):
                 digest.update(f"{system}.{name}".encode())
-                digest.update(json.dumps(rows, sort_keys=True, default=str).encode())
+                if isinstance(rows, ColumnRows):
+                    sink = pa.BufferOutputStream()
+                    with pa.ipc.new_stream(sink, rows.table.schema) as stream:
+                        stream.write_table(rows.table)
+                    digest.update(sink.getvalue())
+                else:
+                    digest.update(orjson.dumps(rows, option=FINGERPRINT_OPTIONS, default=str))
         for name, rows in sorted(self.history.items()):
             digest.update(f"history.{name}".encode())
-            digest.update(json.dumps(rows, sort_keys=True, default=str).encode())
-        digest.update(json.dumps(self.ground_truth, sort_keys=True).encode())
+            digest.update(orjson.dumps(rows, option=FINGERPRINT_OPTIONS, default=str))
+        digest.update(orjson.dumps(self.ground_truth, option=FINGERPRINT_OPTIONS))
         return digest.hexdigest()
 
 
@@ -1622,11 +1673,17 @@ class _Gen:
         ``self.rng`` draws exactly what it always drew (registration, reading times, the first metric's value); the
         second metric of each reading event (wearables: active minutes next to steps; cars: trips next to km driven)
         and the consent changes come from rngs of their own. Devices send readings whatever their consent: the
-        warehouse must keep only those recorded while the consent held (``World.iot_consent_periods``)."""
+        warehouse must keep only those recorded while the consent held (``World.iot_consent_periods``). Only the
+        draws are made per reading; the rows are assembled vectorised (``_iot_readings``)."""
         rng = self.rng
         metrics = random.Random(f"iot-metrics:{self.world.seed}")
         consent = random.Random(f"iot-consent:{self.world.seed}")
-        devices, changes, readings = [], [], []
+        randrange, randint, uniform, gauss = rng.randrange, rng.randint, rng.uniform, metrics.gauss
+        minute: list[int] = []
+        value: list[float] = []
+        noise: list[float] = []
+        devices, changes = [], []
+        reporting = []  # per device: (a wearable?, the epoch second of its first reporting day)
         for person in persons:
             if not person["device"]:
                 continue
@@ -1651,25 +1708,82 @@ class _Gen:
                 changes.append(dict(device, opted_in=opted, updated_at=iso(at)))
             if opted:  # the device's person is known to the warehouse only while (and because) it is opted in now
                 self.truth("iot_device", device_id, person["person_id"])
-            metric = "steps" if person["device"] == "wearable" else "km_driven"
-            second = "active_minutes" if metric == "steps" else "trips"
-            day = registered.replace(hour=0, minute=0, second=0) + timedelta(days=1)
-            while day < self.world.end:
-                for slot in (8, 20):
-                    at = day + timedelta(hours=slot, minutes=rng.randrange(60))
-                    value = rng.randint(500, 12000) if metric == "steps" else round(rng.uniform(0, 80), 1)
-                    if metric == "steps":
-                        extra = max(0, round(value / 110 + metrics.gauss(0, 6)))
-                    else:
-                        extra = 0 if value < 1 else max(1, round(value / 18 + metrics.uniform(-1, 1)))
-                    reading_id = f"{device_id}-{at:%Y%m%d%H}"
-                    for rid, name, v in ((reading_id, metric, value), (f"{reading_id}-{second}", second, extra)):
-                        readings.append(
-                            {"reading_id": rid, "device_id": device_id, "metric": name, "value": v, "recorded_at": iso(at)}
-                        )
-                day += timedelta(days=1)
+            first_day = registered.replace(hour=0, minute=0, second=0) + timedelta(days=1)
+            wearable = person["device"] == "wearable"
+            reporting.append((wearable, int(first_day.timestamp())))
+            # the draws of each reading event, in the order the world always drew them (only the numbers: the rows
+            # are assembled with numpy and pyarrow below): the minute, the first metric's value, the second's noise
+            events = 2 * max(0, (self.world.end - first_day).days)
+            if wearable:
+                for _ in range(events):
+                    minute.append(randrange(60))
+                    value.append(randint(500, 12000))
+                    noise.append(gauss(0, 6))
+            else:
+                for _ in range(events):
+                    minute.append(randrange(60))
+                    km = round(uniform(0, 80), 1)
+                    value.append(km)
+                    noise.append(metrics.uniform(-1, 1) if km >= 1 else 0.0)  # under 1 km: no trip, nothing drawn
         changes.sort(key=lambda c: (c["updated_at"], c["device_id"]))
+        readings = self._iot_readings(devices, reporting, minute, value, noise)
         self.world.iot = {"devices": devices, "device_changes": changes, "readings": readings}
+
+    def _iot_readings(self, devices: list[dict], reporting: list[tuple[bool, int]], minute: list[int],
+                      value: list[float], noise: list[float]) -> ColumnRows:
+        """Every device reports twice a day (08:xx and 20:xx UTC, the minute drawn) from the day after its
+        registration to the world's end: a reading event of two metrics (wearables: steps, then active minutes
+        ``max(0, round(steps / 110 + noise))``; cars: km driven with one decimal, then trips, 0 under 1 km, else
+        ``max(1, round(km / 18 + noise))``), in device, day, slot order. ``minute``, ``value`` and ``noise`` are the
+        drawn numbers of each reading event in that order. Held as columns (:class:`ColumnRows`)."""
+        end = int(self.world.end.timestamp())
+        wearable = np.array([w for w, _ in reporting], dtype=bool)
+        first = np.array([f for _, f in reporting], dtype=np.int64)
+        days = np.maximum((end - first + 86_399) // 86_400, 0)  # days with day start < end
+        slots = 2 * days
+        events = int(slots.sum())
+        device = np.repeat(np.arange(len(devices)), slots)  # per reading event: device index
+        start = np.cumsum(slots) - slots
+        k = np.arange(events) - np.repeat(start, slots)  # the event's number within its device
+        assert len(minute) == len(value) == len(noise) == events
+        at = first[device] + (k // 2) * 86_400 + np.where(k % 2 == 0, 8, 20) * 3600 + 60 * np.array(minute, np.int64)
+        steps = wearable[device]
+        drawn = np.array(value, dtype=np.float64)  # steps, or km driven with one decimal
+        noise = np.array(noise, dtype=np.float64)
+        # Python's round() and np.rint both round half to even; the float arithmetic is the same IEEE arithmetic
+        minutes = np.maximum(0, np.rint(drawn / 110 + noise))
+        trips = np.where(drawn < 1, 0, np.maximum(1, np.rint(drawn / 18 + noise)))
+        second_value = np.where(steps, minutes, trips).astype(np.int64)
+        # the first metric as an integer: steps, or km driven in tenths of a km (value / 10 is the drawn float)
+        first_value = np.where(steps, drawn, np.rint(drawn * 10)).astype(np.int64)
+        # two rows per event: the first metric, then the second
+        rows = 2 * events
+        device_ids = pa.array([d["device_id"] for d in devices], pa.string())
+        row_device = np.repeat(device, 2)
+        is_second = np.tile(np.array([False, True]), events)
+        row_steps = np.repeat(steps, 2)
+        metric_codes = np.where(row_steps, 0, 2) + is_second  # steps, active_minutes, km_driven, trips
+        metric = pa.DictionaryArray.from_arrays(pa.array(metric_codes.astype(np.int8)), IOT_METRICS).cast(pa.string())
+        pairs = pa.array(np.repeat(np.arange(events), 2))  # row -> its reading event
+        recorded_at = utc_text(at).take(pairs)
+        device_col = device_ids.take(pa.array(row_device))
+        hour_id = pc.binary_join_element_wise(device_col, utc_hour_text(at).take(pairs), "-")
+        suffix = pa.DictionaryArray.from_arrays(pa.array(metric_codes.astype(np.int8)), IOT_SUFFIXES).cast(pa.string())
+        value = np.empty(rows, dtype=np.int64)
+        value[0::2], value[1::2] = first_value, second_value
+        tenths = (metric_codes == 2)
+        table = pa.table({
+            "reading_id": pc.binary_join_element_wise(hour_id, suffix, ""),
+            "device_id": device_col,
+            "metric": metric,
+            # the value: an integer, or (km driven) tenths of a km: value / 10 with one decimal
+            "value": pa.array(value),
+            "tenths": pa.array(tenths),
+            "recorded_at": recorded_at,
+            "recorded_ts": pa.array(np.repeat(at, 2), pa.timestamp("s", tz="UTC")),
+        })
+        assert table.num_rows == rows
+        return ColumnRows(table, _iot_reading)
 
     # --- consent ---------------------------------------------------------------------------------------------
     def _consents(self, persons: list[dict]) -> None:
@@ -1794,4 +1908,19 @@ def generate(seed: int = 42, people: int = 2000, days: int = 90) -> World:
     """Build the demo world. Deterministic in its arguments."""
     if people < 1 or days < 7:
         raise ValueError(f"a demo world needs at least 1 person and 7 days, got people={people}, days={days}")
-    return _Gen(seed, people, days).build()
+    with _no_gc():
+        return _Gen(seed, people, days).build()
+
+
+@contextmanager
+def _no_gc():
+    """The cyclic garbage collector off while a world is built or written: the world is millions of young
+    objects that live on (no cycles to collect), and every collection would walk all of them again (at 2,000
+    people it was more than half of the time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
