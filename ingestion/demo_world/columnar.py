@@ -24,9 +24,16 @@ BATCH = 65_536
 class ColumnRows(Sequence):
     """A read-only sequence of dicts backed by a pyarrow Table (see the module's docstring)."""
 
-    def __init__(self, table: pa.Table, to_row: Callable[[dict], dict] | None = None):
+    def __init__(self, table: pa.Table, to_row: Callable[[dict], dict] | None = None,
+                 to_json: Callable[[pa.Table], pa.Array] | None = None):
         self.table = table
         self._to_row = to_row
+        # rows of a slice of the table -> each row's JSON object and a newline (ndjson_line_array); needed with to_row
+        self._to_json = to_json
+
+    def where(self, column: str, value: Any) -> "ColumnRows":
+        """The rows whose ``column`` (a column of the table) equals ``value``."""
+        return ColumnRows(self.table.filter(pc.equal(self.table[column], value)), self._to_row, self._to_json)
 
     def _rows(self, table: pa.Table) -> list[dict]:
         rows = table.to_pylist()
@@ -62,7 +69,7 @@ class ColumnRows(Sequence):
         return f"ColumnRows({len(self)} rows: {', '.join(self.table.column_names)})"
 
     def __reduce__(self):
-        return (ColumnRows, (self.table, self._to_row))
+        return (ColumnRows, (self.table, self._to_row, self._to_json))
 
 
 def json_text(values: pa.Array) -> pa.Array:
@@ -74,11 +81,12 @@ def json_text(values: pa.Array) -> pa.Array:
 
 def ndjson_line_array(fields: list[tuple[str, pa.Array]]) -> pa.Array:
     """One JSON object a row (with its newline), from columns of JSON literals (``json_text`` for strings; numbers
-    cast to string), keys in the order given. Nulls are not supported."""
+    cast to string; a list of such arrays and constant strings for a nested value), keys in the order given. Nulls are
+    not supported."""
     parts: list[Any] = []
     for n, (name, literal) in enumerate(fields):
         parts.append(("{" if n == 0 else ",") + f'"{name}":')
-        parts.append(literal)
+        parts.extend(literal if isinstance(literal, list) else [literal])  # a list: pieces of a nested value
     parts.append("}\n")
     lines = pc.binary_join_element_wise(*parts, "")
     if lines.null_count:
@@ -122,13 +130,16 @@ def write_json_array(rows: ColumnRows, path, batch: int = 262_144) -> None:
     """``rows`` as one JSON array of objects (keys in the table's column order, compact, UTF-8) at ``path``, written
     a batch of rows at a time (what ``orjson.dumps(list(rows))`` writes, without the dicts)."""
     table = rows.table
-    if rows._to_row is not None:
-        raise ValueError("write_json_array: rows with a row mapping are written row by row")
+    if rows._to_row is not None and rows._to_json is None:
+        raise ValueError("write_json_array: rows with a row mapping need their JSON mapping (to_json)")
     with open(path, "wb") as out:
         out.write(b"[")
         for start in range(0, table.num_rows, batch):
             part = table.slice(start, batch)
-            lines = ndjson_line_array([(name, json_literals(part[name])) for name in part.column_names])
+            if rows._to_json is not None:
+                lines = rows._to_json(part)
+            else:
+                lines = ndjson_line_array([(name, json_literals(part[name])) for name in part.column_names])
             # a line per row (no value holds a raw newline: json_text refuses control characters) -> array items
             body = ndjson_bytes(lines)[:-1].replace(b"\n", b",")
             if start:

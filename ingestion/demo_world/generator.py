@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import json
 import random
-import uuid
+from array import array
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -31,7 +30,7 @@ import pyarrow.compute as pc
 
 from ..sources._contracts import normalize_identifier
 from . import texts as demo_texts
-from .columnar import ColumnRows, utc_hour_text, utc_text
+from .columnar import ColumnRows, json_text, ndjson_line_array, utc_hour_text, utc_text
 from . import value as value_process
 from .journeys import Account, StorefrontBuilder, legacy_event_draws as _legacy_event_draws
 
@@ -182,6 +181,40 @@ def _iot_reading(row: dict) -> dict:
             "recorded_at": row["recorded_at"]}
 
 
+def _esp_event(row: dict) -> dict:
+    """A Klaviyo event resource (``GET /api/events``) from its row in the ESP events' table (_Gen._esp_events)."""
+    return {
+        "type": "event",
+        "id": row["id"],
+        "attributes": {
+            "timestamp": row["timestamp"],
+            "datetime": row["datetime"],
+            "uuid": row["uuid"],
+            "event_properties": {
+                "$message": row["campaign_id"],
+                "Campaign Name": row["campaign_name"],
+                "Subject": row["subject"],
+            },
+        },
+        "relationships": {
+            "profile": {"data": {"type": "profile", "id": row["profile_id"]}},
+            "metric": {"data": {"type": "metric", "id": row["metric_id"]}},
+        },
+    }
+
+
+def _esp_event_json(table: pa.Table) -> pa.Array:
+    """``_esp_event`` of each row as compact JSON (what orjson writes for it), vectorised."""
+    return ndjson_line_array([
+        ("type", '"event"'), ("id", json_text(table["id"])),
+        ("attributes", ['{"timestamp":', pc.cast(table["timestamp"], pa.string()), ',"datetime":', json_text(table["datetime"]),
+                        ',"uuid":', json_text(table["uuid"]), ',"event_properties":{"$message":', json_text(table["campaign_id"]),
+                        ',"Campaign Name":', json_text(table["campaign_name"]), ',"Subject":', json_text(table["subject"]), "}}"]),
+        ("relationships", ['{"profile":{"data":{"type":"profile","id":', json_text(table["profile_id"]),
+                           '}},"metric":{"data":{"type":"metric","id":', json_text(table["metric_id"]), "}}}"]),
+    ])
+
+
 def klaviyo_time(ts: datetime) -> str:
     """UTC ISO-8601 with ``+00:00``: how Klaviyo writes a datetime."""
     return ts.astimezone(timezone.utc).isoformat(timespec="seconds")
@@ -215,7 +248,12 @@ def graph_time(ts: datetime) -> str:
 
 @dataclass
 class World:
-    """Rows per source system and table, plus the ground truth."""
+    """Rows per source system and table, plus the ground truth.
+
+    Each table is a sequence of dicts. The bulk ones (``shop["events"]``, ``esp["events"]``, ``iot["readings"]``, and
+    ``journeys``) are :class:`~ingestion.demo_world.columnar.ColumnRows`: read-only sequences of dicts held as Arrow
+    columns, so that a world of 10 M events fits in memory and is written without a dict per row (a list of the
+    same dicts compares equal to them; ``list(rows)`` gives one)."""
 
     seed: int
     people: int
@@ -829,7 +867,10 @@ class _Gen:
             builder.marathon_session(busy)
         for visitor, starts in self._anonymous.items():
             builder.anonymous(visitor, starts)
-        builder.clicks(self.world.esp["events"], self._profile_person, browsers)
+        clicks = self.world.esp["events"]
+        if isinstance(clicks, ColumnRows):
+            clicks = clicks.where("metric_id", ESP_METRICS["click"][0])
+        builder.clicks(clicks, self._profile_person, browsers)
         self.world.shop["events"], self.world.journeys = builder.events()
 
     def _shop_erasures(self, rng: random.Random, persons: list[dict], next_id: int, live: int) -> tuple[list[dict], list[dict]]:
@@ -868,7 +909,9 @@ class _Gen:
         rng = self.rng
         own = random.Random(f"esp:{self.world.seed}")
         ids = random.Random(f"esp-identity:{self.world.seed}")  # names and locations of profiles
-        campaigns, messages, events = [], [], []
+        campaigns, messages = [], []
+        # the events as columns (_esp_events): id, time (epoch seconds), campaign (week), profile id, metric id
+        e_id, e_time, e_campaign, e_profile, e_metric = [], [], [], [], []
         profiles: dict[str, dict] = {}
         audience = [p for p in persons if p["email_consent"]]
         unsubscribed: set[str] = set()  # who unsubscribed (no more sends)
@@ -948,27 +991,12 @@ class _Gen:
                     if "unsubscribe" in kinds:
                         unsubscribed.add(person_id)
                 for kind, at in zip(kinds, moments):
-                    event_id = f"esp-{len(events) + 1:07d}"
-                    events.append(
-                        {
-                            "type": "event",
-                            "id": event_id,
-                            "attributes": {
-                                "timestamp": int(at.timestamp()),
-                                "datetime": klaviyo_time(at),
-                                "uuid": str(uuid.UUID(hashlib.md5(f"{self.world.seed}:{event_id}".encode()).hexdigest())),
-                                "event_properties": {
-                                    "$message": campaign_id,
-                                    "Campaign Name": campaigns[-1]["attributes"]["name"],
-                                    "Subject": f"New in {category}",
-                                },
-                            },
-                            "relationships": {
-                                "profile": {"data": {"type": "profile", "id": profile["id"]}},
-                                "metric": {"data": {"type": "metric", "id": ESP_METRICS[kind][0]}},
-                            },
-                        }
-                    )
+                    event_id = f"esp-{len(e_id) + 1:07d}"
+                    e_id.append(event_id)
+                    e_time.append(int(at.timestamp()))
+                    e_campaign.append(week)
+                    e_profile.append(profile["id"])
+                    e_metric.append(ESP_METRICS[kind][0])
                     if kind == "unsubscribe":
                         consent = profile["attributes"]["subscriptions"]["email"]["marketing"]
                         consent.update(consent="UNSUBSCRIBED", consent_timestamp=klaviyo_time(at), method="UNSUBSCRIBE_LINK")
@@ -991,8 +1019,34 @@ class _Gen:
             "campaign_messages": messages,
             "metrics": metrics,
             "profiles": list(profiles.values()),
-            "events": events,
+            "events": self._esp_events(campaigns, e_id, e_time, e_campaign, e_profile, e_metric),
         }
+
+    def _esp_events(self, campaigns: list[dict], ids: list[str], times: list[int], weeks: list[int],
+                    profiles: list[str], metrics: list[str]) -> ColumnRows:
+        """The ESP's events held as columns: Klaviyo's event resource (``_esp_event``) is rebuilt from them per row
+        and written as JSON by ``_esp_event_json``. The event's ``uuid`` is the MD5 of ``<seed>:<event id>``."""
+        seed = self.world.seed
+        uuids = []
+        for event_id in ids:
+            h = hashlib.md5(f"{seed}:{event_id}".encode()).hexdigest()
+            uuids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+        seconds = np.array(times, dtype=np.int64)
+        week = pa.array(np.array(weeks, dtype=np.int32))
+        names = pa.array([c["attributes"]["name"] for c in campaigns], pa.string())
+        subjects = pa.array([f"New in {CATEGORIES[w % len(CATEGORIES)]}" for w in range(len(campaigns))], pa.string())
+        table = pa.table({
+            "id": pa.array(ids, pa.string()),
+            "timestamp": pa.array(seconds),
+            "datetime": utc_text(seconds, suffix="+00:00"),
+            "uuid": pa.array(uuids, pa.string()),
+            "campaign_id": pa.array([c["id"] for c in campaigns], pa.string()).take(week),
+            "campaign_name": names.take(week),
+            "subject": subjects.take(week),
+            "profile_id": pa.array(profiles, pa.string()),
+            "metric_id": pa.array(metrics, pa.string()),
+        })
+        return ColumnRows(table, _esp_event, _esp_event_json)
 
     def _campaign_effects(self, products: list[dict]) -> None:
         """The campaigns' causal effect, and its truth (``World.campaign_truth``).
@@ -1679,9 +1733,7 @@ class _Gen:
         metrics = random.Random(f"iot-metrics:{self.world.seed}")
         consent = random.Random(f"iot-consent:{self.world.seed}")
         randrange, randint, uniform, gauss = rng.randrange, rng.randint, rng.uniform, metrics.gauss
-        minute: list[int] = []
-        value: list[float] = []
-        noise: list[float] = []
+        minute, value, noise = array("q"), array("d"), array("d")  # machine numbers: no object per draw
         devices, changes = [], []
         reporting = []  # per device: (a wearable?, the epoch second of its first reporting day)
         for person in persons:
@@ -1729,8 +1781,8 @@ class _Gen:
         readings = self._iot_readings(devices, reporting, minute, value, noise)
         self.world.iot = {"devices": devices, "device_changes": changes, "readings": readings}
 
-    def _iot_readings(self, devices: list[dict], reporting: list[tuple[bool, int]], minute: list[int],
-                      value: list[float], noise: list[float]) -> ColumnRows:
+    def _iot_readings(self, devices: list[dict], reporting: list[tuple[bool, int]], minute: array,
+                      value: array, noise: array) -> ColumnRows:
         """Every device reports twice a day (08:xx and 20:xx UTC, the minute drawn) from the day after its
         registration to the world's end: a reading event of two metrics (wearables: steps, then active minutes
         ``max(0, round(steps / 110 + noise))``; cars: km driven with one decimal, then trips, 0 under 1 km, else
@@ -1746,10 +1798,10 @@ class _Gen:
         start = np.cumsum(slots) - slots
         k = np.arange(events) - np.repeat(start, slots)  # the event's number within its device
         assert len(minute) == len(value) == len(noise) == events
-        at = first[device] + (k // 2) * 86_400 + np.where(k % 2 == 0, 8, 20) * 3600 + 60 * np.array(minute, np.int64)
+        at = first[device] + (k // 2) * 86_400 + np.where(k % 2 == 0, 8, 20) * 3600 + 60 * np.frombuffer(minute, np.int64)
         steps = wearable[device]
-        drawn = np.array(value, dtype=np.float64)  # steps, or km driven with one decimal
-        noise = np.array(noise, dtype=np.float64)
+        drawn = np.frombuffer(value, dtype=np.float64)  # steps, or km driven with one decimal
+        noise = np.frombuffer(noise, dtype=np.float64)
         # Python's round() and np.rint both round half to even; the float arithmetic is the same IEEE arithmetic
         minutes = np.maximum(0, np.rint(drawn / 110 + noise))
         trips = np.where(drawn < 1, 0, np.maximum(1, np.rint(drawn / 18 + noise)))
@@ -1825,7 +1877,10 @@ class _Gen:
                 decide(person_id, "email_marketing", customer["accepts_marketing"], at, "shop", str(customer["id"]))
 
         unsubscribes = {}
-        for event in self.world.esp.get("events", []):
+        events = self.world.esp.get("events", [])
+        if isinstance(events, ColumnRows):
+            events = events.where("metric_id", ESP_METRICS["unsubscribe"][0])
+        for event in events:
             if event["relationships"]["metric"]["data"]["id"] == ESP_METRICS["unsubscribe"][0]:
                 profile_id = event["relationships"]["profile"]["data"]["id"]
                 unsubscribes[profile_id] = _parse(event["attributes"]["datetime"])
