@@ -194,22 +194,23 @@ def _readings_by_day(readings) -> Iterator[tuple[str, bytes]]:
     table = readings.table
     days = pc.utf8_slice_codeunits(table["recorded_at"], 0, 10).combine_chunks()
     encoded = days.dictionary_encode()
-    rank = np.argsort(np.argsort(encoded.dictionary.to_numpy(zero_copy_only=False)))  # code -> the day's place
-    order = np.argsort(rank[encoded.indices.to_numpy()], kind="stable")
-    ordered = table.take(pa.array(order))
-    days = days.take(pa.array(order))
-    values = pc.cast(ordered["value"], pa.string())
-    # km driven in tenths: "<km>.<tenth>" (one decimal, as Python writes the float)
-    tenths = pc.binary_join_element_wise(
-        pc.cast(pc.divide(ordered["value"], 10), pa.string()), pc.cast(pc.remainder(ordered["value"], 10), pa.string()), "."
-    )
-    values = pc.if_else(ordered["tenths"], tenths, values)
-    lines = pa.table({"day": days, "line": _line_array(ordered, values)})
-    day_values = days.to_numpy(zero_copy_only=False)
-    cut = np.flatnonzero(day_values[1:] != day_values[:-1]) + 1
-    for lo, hi in zip(np.append(0, cut), np.append(cut, len(day_values))):
-        if hi > lo:
-            yield str(day_values[lo]), ndjson_bytes(lines["line"].slice(lo, hi - lo))
+    day_names = encoded.dictionary.to_numpy(zero_copy_only=False)
+    rank = np.argsort(np.argsort(day_names))  # code -> the day's place
+    codes = encoded.indices.to_numpy()
+    order = np.argsort(rank[codes], kind="stable")  # rows by day, each day's in the readings' order
+    counts = np.bincount(rank[codes], minlength=len(day_names))
+    in_order = np.sort(day_names)
+    for place, (lo, hi) in enumerate(zip(np.cumsum(counts) - counts, np.cumsum(counts))):
+        if hi == lo:
+            continue
+        part = table.take(pa.array(order[lo:hi]))  # one day at a time: never a second copy of all readings
+        values = pc.cast(part["value"], pa.string())
+        # km driven in tenths: "<km>.<tenth>" (one decimal, as Python writes the float)
+        tenths = pc.binary_join_element_wise(
+            pc.cast(pc.divide(part["value"], 10), pa.string()), pc.cast(pc.remainder(part["value"], 10), pa.string()), "."
+        )
+        values = pc.if_else(part["tenths"], tenths, values)
+        yield str(in_order[place]), ndjson_bytes(_line_array(part, values))
 
 
 def _line_array(table: pa.Table, values: pa.Array) -> pa.Array:
