@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 from urllib.parse import parse_qs, urlparse
 
+import orjson
+
 SYSTEMS = ("shop", "esp", "social")
 FAULT_KINDS = ("429", "500", "503", "slow", "truncated", "reset")
 SLOW_SECONDS = 1.5
@@ -87,7 +89,7 @@ class Snapshots:
         with self._lock:
             cached = self._cache.get(path)
             if cached is None or cached[0] != mtime:
-                rows = json.loads(path.read_text())
+                rows = orjson.loads(path.read_bytes())
                 if sort_key:
                     rows.sort(key=sort_key)
                 cached = (mtime, rows)

@@ -18,7 +18,13 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .columnar import ColumnRows, utc_text
 
 LATE_SHARE, DUPLICATE_SHARE, CLOCK_AHEAD_SHARE = 0.01, 0.005, 0.003
 # how a click e-mail campaign's landing URL is tagged (Klaviyo's UTM tracking defaults)
@@ -179,8 +185,9 @@ class StorefrontBuilder:
                 (EMAIL_UTM_SOURCE, EMAIL_UTM_MEDIUM, campaign), profile, landing))
 
     # --- the collector's export -------------------------------------------------------------------------------
-    def events(self) -> tuple[list[dict], list[dict]]:
-        """The collector's rows (duplicates included) and the truth (one row per event id)."""
+    def events(self) -> tuple[ColumnRows, ColumnRows]:
+        """The collector's rows (duplicates included) and the truth (one row per event id), held as columns
+        (:class:`~ingestion.demo_world.columnar.ColumnRows`: sequences of dicts that writers take as tables)."""
         rng = self.rng
         g = self.g
         identified = {v for v in self.logins}
@@ -190,59 +197,88 @@ class StorefrontBuilder:
             key=lambda item: (item[0], item[1], item[2]),
         )
         sessions = {v.visit_id: str(uuid.UUID(int=rng.getrandbits(128), version=4)) for v in self.visits}
-        rows, truth = [], []
+        rows: dict[str, list] = {name: [] for name in EVENT_COLUMNS}
+        truth: dict[str, list] = {name: [] for name in TRUTH_COLUMNS}
+        row_columns = [rows[name] for name in EVENT_COLUMNS]
+        received_at, derived_at = rows["collector_tstamp"], rows["derived_tstamp"]  # epoch seconds, formatted below
+        (t_event_id, t_visitor, t_person, t_visit, t_at, t_event, t_logged_in, t_campaign, t_identified, t_late,
+         t_duplicate, t_clock_ahead, t_marathon) = (truth[name] for name in TRUTH_COLUMNS)
+        randrange, random_ = rng.randrange, rng.random
+        prefix = {}
         for number, (at, visitor, _, visit, step) in enumerate(steps, start=1):
             event_id = f"evt-{number:07d}"
             login = self.logins.get(visitor)
             user_id = str(login[1]) if login and at >= login[0] else None
-            received = at + timedelta(seconds=rng.randrange(1, 30))
-            derived = at
-            late = rng.random() < LATE_SHARE  # a phone that was offline sends its events hours later
+            second = int(at.timestamp())
+            received = second + randrange(1, 30)
+            derived = second
+            late = random_() < LATE_SHARE  # a phone that was offline sends its events hours later
             if late:
-                received = at + timedelta(seconds=rng.randrange(3 * 3600, 12 * 3600))
-            clock_ahead = not late and rng.random() < CLOCK_AHEAD_SHARE  # a device whose clock is wrong
+                received = second + randrange(3 * 3600, 12 * 3600)
+            clock_ahead = not late and random_() < CLOCK_AHEAD_SHARE  # a device whose clock is wrong
             if clock_ahead:
-                derived = at + timedelta(days=rng.randrange(1, 400), seconds=rng.randrange(86_400))
+                derived = second + 86_400 * randrange(1, 400) + randrange(86_400)
             utm, kx, product = step.get("utm"), step.get("kx"), step["product"]
             query = ""
             if utm:
                 query = f"?utm_source={utm[0]}&utm_medium={utm[1]}&utm_campaign={utm[2]}"
                 if kx:
                     query += f"&_kx={kx}"
-            row = {
-                "event_id": event_id,
-                "event": step["event"],
-                "collector_tstamp": g.iso(received),
-                "derived_tstamp": g.iso(derived),
-                "domain_userid": visitor,
-                "domain_sessionid": sessions[visit.visit_id],
-                "user_id": user_id,
-                "page_url": g.SHOP_DOMAIN + step["path"] + query,
-                "page_urlpath": step["path"],
-                "product_id": g.PRODUCT_ID_BASE + int(product["product_id"].removeprefix("prod-")) if product else None,
-                "mkt_source": utm[0] if utm else None,
-                "mkt_medium": utm[1] if utm else None,
-                "mkt_campaign": utm[2] if utm else None,
-            }
-            rows.append(row)
-            duplicate = rng.random() < DUPLICATE_SHARE  # the collector delivers it twice
-            if duplicate:
-                rows.append({**row, "collector_tstamp": g.iso(received + timedelta(seconds=rng.randrange(1, 90)))})
-            truth.append(
-                {
-                    "event_id": event_id,
-                    "visitor_id": visitor,
-                    "person_id": visit.person_id,
-                    "visit_id": visit.visit_id,
-                    "occurred_at": at,
-                    "event": step["event"],
-                    "logged_in": user_id is not None,
-                    "email_campaign": utm[2] if kx else None,
-                    "visitor_identified": visitor in identified,
-                    "late": late,
-                    "duplicate": duplicate,
-                    "clock_ahead": clock_ahead,
-                    "marathon": visit.visit_id == self.marathon,
-                }
+            if product:
+                product_id = prefix.get(product["product_id"])
+                if product_id is None:
+                    product_id = prefix[product["product_id"]] = g.PRODUCT_ID_BASE + int(product["product_id"].removeprefix("prod-"))
+            else:
+                product_id = None
+            row = (
+                event_id, step["event"], received, derived, visitor, sessions[visit.visit_id], user_id,
+                g.SHOP_DOMAIN + step["path"] + query, step["path"], product_id,
+                utm[0] if utm else None, utm[1] if utm else None, utm[2] if utm else None,
             )
-        return rows, truth
+            for column, value in zip(row_columns, row):
+                column.append(value)
+            duplicate = random_() < DUPLICATE_SHARE  # the collector delivers it twice
+            if duplicate:
+                for column, value in zip(row_columns, row):
+                    column.append(value)
+                received_at[-1] = received + randrange(1, 90)
+            t_event_id.append(event_id)
+            t_visitor.append(visitor)
+            t_person.append(visit.person_id)
+            t_visit.append(visit.visit_id)
+            t_at.append(second)
+            t_event.append(step["event"])
+            t_logged_in.append(user_id is not None)
+            t_campaign.append(utm[2] if kx else None)
+            t_identified.append(visitor in identified)
+            t_late.append(late)
+            t_duplicate.append(duplicate)
+            t_clock_ahead.append(clock_ahead)
+            t_marathon.append(visit.visit_id == self.marathon)
+        for name in ("collector_tstamp", "derived_tstamp"):
+            rows[name] = utc_text(np.array(rows[name], dtype=np.int64))
+        events = pa.table({name: pa.array(rows[name], EVENT_TYPES.get(name, pa.string())) for name in EVENT_COLUMNS})
+        truth["occurred_at"] = pa.array(truth["occurred_at"], pa.int64()).cast(pa.timestamp("s", tz="UTC")).cast(
+            pa.timestamp("us", tz="UTC"))
+        truth_table = pa.table({name: pa.array(truth[name], TRUTH_TYPES[name]) for name in TRUTH_COLUMNS})
+        return ColumnRows(events), ColumnRows(truth_table, _truth_row)
+
+
+EVENT_COLUMNS = (
+    "event_id", "event", "collector_tstamp", "derived_tstamp", "domain_userid", "domain_sessionid", "user_id",
+    "page_url", "page_urlpath", "product_id", "mkt_source", "mkt_medium", "mkt_campaign",
+)
+EVENT_TYPES = {"product_id": pa.int64()}
+TRUTH_TYPES = {
+    "event_id": pa.string(), "visitor_id": pa.string(), "person_id": pa.string(), "visit_id": pa.string(),
+    "occurred_at": pa.timestamp("us", tz="UTC"), "event": pa.string(), "logged_in": pa.bool_(),
+    "email_campaign": pa.string(), "visitor_identified": pa.bool_(), "late": pa.bool_(), "duplicate": pa.bool_(),
+    "clock_ahead": pa.bool_(), "marathon": pa.bool_(),
+}
+TRUTH_COLUMNS = tuple(TRUTH_TYPES)
+
+
+def _truth_row(row: dict) -> dict:
+    """A journey truth row with its time in ``datetime.timezone.utc`` (as the generator's other times are)."""
+    row["occurred_at"] = row["occurred_at"].replace(tzinfo=timezone.utc)
+    return row

@@ -18,12 +18,17 @@ import json
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
+from typing import Iterator
 
+import orjson
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from .generator import World
+from .columnar import ColumnRows, json_text, ndjson_bytes, ndjson_line_array, write_json_array
+from .generator import World, _no_gc
 
 # How the legacy system spells its CSV header (the source matches names case-insensitively).
 HISTORY_CSV_HEADER = {
@@ -114,7 +119,10 @@ def write_api_snapshots(world: World, root: Path) -> None:
         folder = root / "api" / system
         folder.mkdir(parents=True, exist_ok=True)
         for table, rows in world.tables()[system].items():
-            (folder / f"{table}.json").write_text(json.dumps(rows, separators=(",", ":")))
+            if isinstance(rows, ColumnRows):
+                write_json_array(rows, folder / f"{table}.json")
+            else:
+                (folder / f"{table}.json").write_bytes(orjson.dumps(rows))  # UTF-8, compact
 
 
 def write_loyalty_db(world: World, url: str, schema: str | None = None) -> None:
@@ -165,7 +173,8 @@ def _sync_folder(folder: Path, files: dict[str, bytes]) -> None:
 
 
 def _ndjson(rows) -> bytes:
-    return "".join(json.dumps(row) + "\n" for row in rows).encode()
+    """Rows as newline-delimited JSON (UTF-8, one object a line, a newline after the last)."""
+    return b"".join(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE) for row in rows)
 
 
 def write_iot_drop(world: World, folder: Path) -> None:
@@ -177,14 +186,49 @@ def write_iot_drop(world: World, folder: Path) -> None:
     for day, changes in sorted(changes_by_day.items()):
         stamp = changes[0]["updated_at"].replace("-", "").replace(":", "")
         files[f"devices/{stamp}-registry.ndjson"] = _ndjson(changes)
-    by_day: dict[str, list[dict]] = defaultdict(list)
-    for reading in world.iot["readings"]:
-        by_day[reading["recorded_at"][:10]].append(reading)
-    for n, day in enumerate(sorted(by_day)):
-        files[f"readings/{day}.ndjson"] = _ndjson(by_day[day]) + (("\n".join(BAD_READING_LINES) + "\n").encode() if n == 1 else b"")
+    for n, (day, lines) in enumerate(_readings_by_day(world.iot["readings"])):
+        files[f"readings/{day}.ndjson"] = lines + (("\n".join(BAD_READING_LINES) + "\n").encode() if n == 1 else b"")
     (folder / "devices").mkdir(parents=True, exist_ok=True)
     (folder / "readings").mkdir(parents=True, exist_ok=True)
     _sync_folder(folder, files)
+
+
+def _readings_by_day(readings) -> Iterator[tuple[str, bytes]]:
+    """Per UTC day (in order) the NDJSON of the readings recorded on it, in the readings' order."""
+    if not isinstance(readings, ColumnRows):
+        by_day: dict[str, list[dict]] = defaultdict(list)
+        for reading in readings:
+            by_day[reading["recorded_at"][:10]].append(reading)
+        for day in sorted(by_day):
+            yield day, _ndjson(by_day[day])
+        return
+    table = readings.table
+    days = pc.utf8_slice_codeunits(table["recorded_at"], 0, 10).combine_chunks()
+    encoded = days.dictionary_encode()
+    day_names = encoded.dictionary.to_numpy(zero_copy_only=False)
+    rank = np.argsort(np.argsort(day_names))  # code -> the day's place
+    codes = encoded.indices.to_numpy()
+    order = np.argsort(rank[codes], kind="stable")  # rows by day, each day's in the readings' order
+    counts = np.bincount(rank[codes], minlength=len(day_names))
+    in_order = np.sort(day_names)
+    for place, (lo, hi) in enumerate(zip(np.cumsum(counts) - counts, np.cumsum(counts))):
+        if hi == lo:
+            continue
+        part = table.take(pa.array(order[lo:hi]))  # one day at a time: never a second copy of all readings
+        values = pc.cast(part["value"], pa.string())
+        # km driven in tenths: "<km>.<tenth>" (one decimal, as Python writes the float)
+        tenths = pc.binary_join_element_wise(
+            pc.cast(pc.divide(part["value"], 10), pa.string()), pc.cast(pc.remainder(part["value"], 10), pa.string()), "."
+        )
+        values = pc.if_else(part["tenths"], tenths, values)
+        yield str(in_order[place]), ndjson_bytes(_line_array(part, values))
+
+
+def _line_array(table: pa.Table, values: pa.Array) -> pa.Array:
+    return ndjson_line_array([
+        ("reading_id", json_text(table["reading_id"])), ("device_id", json_text(table["device_id"])),
+        ("metric", json_text(table["metric"])), ("value", values), ("recorded_at", json_text(table["recorded_at"])),
+    ])
 
 
 def write_ground_truth(world: World, path: Path) -> None:
@@ -195,7 +239,10 @@ def write_ground_truth(world: World, path: Path) -> None:
 def write_journeys_truth(world: World, path: Path) -> None:
     """The storefront's journeys as they happened (one row per event id), next to the ground truth."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(world.journeys), path)
+    if isinstance(world.journeys, ColumnRows):
+        pq.write_table(world.journeys.table, path)
+    else:
+        pq.write_table(pa.Table.from_pylist(world.journeys), path)
 
 
 def write_history(world: World, folder: Path) -> None:
@@ -248,6 +295,8 @@ def device_daily_truth(world: World) -> list[dict]:
     each metric (null where the device does not measure it), the reading events (one per device and moment), and
     the device's person. A device that withdrew has no days at all (its readings are deleted from raw)."""
     person = {t["identifier_value"]: t["person_id"] for t in world.ground_truth if t["identifier_type"] == "iot_device"}
+    if isinstance(world.iot.get("readings"), ColumnRows):
+        return _device_daily_truth_columns(world, person).to_pylist()
     days: dict[tuple[str, str], dict] = {}
     moments: dict[tuple[str, str], set] = defaultdict(set)
     for reading in world.iot_consented_readings():
@@ -264,8 +313,37 @@ def device_daily_truth(world: World) -> list[dict]:
     return rows
 
 
+def _device_daily_truth_columns(world: World, person: dict[str, str]) -> pa.Table:
+    """``device_daily_truth`` of readings held as columns, as a table (grouped by pyarrow)."""
+    readings = world.iot_consented_table()
+    day = pc.utf8_slice_codeunits(readings["recorded_at"], 0, 10)
+    columns = {"device_id": readings["device_id"], "day": day, "moment": readings["recorded_at"]}
+    for metric, kind in DEVICE_METRICS.items():
+        value = readings["value"] if kind is int else pc.divide(pc.cast(readings["value"], pa.float64()), 10.0)
+        columns[metric] = pc.if_else(pc.equal(readings["metric"], metric), value, pa.scalar(None, value.type))
+    grouped = pa.table(columns).group_by(["device_id", "day"], use_threads=False).aggregate(
+        [(m, "sum") for m in DEVICE_METRICS] + [("moment", "count_distinct")]
+    )
+    grouped = grouped.sort_by([("device_id", "ascending"), ("day", "ascending")])
+    device_ids = grouped["device_id"].to_pylist()
+    return pa.table({
+        "device_id": grouped["device_id"],
+        "day": pc.cast(pc.strptime(grouped["day"], format="%Y-%m-%d", unit="s"), pa.date32()),
+        "person_id": pa.array([person.get(d) for d in device_ids], pa.string()),
+        "steps": grouped["steps_sum"],
+        "active_minutes": grouped["active_minutes_sum"],
+        "km_driven": pc.round(grouped["km_driven_sum"], 6),
+        "trips": grouped["trips_sum"],
+        "readings": grouped["moment_count_distinct"],
+    }).cast(DEVICE_DAILY_TRUTH_SCHEMA)
+
+
 def write_device_daily_truth(world: World, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(world.iot.get("readings"), ColumnRows):
+        person = {t["identifier_value"]: t["person_id"] for t in world.ground_truth if t["identifier_type"] == "iot_device"}
+        pq.write_table(_device_daily_truth_columns(world, person), path)
+        return
     pq.write_table(pa.Table.from_pylist(device_daily_truth(world), schema=DEVICE_DAILY_TRUTH_SCHEMA), path)
 TEXT_TRUTH_SCHEMA = pa.schema([
     ("text_id", pa.string()), ("source", pa.string()), ("kind", pa.string()), ("person_id", pa.string()),
@@ -315,6 +393,11 @@ def write_campaign_truth(world: World, path: Path) -> None:
 
 def write_world(world: World, root: Path) -> dict[str, str]:
     """Write every source system of ``world`` below ``root``; returns where each one went."""
+    with _no_gc():
+        return _write_world(world, root)
+
+
+def _write_world(world: World, root: Path) -> dict[str, str]:
     root.mkdir(parents=True, exist_ok=True)
     write_api_snapshots(world, root)
     loyalty_db = root / "loyalty.sqlite"
