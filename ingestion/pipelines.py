@@ -135,21 +135,61 @@ def source_endpoints(source_systems: Path | None = None, *, faults: float = 0.0)
         )
 
 
-def make_pipeline(name: str, warehouse: Path | None = None, pipelines_dir: Path | None = None) -> dlt.Pipeline:
-    """The dlt pipeline of source ``name``: DuckDB warehouse, one dataset (schema) per source."""
+# merge staging out of the way of people browsing schemas (default: <dataset>_staging)
+STAGING_LAYOUT = "_dlt_staging_%s"
+
+# The file format dlt loads with, per destination: Parquet, but COPY from CSV on PostgreSQL (dlt loads Parquet there
+# only through an ADBC driver, which is not installed)
+LOADER_FILE_FORMATS = {"duckdb": "parquet", "postgres": "csv", "spark": "parquet"}
+
+
+def build_destination(destination: str | None = None, warehouse: Path | None = None):
+    """The dlt destination of ``destination`` (default: ``JW_DESTINATION``, see :func:`ingestion.config.destination`).
+
+    ``duckdb``: the warehouse file (``warehouse`` or the configured one); ``postgres``: the database at
+    ``JW_POSTGRES_URL``; ``spark``: dlt's ``filesystem`` destination writing Parquet under ``JW_LAKE_DIR``
+    (``<lake>/<dataset>/<table>/<load id>.<file id>.parquet``), which the Spark Thrift server reads.
+    """
+    destination = destination or (config.destination() if warehouse is None else "duckdb")
+    if destination == "duckdb":
+        return dlt.destinations.duckdb(str(warehouse or config.warehouse_path()), staging_dataset_name_layout=STAGING_LAYOUT)
+    if destination == "postgres":
+        from dlt.destinations.impl.postgres.configuration import PostgresCredentials
+
+        credentials = PostgresCredentials(config.postgres_url())
+        if credentials.password is None:  # trust or peer authentication: dlt insists on a password field
+            credentials.password = ""
+        return dlt.destinations.postgres(credentials, staging_dataset_name_layout=STAGING_LAYOUT)
+    if destination == "spark":
+        lake = config.lake_dir()
+        lake.mkdir(parents=True, exist_ok=True)
+        return dlt.destinations.filesystem(lake.as_uri(), layout="{table_name}/{load_id}.{file_id}.{ext}")
+    raise ValueError(f"unknown destination {destination!r}")
+
+
+def loader_file_format(destination: str | None = None) -> str:
+    """The loader file format for ``destination`` (default: ``JW_DESTINATION``)."""
+    return LOADER_FILE_FORMATS[destination or config.destination()]
+
+
+def make_pipeline(
+    name: str, warehouse: Path | None = None, pipelines_dir: Path | None = None, destination: str | None = None
+) -> dlt.Pipeline:
+    """The dlt pipeline of source ``name``: one dataset (schema) per source, in the destination of
+    ``JW_DESTINATION`` (an explicit ``warehouse`` file means DuckDB)."""
     return dlt.pipeline(
         pipeline_name=f"journey_{name}",
-        destination=dlt.destinations.duckdb(
-            str(warehouse or config.warehouse_path()),
-            # merge staging out of the way of people browsing schemas (default: <dataset>_staging)
-            staging_dataset_name_layout="_dlt_staging_%s",
-        ),
+        destination=build_destination(destination, warehouse),
         dataset_name=name,
         pipelines_dir=str(pipelines_dir or config.pipelines_dir()),
     )
 
 
-def load(name: str, endpoints: Endpoints, warehouse: Path | None = None, pipelines_dir: Path | None = None):
+def load(
+    name: str, endpoints: Endpoints, warehouse: Path | None = None, pipelines_dir: Path | None = None,
+    destination: str | None = None,
+):  # fmt: skip
     """Load one source; returns dlt's load info."""
-    pipeline = make_pipeline(name, warehouse, pipelines_dir)
-    return pipeline.run(build_source(name, endpoints), loader_file_format="parquet")
+    destination = destination or (config.destination() if warehouse is None else "duckdb")
+    pipeline = make_pipeline(name, warehouse, pipelines_dir, destination)
+    return pipeline.run(build_source(name, endpoints), loader_file_format=loader_file_format(destination))

@@ -10,7 +10,7 @@ import dagster as dg
 from dagster_dlt import DagsterDltResource, build_dlt_asset_specs
 
 from ingestion.config import SOURCE_NAMES, warehouse_path
-from ingestion.pipelines import DERIVED_TABLES, build_source, make_pipeline
+from ingestion.pipelines import DERIVED_TABLES, build_source, loader_file_format, make_pipeline
 from orchestration.lib.cadence import INGESTION_RETRY_POLICY, freshness_policy
 from orchestration.lib.constants import WAREHOUSE_POOL
 from orchestration.lib.source_systems import SourceSystemsResource
@@ -104,7 +104,7 @@ def build_ingestion_assets(name: str) -> dg.AssetsDefinition:
                 dlt_source=build_source(name, endpoints),
                 dlt_pipeline=pipeline,
                 dagster_dlt_translator=translator,
-                loader_file_format="parquet",
+                loader_file_format=loader_file_format(),
             ):
                 loaded.add(event.asset_key)
                 yield event

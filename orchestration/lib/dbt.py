@@ -15,6 +15,7 @@ from typing import Iterator
 from dagster_dbt import DbtCliResource, DbtProject
 from filelock import FileLock
 
+from ingestion import config
 from ingestion.config import REPO_ROOT, warehouse_path
 
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
@@ -48,6 +49,24 @@ class WarehouseDbtCliResource(DbtCliResource):
         return None  # no adapter handle: dagster-dbt's invocation takes None (as for dbt Fusion)
 
 
+PG_KEY_SETTING = "jw.pseudonym_key"
+
+
+def engine_env() -> dict[str, str]:
+    """The environment dbt needs for ``JW_DESTINATION`` besides the warehouse path: the target's name and, for
+    PostgreSQL, the parts of ``JW_POSTGRES_URL`` (``JW_PG_*``) and the pseudonym key as the session setting
+    ``jw.pseudonym_key`` (hex, through libpq's ``PGOPTIONS``), which ``postgres__keyed_hash`` reads with
+    ``current_setting``: the key reaches the server per connection and never appears in SQL, compiled files or logs.
+    """
+    env = config.dbt_env()
+    if env["JW_DESTINATION"] == "postgres":
+        from ingestion import pseudonym
+
+        options = os.environ.get("PGOPTIONS", "")
+        env["PGOPTIONS"] = f"{options} -c {PG_KEY_SETTING}={pseudonym.key().hex()}".strip()
+    return env
+
+
 def _newest_source_mtime() -> float:
     paths = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
     for folder in ("models", "macros", "tests", "seeds"):
@@ -68,7 +87,7 @@ def ensure_manifest() -> Path:
                 [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)],
                 check=True,
                 cwd=DBT_PROJECT_DIR,
-                env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+                env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **config.dbt_env()},
             )
     return manifest
 
@@ -86,7 +105,8 @@ def run_dbt(
         [DBT_EXECUTABLE, *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
          "--target-path", str(target), "--log-path", str(log_dir or target / "logs")],
         cwd=DBT_PROJECT_DIR,
-        env={**os.environ, "JW_WAREHOUSE_PATH": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", **(env or {})},
+        env={**os.environ, "JW_WAREHOUSE_PATH": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+             **engine_env(), **(env or {})},
         capture_output=capture, text=True, check=check,
     )  # fmt: skip
 
@@ -110,7 +130,8 @@ def parse_state_kept(target: Path, warehouse: Path) -> Iterator[None]:
     warehouse was set then) serves no warehouse, so the state is kept per warehouse path. dbt still checks each
     file against the saved state and reparses what changed.
     """
-    key = hashlib.sha256(str(Path(warehouse).resolve()).encode()).hexdigest()[:16]
+    engine = f"{config.destination()}:{config.postgres_url() if config.destination() == 'postgres' else ''}"
+    key = hashlib.sha256(f"{Path(warehouse).resolve()}|{engine}".encode()).hexdigest()[:16]
     kept = DBT_PROJECT_DIR / "target" / "parse_state" / f"{key}.msgpack"
     target.mkdir(parents=True, exist_ok=True)
     if kept.exists():
@@ -134,12 +155,14 @@ def dbt_environment() -> Iterator[None]:
     variable is set here and the previous environment restored afterwards: nothing leaks into the rest
     of the process (later runs, other assets, subprocesses).
     """
-    previous = os.environ.get("JW_WAREHOUSE_PATH")
-    os.environ["JW_WAREHOUSE_PATH"] = str(warehouse_path())
+    wanted = {"JW_WAREHOUSE_PATH": str(warehouse_path()), **engine_env()}
+    previous = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
     try:
         yield
     finally:
-        if previous is None:
-            del os.environ["JW_WAREHOUSE_PATH"]
-        else:
-            os.environ["JW_WAREHOUSE_PATH"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
