@@ -44,11 +44,11 @@ def spark_dir() -> Path:
 
 
 def lake_dir() -> Path:
-    """Where dlt's filesystem destination writes Parquet: ``$JW_LAKE_DIR``, else ``$JW_DATA_DIR/lake``."""
+    """Where dlt's filesystem destination writes Parquet (``ingestion.config.lake_dir``: ``$JW_LAKE_DIR``, else
+    ``$JW_DATA_DIR/lake``)."""
     from ingestion import config
 
-    explicit = os.environ.get("JW_LAKE_DIR")
-    return Path(explicit).resolve() if explicit else Path(config.data_dir()) / "lake"
+    return config.lake_dir()
 
 
 def pid_file() -> Path:
