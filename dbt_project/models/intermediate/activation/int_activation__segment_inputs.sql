@@ -30,7 +30,7 @@ alerts as (
 )
 
 select
-    cast(people.person_id as varchar) as person_id,
+    cast(people.person_id as {{ string_type() }}) as person_id,
     as_of.as_of_date,
     people.p_alive,
     people.clv_12m,

@@ -61,11 +61,11 @@ purchases as (
 )
 
 select
-    cast(transaction_id as varchar) as transaction_id,
+    cast(transaction_id as {{ string_type() }}) as transaction_id,
     person_id,
     source,
     channel,
-    cast(purchased_at as timestamptz) as purchased_at,
-    cast(timezone('UTC', cast(purchased_at as timestamptz)) as date) as purchase_date,
+    cast(purchased_at as {{ timestamptz_type() }}) as purchased_at,
+    cast(timezone('UTC', cast(purchased_at as {{ timestamptz_type() }})) as date) as purchase_date,
     cast(amount as decimal(18, 2)) as amount
 from purchases

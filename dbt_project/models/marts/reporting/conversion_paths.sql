@@ -62,11 +62,11 @@ paths as (
 
 select
     conversion_date,
-    cast(path as varchar) as path,
+    cast(path as {{ string_type() }}) as path,
     cast(steps as integer) as steps,
-    cast(purchase_channel as varchar) as purchase_channel,
-    cast(any_value(first_channel) as varchar) as first_channel,
-    cast(any_value(last_channel) as varchar) as last_channel,
+    cast(purchase_channel as {{ string_type() }}) as purchase_channel,
+    cast(any_value(first_channel) as {{ string_type() }}) as first_channel,
+    cast(any_value(last_channel) as {{ string_type() }}) as last_channel,
     count(*) as conversions,
     {{ money('sum(conversion_revenue)') }} as revenue,
     cast(sum(touchpoints) as bigint) as touchpoints,

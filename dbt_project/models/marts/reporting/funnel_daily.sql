@@ -58,7 +58,7 @@ reached as (
 
 select
     date_day,
-    cast(channel as varchar) as channel,
+    cast(channel as {{ string_type() }}) as channel,
     count(*) as sessions,
     count(*) filter (where on_storefront) as storefront_sessions,
     count(*) filter (where reached_product) as product_view_sessions,
