@@ -19,11 +19,15 @@ def var(name, default=None):
 
 
 class _Adapter:
-    """``adapter.dispatch('macro', 'package')(args)`` renders as a call ``macro(args)``."""
+    """``adapter.dispatch('macro', 'package')(args)`` renders as a call ``macro(args)``; ``adapter.quote`` as DuckDB's."""
 
     @staticmethod
     def dispatch(name, package=None):
         return lambda *args, **kwargs: f"{name}({', '.join(str(a) for a in args)})"
+
+    @staticmethod
+    def quote(identifier):
+        return f'"{identifier}"'
 
 
 class _Exceptions:

@@ -20,3 +20,18 @@
 {% macro spark__keyed_hash(expr) -%}
     sha2(concat(unhex('${env:JW_PSEUDONYM_OPAD}'), unhex(sha2(concat(unhex('${env:JW_PSEUDONYM_IPAD}'), encode(cast({{ expr }} as string), 'UTF-8')), 256))), 256)
 {%- endmacro %}
+
+{#- DuckDB's and PostgreSQL's timezone('UTC', x): a timestamptz as its UTC wall-clock time, or a UTC wall-clock time
+    as the instant. Spark's timestamp is both at once in a session whose time zone is UTC (the Thrift server's,
+    orchestration/spark.py): x itself. -#}
+{% macro at_utc(expr) -%}
+    {{ return(adapter.dispatch('at_utc')(expr)) }}
+{%- endmacro %}
+
+{% macro default__at_utc(expr) -%}
+    timezone('UTC', {{ expr }})
+{%- endmacro %}
+
+{% macro spark__at_utc(expr) -%}
+    {{ expr }}
+{%- endmacro %}

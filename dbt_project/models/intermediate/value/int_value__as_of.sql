@@ -15,5 +15,5 @@ with newest as (
 
 select
     cast(as_of_at as {{ timestamptz_type() }}) as as_of_at,
-    cast(timezone('UTC', cast(as_of_at as {{ timestamptz_type() }})) as date) as as_of_date  -- the UTC day, whatever the session's zone
+    cast({{ at_utc("cast(as_of_at as " ~ timestamptz_type() ~ ")") }} as date) as as_of_date  -- the UTC day, whatever the session's zone
 from newest

@@ -13,7 +13,7 @@ shop_orders as (
         identities.person_id,
         'shop' as source,
         'online' as channel,
-        timezone('UTC', orders.ordered_at) as purchased_at,  -- staging keeps UTC wall-clock time without a zone
+        {{ at_utc("orders.ordered_at") }} as purchased_at,  -- staging keeps UTC wall-clock time without a zone
         orders.total_price as amount
     from {{ ref('stg_shop__orders') }} as orders
     inner join identities
@@ -66,6 +66,6 @@ select
     source,
     channel,
     cast(purchased_at as {{ timestamptz_type() }}) as purchased_at,
-    cast(timezone('UTC', cast(purchased_at as {{ timestamptz_type() }})) as date) as purchase_date,
+    cast({{ at_utc("cast(purchased_at as " ~ timestamptz_type() ~ ")") }} as date) as purchase_date,
     cast(amount as decimal(18, 2)) as amount
 from purchases

@@ -12,7 +12,7 @@ readings as (
         metric,
         value,
         recorded_at,
-        cast(timezone('UTC', recorded_at) as date) as day
+        cast({{ at_utc("recorded_at") }} as date) as day
     from {{ ref('stg_iot__readings') }}
 ),
 

@@ -41,7 +41,7 @@ collapsed as (
 paths as (
     select
         conversions.conversion_id,
-        cast(timezone('UTC', conversions.conversion_at) as date) as conversion_date,
+        cast({{ at_utc("conversions.conversion_at") }} as date) as conversion_date,
         purchases.channel as purchase_channel,
         conversions.conversion_revenue,
         conversions.touchpoints,

@@ -42,7 +42,7 @@ flags as (
 reached as (
     select
         sessions.session_id,
-        cast(timezone('UTC', sessions.session_start) as date) as date_day,
+        cast({{ at_utc("sessions.session_start") }} as date) as date_day,
         sessions.entry_channel as channel,
         coalesce(flags.on_storefront, false) as on_storefront,
         coalesce(flags.ordered, false) as reached_order,

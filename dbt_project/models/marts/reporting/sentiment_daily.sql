@@ -10,7 +10,7 @@ social_channels as (
 )
 
 select
-    cast(timezone('UTC', texts.occurred_at) as date) as date_day,
+    cast({{ at_utc("texts.occurred_at") }} as date) as date_day,
     cast(coalesce(social_channels.channel, 'shop') as {{ string_type() }}) as channel,
     cast(coalesce(texts.language, 'unknown') as {{ string_type() }}) as language,
     count(*) as texts,
