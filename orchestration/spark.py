@@ -156,6 +156,8 @@ def command() -> list[str]:
         "--conf", "spark.sql.shuffle.partitions=4",   # 2 local cores: Spark's 200 shuffle partitions only cost time
         "--conf", "spark.sql.adaptive.enabled=true",
         "--conf", "spark.ui.enabled=false",
+        # Parquet handed to DuckDB (Python models) keeps instants as UTC-adjusted microseconds, not legacy INT96
+        "--conf", "spark.sql.parquet.outputTimestampType=TIMESTAMP_MICROS",
         "--conf", "spark.sql.catalogImplementation=hive",
         "--conf", f"spark.driver.bindAddress={HOST}",
         "--conf", f"spark.driver.host={HOST}",
@@ -262,3 +264,54 @@ def register(lake: Path | None = None, cursor=None) -> dict[str, list[str]]:
         if own:
             conn.close()
     return tables
+
+
+# --- the project's Python models on Spark (orchestration.lib.engine_python) ------------------------------------------
+# Spark hands a parent to the in-process DuckDB session as Parquet it writes itself (INSERT OVERWRITE DIRECTORY), so
+# types survive (timestamps as UTC instants, decimals, arrays); the Python model's result comes back as Parquet
+# DuckDB writes, under an external table python_models.<name>. Local paths: the server runs on this machine.
+
+
+def exchange_dir() -> Path:
+    return spark_dir() / "exchange"
+
+
+def read_into_duckdb(cursor, session, schema: str, table: str, local: str) -> int:
+    """Copies Spark's ``schema.table`` into DuckDB table ``local`` (through Parquet); returns rows."""
+    folder = exchange_dir() / "in" / f"{schema}.{table}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    cursor.execute(f"insert overwrite directory '{folder.as_uri()}' using parquet select * from `{schema}`.`{table}`")
+    files = sorted(str(p) for p in folder.glob("*.parquet"))
+    if files:
+        session.execute(f'create or replace table "{local}" as select * from read_parquet(?)', [files])
+    else:  # an empty table: Spark writes no file; its columns from the catalogue
+        cursor.execute(f"describe `{schema}`.`{table}`")
+        columns = [(name, kind) for name, kind, *_ in cursor.fetchall() if name and not name.startswith("#")]
+        definition = ", ".join(f'"{name}" {_spark_to_duckdb(kind)}' for name, kind in columns)
+        session.execute(f'create or replace table "{local}" ({definition})')
+    shutil.rmtree(folder, ignore_errors=True)
+    return session.execute(f'select count(*) from "{local}"').fetchone()[0]
+
+
+def _spark_to_duckdb(kind: str) -> str:
+    kind = kind.lower()
+    if kind.startswith("array<"):
+        return _spark_to_duckdb(kind[6:-1]) + "[]"
+    if kind.startswith(("decimal", "date", "boolean", "bigint", "int", "double", "float", "smallint", "tinyint")):
+        return kind
+    if kind.startswith("timestamp"):
+        return "timestamptz" if kind in ("timestamp", "timestamp_ltz") else "timestamp"
+    return "varchar"
+
+
+def write_from_duckdb(cursor, session, result_table: str, schema: str, name: str) -> int:
+    """Replaces Spark's ``schema.name`` with DuckDB table ``result_table`` (Parquet under an external table)."""
+    folder = exchange_dir() / "out" / schema / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    session.execute(f"copy \"{result_table}\" to '{folder / 'part-0.parquet'}' (format parquet)")
+    cursor.execute(f"create database if not exists `{schema}`")
+    cursor.execute(f"drop table if exists `{schema}`.`{name}`")
+    cursor.execute(f"create table `{schema}`.`{name}` using parquet location '{folder.as_uri()}'")
+    return session.execute(f'select count(*) from "{result_table}"').fetchone()[0]

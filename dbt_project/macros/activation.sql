@@ -33,11 +33,11 @@
 {% macro activation_campaigns() -%}
     {%- set campaigns = activation_meta('campaign_plan').get('campaigns', []) -%}
     select
-        cast(campaign_id as {{ string_type() }}) as campaign_id,
-        cast(segment_id as {{ string_type() }}) as segment_id,
-        cast(trigger_topic as {{ string_type() }}) as trigger_topic,
-        cast(destination as {{ string_type() }}) as destination,
-        cast(template as {{ string_type() }}) as template,
+        cast(campaign_id as varchar) as campaign_id,
+        cast(segment_id as varchar) as segment_id,
+        cast(trigger_topic as varchar) as trigger_topic,
+        cast(destination as varchar) as destination,
+        cast(template as varchar) as template,
         cast(priority as integer) as priority,
         cast(holdout_share as double) as holdout_share
     from (values

@@ -9,9 +9,9 @@
 {%- endmacro %}
 
 {% macro default__keyed_hash(expr) -%}
-    jw_keyed_hash(cast({{ expr }} as {{ string_type() }}))
+    jw_keyed_hash(cast({{ expr }} as varchar))
 {%- endmacro %}
 
 {% macro postgres__keyed_hash(expr) -%}
-    encode(hmac(convert_to(cast({{ expr }} as {{ string_type() }}), 'UTF8'), decode(current_setting('jw.pseudonym_key'), 'hex'), 'sha256'), 'hex')
+    encode(hmac(convert_to(cast({{ expr }} as varchar), 'UTF8'), decode(current_setting('jw.pseudonym_key'), 'hex'), 'sha256'), 'hex')
 {%- endmacro %}

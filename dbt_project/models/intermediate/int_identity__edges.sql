@@ -52,7 +52,7 @@ record_keys as (
     left join esp_names on events.email_normalized = esp_names.email_normalized
     where events.email_normalized is not null
     union all
-    select distinct 'social_handle:' || handle_hash, 'handle', handle_normalized, handle_hash, cast(null as {{ string_type() }}),
+    select distinct 'social_handle:' || handle_hash, 'handle', handle_normalized, handle_hash, cast(null as varchar),
         cast(null as integer)
     from {{ ref('stg_social__interactions') }}
     union all
@@ -60,14 +60,14 @@ record_keys as (
     union all
     select node, 'phone', phone_normalized, phone_hash, first_name, birth_year from loyalty_members where phone_normalized is not null
     union all
-    select 'iot_device:' || device_id, 'email', owner_email_normalized, owner_email_hash, cast(null as {{ string_type() }}),
+    select 'iot_device:' || device_id, 'email', owner_email_normalized, owner_email_hash, cast(null as varchar),
         cast(null as integer)
     from {{ ref('stg_iot__devices') }} where opted_in and owner_email_normalized is not null
     union all
     -- imported orders: the customer they name carries the e-mail the row gives too (an e-mail-only customer is a
     -- history_email record on that e-mail)
     select distinct identifier_type || ':' || identifier_pseudonym, 'email', email_normalized, email_hash,
-        cast(null as {{ string_type() }}),
+        cast(null as varchar),
         cast(null as integer)
     from {{ ref('stg_history__orders') }} where email_normalized is not null
 ),

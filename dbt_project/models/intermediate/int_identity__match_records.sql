@@ -41,7 +41,7 @@ esp as (
         esp_profile_id,
         first_name, last_name, postcode, city,
         cast(null as integer),
-        cast(null as {{ string_type() }}),
+        cast(null as varchar),
         split_part(email_normalized, '@', 1)
     from {{ ref('stg_esp__profiles') }}
     where email_normalized is not null
@@ -70,7 +70,7 @@ social as (
         -- a second word that is an initial ("S.") is no last name
         case when length(regexp_replace(split_part(trim(display_name), ' ', 2), '[^[:alpha:]]', '', 'g')) > 1
             then split_part(trim(display_name), ' ', 2) end,
-        cast(null as {{ string_type() }}), cast(null as {{ string_type() }}), cast(null as integer), cast(null as {{ string_type() }}),
+        cast(null as varchar), cast(null as varchar), cast(null as integer), cast(null as varchar),
         handle_normalized
     from social_names
 ),

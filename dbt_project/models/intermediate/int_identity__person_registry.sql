@@ -16,7 +16,7 @@
         post_hook="delete from {{ this }} where node not in (select node from {{ ref('int_identity__components') }} where is_record)",
     )
 }}
-{%- set now = "cast('" ~ run_started_at.isoformat() ~ "' as " ~ timestamptz_type() ~ ")" %}
+{%- set now = "cast('" ~ run_started_at.isoformat() ~ "' as timestamp with time zone)" %}
 
 with current_records as (
     select node, component, fresh_person_id, salted_person_id
@@ -82,7 +82,7 @@ select
     node,
     fresh_person_id as person_id,
     {{ now }} as person_created_at,
-    cast(null as {{ string_type() }}) as previous_person_id,
+    cast(null as varchar) as previous_person_id,
     {{ now }} as assigned_at
 from current_records
 

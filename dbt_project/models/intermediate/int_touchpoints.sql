@@ -21,7 +21,7 @@ touchpoints as (
         'shop_customer' as identifier_type, orders.shop_customer_id as identifier_value, orders.ordered_at as occurred_at,
         case when orders.is_revenue then orders.total_price else 0 end as revenue,
         coalesce(order_items.items, 0) as items, 0 as points,
-        cast(null as {{ string_type() }}) as campaign_id, cast(null as {{ string_type() }}) as post_id
+        cast(null as varchar) as campaign_id, cast(null as varchar) as post_id
     from {{ ref('stg_shop__orders') }} as orders
     left join order_items on orders.order_id = order_items.order_id
     union all

@@ -85,7 +85,7 @@ sessions as (
 as_of as (
     select
         {%- if var('as_of') %}
-        cast('{{ var("as_of") }}' as {{ timestamptz_type() }}) as as_of_at
+        cast('{{ var("as_of") }}' as timestamptz) as as_of_at
         {%- else %}
         max(session_end) as as_of_at from {{ ref('journey_sessions') }}
         {%- endif %}

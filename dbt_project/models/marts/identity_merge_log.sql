@@ -14,7 +14,7 @@ with changes as (
     from {{ ref('int_identity__person_registry') }}
     where previous_person_id is not null and previous_person_id <> person_id
     {% if is_incremental() %}
-      and assigned_at > (select coalesce(max(logged_at), cast('1970-01-01 00:00:00+00' as {{ timestamptz_type() }})) from {{ this }})
+      and assigned_at > (select coalesce(max(logged_at), cast('1970-01-01 00:00:00+00' as timestamp with time zone)) from {{ this }})
     {% endif %}
     group by previous_person_id, person_id, person_created_at, assigned_at
 ),
@@ -31,10 +31,10 @@ events as (
 )
 
 select
-    cast(md5(cast(logged_at as {{ string_type() }}) || '|' || event_type || '|' || person_id || '|' || other_person_id) as {{ string_type() }}) as event_id,
-    cast(logged_at as {{ timestamptz_type() }}) as logged_at,
-    cast(event_type as {{ string_type() }}) as event_type,
-    cast(person_id as {{ string_type() }}) as person_id,
-    cast(other_person_id as {{ string_type() }}) as other_person_id,
+    cast(md5(cast(logged_at as varchar) || '|' || event_type || '|' || person_id || '|' || other_person_id) as varchar) as event_id,
+    cast(logged_at as timestamp with time zone) as logged_at,
+    cast(event_type as varchar) as event_type,
+    cast(person_id as varchar) as person_id,
+    cast(other_person_id as varchar) as other_person_id,
     cast(records as bigint) as records
 from events

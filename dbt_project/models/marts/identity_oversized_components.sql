@@ -27,11 +27,11 @@ samples as (
 )
 
 select
-    cast(keys.key_type as {{ string_type() }}) as key_type,
-    cast(keys.key_token as {{ string_type() }}) as key_token,
+    cast(keys.key_type as varchar) as key_type,
+    cast(keys.key_token as varchar) as key_token,
     cast(keys.key_records as bigint) as key_records,
     cast(keys.component_records as bigint) as component_records,
-    cast(case when keys.cut_by_size_cap then 'cut' else 'kept' end as {{ string_type() }}) as action,
-    cast(samples.records_sample as {{ string_type() }}) as records_sample
+    cast(case when keys.cut_by_size_cap then 'cut' else 'kept' end as varchar) as action,
+    cast(samples.records_sample as varchar) as records_sample
 from keys
 left join samples on samples.key_node = keys.node

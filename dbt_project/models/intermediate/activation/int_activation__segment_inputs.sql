@@ -30,7 +30,7 @@ alerts as (
 )
 
 select
-    cast(people.person_id as {{ string_type() }}) as person_id,
+    cast(people.person_id as varchar) as person_id,
     as_of.as_of_date,
     people.p_alive,
     people.clv_12m,
@@ -41,7 +41,7 @@ select
     coalesce(people.loyalty_memberships, 0) > 0 as is_loyalty_member,
     cast(as_of.as_of_date - purchases.last_receipt_date as integer) as days_since_last_receipt,
     alerts.last_service_alert_at,
-    cast(as_of.as_of_date - cast({{ at_utc("alerts.last_service_alert_at") }} as date) as integer) as days_since_last_service_alert,
+    cast(as_of.as_of_date - cast(timezone('UTC', alerts.last_service_alert_at) as date) as integer) as days_since_last_service_alert,
     people.consent_email_marketing,
     people.consent_ad_audiences
 from people

@@ -4,7 +4,7 @@
 -- put back at the collector's time (in int_touchpoints it would move "today" months into the future).
 with newest as (
     {%- if var('as_of') %}
-    select cast('{{ var("as_of") }}' as {{ timestamptz_type() }}) as as_of_at
+    select cast('{{ var("as_of") }}' as timestamptz) as as_of_at
     {%- else %}
     select greatest(
         (select max(occurred_at) from {{ ref('touchpoints') }}),
@@ -14,6 +14,6 @@ with newest as (
 )
 
 select
-    cast(as_of_at as {{ timestamptz_type() }}) as as_of_at,
-    cast({{ at_utc("cast(as_of_at as " ~ timestamptz_type() ~ ")") }} as date) as as_of_date  -- the UTC day, whatever the session's zone
+    cast(as_of_at as timestamptz) as as_of_at,
+    cast(timezone('UTC', cast(as_of_at as timestamptz)) as date) as as_of_date  -- the UTC day, whatever the session's zone
 from newest

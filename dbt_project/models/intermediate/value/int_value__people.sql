@@ -10,7 +10,7 @@ identities as (
 ),
 
 known_since as (
-    select person_id, min(cast({{ at_utc("occurred_at") }} as date)) as known_on
+    select person_id, min(cast(timezone('UTC', occurred_at) as date)) as known_on
     from {{ ref('int_touchpoints') }}
     group by person_id
     union all
@@ -19,7 +19,7 @@ known_since as (
     inner join {{ ref('stg_shop__customers') }} as customers
         on identities.identifier_type = 'shop_customer' and identities.identifier_value = customers.shop_customer_id
     union all
-    select identities.person_id, cast({{ at_utc("members.joined_at") }} as date)
+    select identities.person_id, cast(timezone('UTC', members.joined_at) as date)
     from identities
     inner join {{ ref('stg_loyalty__members') }} as members
         on identities.identifier_type = 'loyalty_member' and identities.identifier_value = members.loyalty_member_id

@@ -13,7 +13,7 @@ shop_orders as (
         identities.person_id,
         'shop' as source,
         'online' as channel,
-        {{ at_utc("orders.ordered_at") }} as purchased_at,  -- staging keeps UTC wall-clock time without a zone
+        timezone('UTC', orders.ordered_at) as purchased_at,  -- staging keeps UTC wall-clock time without a zone
         orders.total_price as amount
     from {{ ref('stg_shop__orders') }} as orders
     inner join identities
@@ -61,11 +61,11 @@ purchases as (
 )
 
 select
-    cast(transaction_id as {{ string_type() }}) as transaction_id,
+    cast(transaction_id as varchar) as transaction_id,
     person_id,
     source,
     channel,
-    cast(purchased_at as {{ timestamptz_type() }}) as purchased_at,
-    cast({{ at_utc("cast(purchased_at as " ~ timestamptz_type() ~ ")") }} as date) as purchase_date,
+    cast(purchased_at as timestamptz) as purchased_at,
+    cast(timezone('UTC', cast(purchased_at as timestamptz)) as date) as purchase_date,
     cast(amount as decimal(18, 2)) as amount
 from purchases

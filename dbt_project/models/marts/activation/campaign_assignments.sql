@@ -22,10 +22,10 @@ assigned as (
 )
 
 select
-    cast(campaign_id as {{ string_type() }}) as campaign_id,
-    cast(person_id as {{ string_type() }}) as person_id,
-    cast(segment_id as {{ string_type() }}) as segment_id,
-    cast(case when holdout_bucket < holdout_share then 'holdout' else 'treatment' end as {{ string_type() }}) as arm,
+    cast(campaign_id as varchar) as campaign_id,
+    cast(person_id as varchar) as person_id,
+    cast(segment_id as varchar) as segment_id,
+    cast(case when holdout_bucket < holdout_share then 'holdout' else 'treatment' end as varchar) as arm,
     cast(holdout_bucket as double) as holdout_bucket,
     cast(holdout_share as double) as holdout_share,
     entered_at as assigned_at

@@ -53,7 +53,7 @@ already_planned as (
     {%- if is_incremental() %}
     select campaign_id, person_id from {{ this }} where week = (select week from planned_week)
     {%- else %}
-    select cast(null as {{ string_type() }}) as campaign_id, cast(null as {{ string_type() }}) as person_id where false
+    select cast(null as varchar) as campaign_id, cast(null as varchar) as person_id where false
     {%- endif %}
 ),
 
@@ -75,18 +75,18 @@ ranked as (
 )
 
 select
-    cast(ranked.campaign_id as {{ string_type() }}) as campaign_id,
-    cast(ranked.person_id as {{ string_type() }}) as person_id,
-    cast(ranked.esp_profile_id as {{ string_type() }}) as esp_profile_id,
-    cast(planned_week.week as {{ string_type() }}) as week,
+    cast(ranked.campaign_id as varchar) as campaign_id,
+    cast(ranked.person_id as varchar) as person_id,
+    cast(ranked.esp_profile_id as varchar) as esp_profile_id,
+    cast(planned_week.week as varchar) as week,
     cast(planned_week.planned_for as date) as planned_for,
-    cast(ranked.destination as {{ string_type() }}) as destination,
-    cast(ranked.template as {{ string_type() }}) as template,
+    cast(ranked.destination as varchar) as destination,
+    cast(ranked.template as varchar) as template,
     cast(ranked.priority as integer) as priority,
     cast(ranked.send_of_week as integer) as send_of_week,
     cast(ranked.holdout_bucket as double) as holdout_bucket,
     cast(ranked.holdout_share as double) as holdout_share,
-    cast('{{ run_started_at.isoformat() }}' as {{ timestamptz_type() }}) as planned_at
+    cast('{{ run_started_at.isoformat() }}' as timestamptz) as planned_at
 from ranked
 cross join planned_week
 where ranked.send_of_week <= {{ cap }}

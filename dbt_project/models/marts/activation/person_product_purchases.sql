@@ -4,8 +4,8 @@ select
     map.person_id,
     lines.product_id,
     cast(count(distinct orders.order_id) as bigint) as orders,
-    cast(min(orders.ordered_at) as {{ timestamptz_type() }}) as first_ordered_at,
-    cast(max(orders.ordered_at) as {{ timestamptz_type() }}) as last_ordered_at
+    cast(min(orders.ordered_at) as timestamptz) as first_ordered_at,
+    cast(max(orders.ordered_at) as timestamptz) as last_ordered_at
 from {{ ref('stg_shop__order_lines') }} as lines
 inner join {{ ref('stg_shop__orders') }} as orders on orders.order_id = lines.order_id
 inner join {{ ref('int_identity__identifier_map') }} as map

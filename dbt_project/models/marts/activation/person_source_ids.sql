@@ -21,7 +21,7 @@ esp_profiles as (
     select
         map.person_id,
         'esp_profile' as id_type,
-        cast(profiles.esp_profile_id as {{ string_type() }}) as source_id
+        cast(profiles.esp_profile_id as varchar) as source_id
     from {{ ref('stg_esp__profiles') }} as profiles
     inner join map
         on map.identifier_type = 'esp_contact'
@@ -30,13 +30,13 @@ esp_profiles as (
 )
 
 select
-    cast(person_id as {{ string_type() }}) as person_id,
-    cast(id_type as {{ string_type() }}) as id_type,
-    cast(source_id as {{ string_type() }}) as source_id
+    cast(person_id as varchar) as person_id,
+    cast(id_type as varchar) as id_type,
+    cast(source_id as varchar) as source_id
 from direct_ids
 union all
 select
-    cast(person_id as {{ string_type() }}),
-    cast(id_type as {{ string_type() }}),
-    cast(source_id as {{ string_type() }})
+    cast(person_id as varchar),
+    cast(id_type as varchar),
+    cast(source_id as varchar)
 from esp_profiles

@@ -21,6 +21,6 @@ select
     ) as integer) as price_band,
     cast(coalesce(variants.inventory_quantity, 0) as bigint) as inventory_quantity,
     coalesce(variants.inventory_quantity, 0) > 0 and coalesce(products.status, 'active') = 'active' as in_stock,
-    cast(products.updated_at as {{ timestamptz_type() }}) as updated_at
+    cast(products.updated_at as timestamptz) as updated_at
 from {{ ref('stg_shop__products') }} as products
 inner join variants on variants.product_id = products.product_id

@@ -71,10 +71,10 @@ ranked as (
 )
 
 select
-    cast(product_id as {{ string_type() }}) as product_id,
-    cast(similar_product_id as {{ string_type() }}) as similar_product_id,
+    cast(product_id as varchar) as product_id,
+    cast(similar_product_id as varchar) as similar_product_id,
     cast(score as double) as score,
-    cast(method as {{ string_type() }}) as method,
+    cast(method as varchar) as method,
     cast(rank as integer) as rank
 from ranked
 where rank <= {{ var('similarity_top_n') }}

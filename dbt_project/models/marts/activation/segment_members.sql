@@ -1,8 +1,8 @@
 -- One row per segment and current member: the memberships of marts.segment_membership whose latest row is
 -- `entered`, with when the person entered (the latest entry: a person who left and came back entered anew).
 select
-    cast(segment_id as {{ string_type() }}) as segment_id,
-    cast(person_id as {{ string_type() }}) as person_id,
+    cast(segment_id as varchar) as segment_id,
+    cast(person_id as varchar) as person_id,
     evaluated_at as entered_at,
     as_of as entered_as_of
 from {{ ref('segment_membership') }}

@@ -27,7 +27,7 @@ members as (
     select '{{ segment.segment_id }}' as segment_id, person_id from inputs where coalesce(({{ segment.where }}), false)
     {{ 'union all' if not loop.last }}
     {%- else %}
-    select cast(null as {{ string_type() }}) as segment_id, person_id from inputs where false
+    select cast(null as varchar) as segment_id, person_id from inputs where false
     {%- endfor %}
 ),
 
@@ -38,7 +38,7 @@ open_memberships as (
     qualify row_number() over (partition by segment_id, person_id order by evaluated_at desc) = 1
         and event = 'entered'
     {%- else %}
-    select cast(null as {{ string_type() }}) as segment_id, cast(null as {{ string_type() }}) as person_id where false
+    select cast(null as varchar) as segment_id, cast(null as varchar) as person_id where false
     {%- endif %}
 ),
 
@@ -61,11 +61,11 @@ changes as (
 )
 
 select
-    cast(changes.segment_id as {{ string_type() }}) as segment_id,
-    cast(changes.person_id as {{ string_type() }}) as person_id,
-    cast(changes.event as {{ string_type() }}) as event,
-    cast('{{ run_started_at.isoformat() }}' as {{ timestamptz_type() }}) as evaluated_at,
-    cast('{{ invocation_id }}' as {{ string_type() }}) as evaluation_id,
+    cast(changes.segment_id as varchar) as segment_id,
+    cast(changes.person_id as varchar) as person_id,
+    cast(changes.event as varchar) as event,
+    cast('{{ run_started_at.isoformat() }}' as timestamptz) as evaluated_at,
+    cast('{{ invocation_id }}' as varchar) as evaluation_id,
     as_of.as_of_at as as_of,
     as_of.as_of_date
 from changes

@@ -33,7 +33,7 @@ select
     campaigns.campaign_id,
     campaigns.campaign_name,
     campaigns.subject,
-    cast(campaigns.sent_at as {{ timestamptz_type() }}) as sent_at,
+    cast(campaigns.sent_at as timestamptz) as sent_at,
     coalesce(events.sends, 0) as sends,
     coalesce(events.opens, 0) as opens,
     coalesce(events.clicks, 0) as clicks,

@@ -7,7 +7,7 @@
 -- Events whose profile resolves to no person count in sends/opens/clicks, not in the people of either arm.
 {%- set window_days = var('campaign_conversion_window_days') %}
 with campaigns as (
-    select campaign_id, campaign_name, cast(sent_at as {{ timestamptz_type() }}) as sent_at
+    select campaign_id, campaign_name, cast(sent_at as timestamptz) as sent_at
     from {{ ref('stg_esp__campaigns') }}
 ),
 
@@ -33,7 +33,7 @@ assigned as (
     select
         events.campaign_id,
         identities.person_id,
-        min(case when events.event_type = 'send' then cast(events.occurred_at as {{ timestamptz_type() }}) end) as first_send_at
+        min(case when events.event_type = 'send' then cast(events.occurred_at as timestamptz) end) as first_send_at
     from {{ ref('stg_esp__events') }} as events
     inner join identities on events.email_hash = identities.identifier_value
     where events.event_type in ('send', 'control') and events.campaign_id is not null

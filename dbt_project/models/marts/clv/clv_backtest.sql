@@ -21,7 +21,7 @@ buckets as (
     select
         case
             when bucket = {{ var('clv_backtest_top_bucket') }} then bucket || '+'
-            else cast(bucket as {{ string_type() }})
+            else cast(bucket as varchar)
         end as frequency_bucket,
         false as is_total,
         bucket as frequency_min,

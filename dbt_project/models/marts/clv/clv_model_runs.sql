@@ -4,11 +4,11 @@
 -- likelihoods: the same data fitted again); running again on unchanged data appends nothing.
 with fits as (
     select
-        cast(run_id as {{ string_type() }}) as run_id,
-        cast(purpose as {{ string_type() }}) as purpose,
-        cast(fitted_at as {{ timestamptz_type() }}) as fitted_at,
+        cast(run_id as varchar) as run_id,
+        cast(purpose as varchar) as purpose,
+        cast(fitted_at as timestamptz) as fitted_at,
         cast(calibration_end as date) as calibration_end,
-        cast(time_unit as {{ string_type() }}) as time_unit,
+        cast(time_unit as varchar) as time_unit,
         cast(r as double) as r,
         cast(alpha as double) as alpha,
         cast(a as double) as a,
@@ -23,7 +23,7 @@ with fits as (
         cast(gg_log_likelihood as double) as gg_log_likelihood,
         cast(holdout_end as date) as holdout_end,
         cast(fit_seconds as double) as fit_seconds,
-        cast(failure as {{ string_type() }}) as failure
+        cast(failure as varchar) as failure
     from {{ ref('int_clv__fits') }}
 )
 

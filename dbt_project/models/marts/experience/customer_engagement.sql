@@ -65,7 +65,7 @@ storefront as (
         storefront_touchpoints.person_id,
         count(case when storefront_touchpoints.occurred_at > as_of.window_start then 1 end) as storefront_events,
         count(distinct case when storefront_touchpoints.occurred_at > as_of.window_start
-            then cast({{ at_utc("storefront_touchpoints.occurred_at") }} as date) end) as storefront_active_days,
+            then cast(timezone('UTC', storefront_touchpoints.occurred_at) as date) end) as storefront_active_days,
         max(storefront_touchpoints.occurred_at) as last_storefront_at
     from {{ ref('touchpoints') }} as storefront_touchpoints
     cross join as_of

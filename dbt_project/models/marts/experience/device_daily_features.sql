@@ -12,7 +12,7 @@ readings as (
         metric,
         value,
         recorded_at,
-        cast({{ at_utc("recorded_at") }} as date) as day
+        cast(timezone('UTC', recorded_at) as date) as day
     from {{ ref('stg_iot__readings') }}
 ),
 
@@ -46,16 +46,16 @@ people as (
 )
 
 select
-    cast(daily.device_id as {{ string_type() }}) as device_id,
+    cast(daily.device_id as varchar) as device_id,
     cast(daily.day as date) as day,
-    cast(devices.device_type as {{ string_type() }}) as device_type,
-    cast(case when consented_now.device_id is not null then people.person_id end as {{ string_type() }}) as person_id,
+    cast(devices.device_type as varchar) as device_type,
+    cast(case when consented_now.device_id is not null then people.person_id end as varchar) as person_id,
     daily.steps,
     daily.active_minutes,
     daily.km_driven,
     daily.trips,
     cast(daily.readings as bigint) as readings,
-    cast(daily.last_seen_at as {{ timestamptz_type() }}) as last_seen_at
+    cast(daily.last_seen_at as timestamptz) as last_seen_at
 from daily
 inner join {{ ref('stg_iot__devices') }} as devices on daily.device_id = devices.device_id
 left join consented_now on daily.device_id = consented_now.device_id

@@ -4,7 +4,7 @@
 with interactions as (
     select
         identities.person_id,
-        cast(date_trunc('month', {{ at_utc("interactions.occurred_at") }}) as date) as month,
+        cast(date_trunc('month', timezone('UTC', interactions.occurred_at)) as date) as month,
         interactions.interaction_id,
         interactions.interaction_type,
         interactions.post_id

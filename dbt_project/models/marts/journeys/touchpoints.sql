@@ -94,17 +94,17 @@ touchpoints as (
 )
 
 select
-    cast(touchpoint_id as {{ string_type() }}) as touchpoint_id,
-    cast(touchpoint_type as {{ string_type() }}) as touchpoint_type,
+    cast(touchpoint_id as varchar) as touchpoint_id,
+    cast(touchpoint_type as varchar) as touchpoint_type,
     touchpoint_type in ({{ "'" ~ var('outbound_touchpoint_types') | join("', '") ~ "'" }}) as is_outbound,
     cast(is_conversion as boolean) as is_conversion,
-    cast(person_id as {{ string_type() }}) as person_id,
-    cast(visitor_id as {{ string_type() }}) as visitor_id,
-    cast(occurred_at as {{ timestamptz_type() }}) as occurred_at,
-    cast(channel as {{ string_type() }}) as channel,
-    cast(source as {{ string_type() }}) as source,
-    cast(medium as {{ string_type() }}) as medium,
-    cast(campaign as {{ string_type() }}) as campaign,
-    cast(product_id as {{ string_type() }}) as product_id,
+    cast(person_id as varchar) as person_id,
+    cast(visitor_id as varchar) as visitor_id,
+    cast(occurred_at as timestamptz) as occurred_at,
+    cast(channel as varchar) as channel,
+    cast(source as varchar) as source,
+    cast(medium as varchar) as medium,
+    cast(campaign as varchar) as campaign,
+    cast(product_id as varchar) as product_id,
     {{ money('revenue') }} as revenue
 from touchpoints

@@ -20,10 +20,10 @@ shop as (
         case when customers.accepts_marketing then 'granted' else 'withdrawn' end as decision,
         'shop' as source_system,
         customers.shop_customer_id as source_record_id,
-        cast(customers.accepts_marketing_updated_at as {{ timestamptz_type() }}) as decided_at,
+        cast(customers.accepts_marketing_updated_at as timestamptz) as decided_at,
         case
             when customers.accepts_marketing and customers.marketing_opt_in_level = 'confirmed_opt_in'
-                then cast(customers.accepts_marketing_updated_at as {{ timestamptz_type() }})
+                then cast(customers.accepts_marketing_updated_at as timestamptz)
         end as double_opt_in_confirmed_at
     from {{ ref('stg_shop__customers') }} as customers
     inner join identities
@@ -54,8 +54,8 @@ esp as (
         case when email_consent = 'SUBSCRIBED' then 'granted' else 'withdrawn' end as decision,
         'esp' as source_system,
         esp_profile_id as source_record_id,
-        cast(email_consent_at as {{ timestamptz_type() }}) as decided_at,
-        case when email_consent = 'SUBSCRIBED' and email_double_optin then cast(email_consent_at as {{ timestamptz_type() }}) end
+        cast(email_consent_at as timestamptz) as decided_at,
+        case when email_consent = 'SUBSCRIBED' and email_double_optin then cast(email_consent_at as timestamptz) end
             as double_opt_in_confirmed_at
     from esp_profiles
     where email_consent_at is not null
@@ -70,8 +70,8 @@ esp as (
         'withdrawn',
         'esp',
         esp_profile_id,
-        cast(occurred_at as {{ timestamptz_type() }}),
-        cast(null as {{ timestamptz_type() }})
+        cast(occurred_at as timestamptz),
+        cast(null as timestamptz)
     from esp_unsubscribes
 ),
 
@@ -82,8 +82,8 @@ loyalty as (
         case when consents.granted then 'granted' else 'withdrawn' end as decision,
         'loyalty' as source_system,
         consents.loyalty_member_id as source_record_id,
-        cast(consents.decided_at as {{ timestamptz_type() }}) as decided_at,
-        cast(null as {{ timestamptz_type() }}) as double_opt_in_confirmed_at
+        cast(consents.decided_at as timestamptz) as decided_at,
+        cast(null as timestamptz) as double_opt_in_confirmed_at
     from {{ ref('stg_loyalty__consents') }} as consents
     inner join identities
         on identities.identifier_type = 'loyalty_member' and identities.identifier_value = consents.loyalty_member_id
@@ -96,8 +96,8 @@ iot as (
         case when consents.opted_in then 'granted' else 'withdrawn' end as decision,
         'iot' as source_system,
         consents.device_id as source_record_id,
-        cast(consents.changed_at as {{ timestamptz_type() }}) as decided_at,
-        cast(null as {{ timestamptz_type() }}) as double_opt_in_confirmed_at
+        cast(consents.changed_at as timestamptz) as decided_at,
+        cast(null as timestamptz) as double_opt_in_confirmed_at
     from {{ ref('stg_iot__device_consents') }} as consents
     inner join identities
         on identities.identifier_type = 'iot_device' and identities.identifier_value = consents.device_id

@@ -41,7 +41,7 @@ collapsed as (
 paths as (
     select
         conversions.conversion_id,
-        cast({{ at_utc("conversions.conversion_at") }} as date) as conversion_date,
+        cast(timezone('UTC', conversions.conversion_at) as date) as conversion_date,
         purchases.channel as purchase_channel,
         conversions.conversion_revenue,
         conversions.touchpoints,
@@ -62,11 +62,11 @@ paths as (
 
 select
     conversion_date,
-    cast(path as {{ string_type() }}) as path,
+    cast(path as varchar) as path,
     cast(steps as integer) as steps,
-    cast(purchase_channel as {{ string_type() }}) as purchase_channel,
-    cast(any_value(first_channel) as {{ string_type() }}) as first_channel,
-    cast(any_value(last_channel) as {{ string_type() }}) as last_channel,
+    cast(purchase_channel as varchar) as purchase_channel,
+    cast(any_value(first_channel) as varchar) as first_channel,
+    cast(any_value(last_channel) as varchar) as last_channel,
     count(*) as conversions,
     {{ money('sum(conversion_revenue)') }} as revenue,
     cast(sum(touchpoints) as bigint) as touchpoints,

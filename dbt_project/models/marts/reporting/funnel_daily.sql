@@ -42,7 +42,7 @@ flags as (
 reached as (
     select
         sessions.session_id,
-        cast({{ at_utc("sessions.session_start") }} as date) as date_day,
+        cast(timezone('UTC', sessions.session_start) as date) as date_day,
         sessions.entry_channel as channel,
         coalesce(flags.on_storefront, false) as on_storefront,
         coalesce(flags.ordered, false) as reached_order,
@@ -58,7 +58,7 @@ reached as (
 
 select
     date_day,
-    cast(channel as {{ string_type() }}) as channel,
+    cast(channel as varchar) as channel,
     count(*) as sessions,
     count(*) filter (where on_storefront) as storefront_sessions,
     count(*) filter (where reached_product) as product_view_sessions,

@@ -10,9 +10,9 @@ social_channels as (
 )
 
 select
-    cast({{ at_utc("texts.occurred_at") }} as date) as date_day,
-    cast(coalesce(social_channels.channel, 'shop') as {{ string_type() }}) as channel,
-    cast(coalesce(texts.language, 'unknown') as {{ string_type() }}) as language,
+    cast(timezone('UTC', texts.occurred_at) as date) as date_day,
+    cast(coalesce(social_channels.channel, 'shop') as varchar) as channel,
+    cast(coalesce(texts.language, 'unknown') as varchar) as language,
     count(*) as texts,
     count(*) filter (where texts.sentiment_label = 'negative') as negative_texts,
     count(*) filter (where texts.sentiment_label = 'neutral') as neutral_texts,

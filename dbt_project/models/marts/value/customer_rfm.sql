@@ -48,6 +48,6 @@ select
     r_score,
     f_score,
     m_score,
-    cast(r_score as {{ string_type() }}) || cast(f_score as {{ string_type() }}) || cast(m_score as {{ string_type() }}) as rfm_score,
+    cast(r_score as varchar) || cast(f_score as varchar) || cast(m_score as varchar) as rfm_score,
     {{ rfm_segment('r_score', 'f_score', 'm_score', 'frequency') }} as segment
 from scored

@@ -19,7 +19,7 @@ renamed as (
         {{ keyed_hash(normalize_email('email')) }} as email_hash,
         cast(ordered_on as date) as ordered_on,
         -- midnight UTC of the day, whatever the session's time zone
-        {{ at_utc("cast(ordered_on as timestamp)") }} as ordered_at,
+        timezone('UTC', cast(ordered_on as timestamp)) as ordered_at,
         cast(amount as decimal(18, 2)) as amount,
         channel,
         source_file

@@ -3,5 +3,5 @@ select
     {{ keyed_hash('card_number') }} as card_number_hash,
     member_id as loyalty_member_id,
     status as card_status,
-    cast(issued_at as {{ timestamptz_type() }}) as issued_at
+    cast(issued_at as timestamptz) as issued_at
 from {{ source('loyalty', 'cards') }}

@@ -5,5 +5,5 @@ select
     member_id as loyalty_member_id,
     purpose,
     granted,
-    cast(decided_at as {{ timestamptz_type() }}) as decided_at
+    cast(decided_at as timestamptz) as decided_at
 from {{ source('loyalty', 'consents') }}

@@ -6,10 +6,10 @@ select
     {{ keyed_hash(normalize_phone('phone')) }} as phone_hash,
     first_name,
     last_name,
-    cast(postcode as {{ string_type() }}) as postcode,
-    cast(city as {{ string_type() }}) as city,
+    cast(postcode as varchar) as postcode,
+    cast(city as varchar) as city,
     cast(birth_year as integer) as birth_year,
     marketing_opt_in,
-    cast(joined_at as {{ timestamptz_type() }}) as joined_at,
-    cast(updated_at as {{ timestamptz_type() }}) as updated_at
+    cast(joined_at as timestamptz) as joined_at,
+    cast(updated_at as timestamptz) as updated_at
 from {{ source('loyalty', 'members') }}

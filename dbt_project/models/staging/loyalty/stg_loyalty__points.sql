@@ -4,5 +4,5 @@ select
     receipt_id,
     points,
     reason,
-    cast(created_at as {{ timestamptz_type() }}) as created_at
+    cast(created_at as timestamptz) as created_at
 from {{ source('loyalty', 'points') }}

@@ -1,7 +1,7 @@
 -- One row per abandoned checkout.
 select
-    cast(id as {{ string_type() }}) as checkout_id,
-    cast(customer_id as {{ string_type() }}) as shop_customer_id,
+    cast(id as varchar) as checkout_id,
+    cast(customer_id as varchar) as shop_customer_id,
     {{ normalize_email('email') }} as email_normalized,
     {{ keyed_hash(normalize_email('email')) }} as email_hash,
     {{ money('total_price') }} as total_price,

@@ -1,6 +1,6 @@
 -- One row per live shop customer (deleted and redacted customers are hard-deleted in raw).
 select
-    cast(id as {{ string_type() }}) as shop_customer_id,
+    cast(id as varchar) as shop_customer_id,
     email as email_raw,
     {{ normalize_email('email') }} as email_normalized,
     {{ normalize_phone('phone') }} as phone_normalized,
@@ -10,11 +10,11 @@ select
     {{ keyed_hash(normalize_handle('social_handle')) }} as social_handle_hash,
     first_name,
     last_name,
-    cast(postcode as {{ string_type() }}) as postcode,
-    cast(city as {{ string_type() }}) as city,
+    cast(postcode as varchar) as postcode,
+    cast(city as varchar) as city,
     accepts_marketing,
     -- when the customer last decided on e-mail marketing (null: never asked, no decision); confirmed_opt_in = double opt-in
-    cast(accepts_marketing_updated_at as {{ timestamptz_type() }}) as accepts_marketing_updated_at,
+    cast(accepts_marketing_updated_at as timestamptz) as accepts_marketing_updated_at,
     marketing_opt_in_level,
     {{ utc('created_at') }} as created_at,
     {{ utc('updated_at') }} as updated_at

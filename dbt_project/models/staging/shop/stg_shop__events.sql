@@ -4,7 +4,7 @@ select
     user_id as shop_customer_id,
     domain_sessionid as session_id,
     event as event_type,
-    cast(product_id as {{ string_type() }}) as product_id,
+    cast(product_id as varchar) as product_id,
     {{ utc('derived_tstamp') }} as occurred_at,
     domain_userid as visitor_id,
     page_url,

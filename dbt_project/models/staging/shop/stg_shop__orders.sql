@@ -1,7 +1,7 @@
 -- One row per order. `status` is Shopify's financial status (paid, refunded, ...).
 select
-    cast(id as {{ string_type() }}) as order_id,
-    cast(customer_id as {{ string_type() }}) as shop_customer_id,
+    cast(id as varchar) as order_id,
+    cast(customer_id as varchar) as shop_customer_id,
     financial_status as status,
     fulfillment_status,
     currency,

@@ -1,7 +1,7 @@
 -- One row per product variant (Shopify `variants`), with its price and stock.
 select
-    cast(id as {{ string_type() }}) as variant_id,
-    cast(product_id as {{ string_type() }}) as product_id,
+    cast(id as varchar) as variant_id,
+    cast(product_id as varchar) as product_id,
     sku,
     {{ money('price') }} as price,
     cast(inventory_quantity as bigint) as inventory_quantity,

@@ -7,7 +7,7 @@ select
     channel,
     {{ normalize_handle('handle') }} as handle_normalized,
     {{ keyed_hash(normalize_handle('handle')) }} as handle_hash,
-    cast(display_name as {{ string_type() }}) as display_name,
+    cast(display_name as varchar) as display_name,
     interaction_type,
     store_id,
     {{ utc('created_time') }} as occurred_at,
