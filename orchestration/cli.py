@@ -627,6 +627,24 @@ def gx_docs(open_browser: bool) -> None:
         webbrowser.open(index.as_uri())
 
 
+@cli.command("compare")
+@click.argument("engine", type=click.Choice(["postgres"]))
+@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Random seed of the world.")
+@click.option("--people", type=click.IntRange(min=1), default=300, show_default=True, help="People in it.")
+@click.option("--days", type=click.IntRange(min=7), default=21, show_default=True, help="Days of history.")
+@click.option("--url", default=None, help="PostgreSQL database to build on, dropped and created anew (default: "
+              "$JW_COMPARE_POSTGRES_URL, else JW_POSTGRES_URL's server with database <name>_compare).")  # fmt: skip
+def compare(engine: str, seed: int, people: int, days: int, url: str | None) -> None:
+    """Build the demo world on DuckDB and on ENGINE from the same files and compare every mart (schemas marts and
+    pii) by checksum; prints the table, writes $JW_DATA_DIR/compare-ENGINE.json, exits 1 on an unexpected
+    difference."""
+    from orchestration.compare import compare as run_compare
+
+    report = run_compare(engine, people=people, days=days, seed=seed, url=url, log=click.echo)
+    if not report["ok"]:
+        raise SystemExit(1)
+
+
 def main(args=None) -> None:
     cli.main(args=args, prog_name="journey")
 

@@ -6,7 +6,7 @@
     activation.holdout.holdout_bucket (the real-time path decides with it), so both paths put a person in the same
     arm; held out when the bucket is below the campaign's holdout share. -#}
 {% macro holdout_bucket(person_id, campaign_id) -%}
-    (cast(('0x' || left(sha256(({{ campaign_id }}) || ':' || ({{ person_id }})), 8)) as ubigint) / 4294967296.0)
+    ({{ hex_to_integer('left(' ~ sha256_hex('(' ~ campaign_id ~ ") || ':' || (" ~ person_id ~ ')') ~ ', 8)') }} / 4294967296.0)
 {%- endmacro %}
 
 {#- The config.meta of an activation model, from the graph (so one YAML file feeds every model). Empty at parse
@@ -39,7 +39,7 @@
         cast(destination as varchar) as destination,
         cast(template as varchar) as template,
         cast(priority as integer) as priority,
-        cast(holdout_share as double) as holdout_share
+        cast(holdout_share as double precision) as holdout_share
     from (values
         {%- for c in campaigns %}
         ({{ activation_literal(c.campaign_id) }}, {{ activation_literal(c.get('segment_id')) }},

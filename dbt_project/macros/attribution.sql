@@ -15,8 +15,8 @@
 {#- The columns of sum_attributed_by_model() from `relation` (left-joined: 0 where it has no row), as doubles. -#}
 {% macro attributed_by_model_columns(relation) -%}
     {%- for model in attribution_models() %}
-    cast(coalesce({{ relation }}.attributed_conversions_{{ model }}, 0) as double) as attributed_conversions_{{ model }},
-    cast(coalesce({{ relation }}.attributed_revenue_{{ model }}, 0) as double) as attributed_revenue_{{ model }}
+    cast(coalesce({{ relation }}.attributed_conversions_{{ model }}, 0) as double precision) as attributed_conversions_{{ model }},
+    cast(coalesce({{ relation }}.attributed_revenue_{{ model }}, 0) as double precision) as attributed_revenue_{{ model }}
     {{- "," if not loop.last }}
     {%- endfor %}
 {%- endmacro %}

@@ -7,5 +7,5 @@
 -- 1 - 2^(-activity / half), where half is the activity that earns half of them (vars engagement_weights and
 -- engagement_half_activity). 0 without activity, rising with every unit of it, never above the weight.
 {% macro engagement_part(activity, name) -%}
-    {{ var('engagement_weights')[name] }} * (1 - pow(2, -({{ activity }}) / {{ var('engagement_half_activity')[name] }}))
+    {{ var('engagement_weights')[name] }} * (1 - pow(2, -cast(({{ activity }}) as double precision) / {{ var('engagement_half_activity')[name] }}))
 {%- endmacro %}

@@ -50,3 +50,8 @@
         cast(null as {{ data_type }})
     {%- endif -%}
 {%- endmacro %}
+
+{#- jw_damerau_levenshtein: created on run start (macros/portability/engine_setup.sql). -#}
+{% macro postgres__edit_distance(a, b) -%}
+    public.jw_damerau_levenshtein({{ a }}, {{ b }})
+{%- endmacro %}

@@ -55,7 +55,7 @@ PG_KEY_SETTING = "jw.pseudonym_key"
 def engine_env() -> dict[str, str]:
     """The environment dbt needs for ``JW_DESTINATION`` besides the warehouse path: the target's name and, for
     PostgreSQL, the parts of ``JW_POSTGRES_URL`` (``JW_PG_*``) and the pseudonym key as the session setting
-    ``jw.pseudonym_key`` (hex, through libpq's ``PGOPTIONS``), which ``postgres__keyed_hash`` reads with
+    ``jw.pseudonym_key`` (hex, through libpq's ``PGOPTIONS``, with ``TimeZone=UTC``), which ``postgres__keyed_hash`` reads with
     ``current_setting``: the key reaches the server per connection and never appears in SQL, compiled files or logs.
     """
     env = config.dbt_env()
@@ -63,7 +63,8 @@ def engine_env() -> dict[str, str]:
         from ingestion import pseudonym
 
         options = os.environ.get("PGOPTIONS", "")
-        env["PGOPTIONS"] = f"{options} -c {PG_KEY_SETTING}={pseudonym.key().hex()}".strip()
+        # UTC sessions, as DuckDB's (profiles.yml): casts of timestamptz to dates and days are UTC days
+        env["PGOPTIONS"] = f"{options} -c TimeZone=UTC -c {PG_KEY_SETTING}={pseudonym.key().hex()}".strip()
     return env
 
 

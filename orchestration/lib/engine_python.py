@@ -225,7 +225,7 @@ def stages(manifest: dict) -> list[tuple[set[str], str]]:
     for uid in order:
         before = {a for a in _ancestors(manifest, uid) if a.split(".")[0] in ("model", "seed")} - built
         result.append((before, uid))
-        built |= before | {uid}
+        built |= before  # the stand-in itself: with the next stage that needs it, or the rest
     return result
 
 

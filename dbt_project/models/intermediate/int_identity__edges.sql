@@ -73,12 +73,19 @@ record_keys as (
 ),
 
 keyed as (
-    select record_keys.*, key_type || ':' || key_hash as match_key, split_part(node, ':', 1) as record_kind
-    from record_keys
-    -- a record carrying one key twice (its own e-mail repeated by an imported order): once, with what it says
-    qualify row_number() over (
-        partition by node, key_type, key_value order by first_name nulls last, birth_year nulls last
-    ) = 1
+    select node, key_type, key_value, key_hash, first_name, birth_year, match_key, record_kind
+    from (
+        select
+            record_keys.*,
+            key_type || ':' || key_hash as match_key,
+            split_part(node, ':', 1) as record_kind,
+            -- a record carrying one key twice (its own e-mail repeated by an imported order): once, with what it says
+            row_number() over (
+                partition by node, key_type, key_value order by first_name nulls last, birth_year nulls last
+            ) as key_rank
+        from record_keys
+    ) as ranked_keys
+    where key_rank = 1
 ),
 
 listed_keys as (

@@ -43,22 +43,33 @@ esp as (
         cast(null as integer),
         cast(null as varchar),
         split_part(email_normalized, '@', 1)
-    from {{ ref('stg_esp__profiles') }}
-    where email_normalized is not null
-    qualify row_number() over (partition by email_normalized order by updated_at desc, esp_profile_id) = 1
+    from (
+        select
+            *,
+            row_number() over (
+                partition by email_normalized order by updated_at desc nulls last, esp_profile_id
+            ) as profile_rank
+        from {{ ref('stg_esp__profiles') }}
+        where email_normalized is not null
+    ) as profiles
+    where profile_rank = 1
 ),
 
 social_names as (
     -- one record per handle: the display name it shows most often ("Anna Schmidt", "Anna S.", "anna", ...),
     -- and its first interaction (a reference to the handle that is not the handle itself)
-    select
-        handle_normalized,
-        handle_hash,
-        display_name,
-        min(min(interaction_id)) over (partition by handle_normalized) as first_interaction_id
-    from {{ ref('stg_social__interactions') }}
-    group by handle_normalized, handle_hash, display_name
-    qualify row_number() over (partition by handle_normalized order by count(*) desc, display_name) = 1
+    select handle_normalized, handle_hash, display_name, first_interaction_id
+    from (
+        select
+            handle_normalized,
+            handle_hash,
+            display_name,
+            min(min(interaction_id)) over (partition by handle_normalized) as first_interaction_id,
+            row_number() over (partition by handle_normalized order by count(*) desc, display_name) as name_rank
+        from {{ ref('stg_social__interactions') }}
+        group by handle_normalized, handle_hash, display_name
+    ) as names
+    where name_rank = 1
 ),
 
 social as (
@@ -97,13 +108,13 @@ cleaned as (
         birth_year,
         -- the national number's digits; a placeholder has hardly any distinct digits
         case
-            when length(list_distinct(string_split(
-                regexp_replace(regexp_replace(phone, '^(\+49|0049|0)', ''), '[^0-9]', '', 'g'), ''
-            ))) >= {{ min_distinct_digits }}
+            when {{ distinct_characters(
+                "regexp_replace(regexp_replace(phone, '^(\\+49|0049|0)', ''), '[^0-9]', '', 'g')"
+            ) }} >= {{ min_distinct_digits }}
             then right(regexp_replace(phone, '[^0-9]', '', 'g'), 6)
         end as phone_last6,
         case
-            when not regexp_matches(lower(email_local), '^({{ generic_mailbox_words | join("|") }})')
+            when not {{ regex_contains('lower(email_local)', "'^(" ~ generic_mailbox_words | join('|') ~ ")'") }}
             then nullif(regexp_replace(lower(email_local), '[^a-z0-9]', '', 'g'), '')
         end as token
     from records
@@ -115,7 +126,7 @@ shared_phones as (
     from cleaned as a
     inner join cleaned as b
         on a.phone_last6 = b.phone_last6 and a.node < b.node
-    where jaro_winkler_similarity(a.first_name, b.first_name) < {{ same_first_name_similarity }}
+    where {{ jaro_winkler('a.first_name', 'b.first_name') }} < {{ same_first_name_similarity }}
 ),
 
 shared_tokens as (
@@ -123,7 +134,7 @@ shared_tokens as (
     from cleaned as a
     inner join cleaned as b
         on a.token = b.token and a.node < b.node
-    where jaro_winkler_similarity(a.first_name, b.first_name) < {{ same_first_name_similarity }}
+    where {{ jaro_winkler('a.first_name', 'b.first_name') }} < {{ same_first_name_similarity }}
 )
 
 select

@@ -22,9 +22,11 @@ with current_records as (
     select node, component, fresh_person_id, salted_person_id
     from {{ ref('int_identity__components') }}
     where is_record
-),
+)
 
 {% if is_incremental() %}
+,
+
 previous as (
     select node, person_id, person_created_at, previous_person_id, assigned_at from {{ this }}
 ),

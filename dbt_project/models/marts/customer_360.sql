@@ -95,8 +95,8 @@ session_traits as (
     select
         person_id,
         count(*) as sessions,
-        arg_min(entry_channel, (session_start, session_id)) as first_channel,
-        arg_max(entry_channel, (session_start, session_id)) as last_channel,
+        {{ arg_min_by('entry_channel', ['session_start', 'session_id']) }} as first_channel,
+        {{ arg_max_by('entry_channel', ['session_start', 'session_id']) }} as last_channel,
         max(session_end) as last_session_at
     from sessions
     group by person_id
@@ -106,12 +106,12 @@ channel_use as (
     -- sessions per person and channel (a session counts for every channel it touched)
     select sessions.person_id, channel_list.channel, count(*) as sessions, max(sessions.session_end) as last_used_at
     from sessions
-    cross join unnest(string_split(sessions.channel_list, ',')) as channel_list (channel)
+    cross join unnest({{ split_to_array('sessions.channel_list', "','") }}) as channel_list (channel)
     group by sessions.person_id, channel_list.channel
 ),
 
 preferred_channel as (
-    select person_id, arg_max(channel, (sessions, last_used_at, channel)) as preferred_channel
+    select person_id, {{ arg_max_by('channel', ['sessions', 'last_used_at', 'channel']) }} as preferred_channel
     from channel_use
     group by person_id
 ),
@@ -155,7 +155,7 @@ texts as (
 
 -- the language of most of the person's texts; a tie goes to the language of the latest of them
 preferred_language as (
-    select person_id, arg_max(language, (texts, last_text_at)) as preferred_language
+    select person_id, {{ arg_max_by('language', ['texts', 'last_text_at']) }} as preferred_language
     from (
         select person_id, language, count(*) as texts, max(occurred_at) as last_text_at
         from person_texts
@@ -244,7 +244,7 @@ select
     coalesce(session_traits.sessions, 0) as sessions,
     session_traits.first_channel,
     session_traits.last_channel,
-    cast(floor((epoch(as_of.as_of_at) - epoch(session_traits.last_session_at)) / 86400) as integer) as days_since_last_session,
+    cast(floor(({{ epoch_seconds('as_of.as_of_at') }} - {{ epoch_seconds('session_traits.last_session_at') }}) / 86400) as integer) as days_since_last_session,
     preferred_channel.preferred_channel,
     rfm.segment as rfm_segment,
     lifecycle.stage as lifecycle_stage,
@@ -263,11 +263,11 @@ select
     engagement.storefront_active_days as storefront_active_days_in_window,
     engagement.device_active_days as device_active_days_in_window,
     coalesce(texts.texts_written, 0) as texts_written,
-    cast(round(texts.avg_text_sentiment, 4) as double) as avg_text_sentiment,
+    cast({{ round_to('texts.avg_text_sentiment', 4) }} as double precision) as avg_text_sentiment,
     coalesce(texts.negative_texts, 0) as negative_texts,
     preferred_language.preferred_language,
     coalesce(reviews.product_reviews, 0) as product_reviews,
-    cast(round(reviews.avg_review_rating, 2) as double) as avg_review_rating,
+    cast({{ round_to('reviews.avg_review_rating', 2) }} as double precision) as avg_review_rating,
     coalesce(alerts.service_alerts, 0) as service_alerts,
     alerts.last_service_alert_at
 from identifier_counts as ids  -- one row per person_id

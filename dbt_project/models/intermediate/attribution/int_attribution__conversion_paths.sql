@@ -64,7 +64,7 @@ select
     paths.medium,
     paths.campaign,
     paths.is_direct,
-    (epoch(conversions.conversion_at) - epoch(paths.touchpoint_at)) / 86400.0 as days_before_conversion,
+    ({{ epoch_seconds('conversions.conversion_at') }} - {{ epoch_seconds('paths.touchpoint_at') }}) / 86400.0 as days_before_conversion,
     row_number() over (
         partition by paths.conversion_id order by paths.touchpoint_at, paths.touchpoint_id
     ) as touch_index,

@@ -40,6 +40,6 @@ select
             when is_direct then 1.0
             when path_share > 0 then channel_share / channel_touches_on_path / path_share
             else 1.0 / path_touches
-        end as double
+        end as double precision
     ) as credit
 from path_totals

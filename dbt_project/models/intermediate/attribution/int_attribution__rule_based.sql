@@ -39,5 +39,5 @@ credits as (
     from paths
 )
 
-select conversion_id, touchpoint_id, model, cast(credit as double) as credit
+select conversion_id, touchpoint_id, model, cast(credit as double precision) as credit
 from credits

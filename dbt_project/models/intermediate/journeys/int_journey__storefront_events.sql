@@ -24,7 +24,7 @@ select
     nullif(utm_medium, '') as utm_medium,
     nullif(utm_campaign, '') as utm_campaign,
     -- Klaviyo's tracked links carry the profile in `_kx`
-    nullif(regexp_extract(page_url, '[?&]_kx=([^&#]+)', 1), '') as email_link_profile_id,
+    nullif({{ regex_extract('page_url', "'[?&]_kx=([^&#]+)'", 1) }}, '') as email_link_profile_id,
     case when occurred_at > received_at then received_at else occurred_at end as occurred_at,
     occurred_at > received_at as device_clock_ahead,
     received_at

@@ -36,7 +36,7 @@ previous as (
 
 changed_actors as (
     select actor_key from actor_touchpoints
-    where occurred_at >= (select max(occurred_at) from previous) - interval ({{ var('session_lookback_hours') }}) hour
+    where occurred_at >= (select max(occurred_at) from previous) - interval '{{ var('session_lookback_hours') }} hours'
     union
     select coalesce(now.actor_key, before.actor_key)
     from actor_touchpoints as now
@@ -78,7 +78,7 @@ starts as (
     select
         *,
         previous_at is null
-            or occurred_at > previous_at + interval ({{ var('session_timeout_minutes') }}) minute
+            or occurred_at > previous_at + interval '{{ var('session_timeout_minutes') }} minutes'
             {%- if ua %}
             or cast(occurred_at as date) <> cast(previous_at as date)
             or (campaign is not null and campaign is distinct from previous_campaign)

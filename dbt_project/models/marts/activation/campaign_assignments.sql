@@ -26,7 +26,7 @@ select
     cast(person_id as varchar) as person_id,
     cast(segment_id as varchar) as segment_id,
     cast(case when holdout_bucket < holdout_share then 'holdout' else 'treatment' end as varchar) as arm,
-    cast(holdout_bucket as double) as holdout_bucket,
-    cast(holdout_share as double) as holdout_share,
+    cast(holdout_bucket as double precision) as holdout_bucket,
+    cast(holdout_share as double precision) as holdout_share,
     entered_at as assigned_at
 from assigned

@@ -19,7 +19,7 @@ with campaigns as (
 ),
 
 planned_week as (
-    select as_of_date as planned_for, strftime(as_of_date, '%G-W%V') as week from {{ ref('int_value__as_of') }}
+    select as_of_date as planned_for, {{ iso_week_label('as_of_date') }} as week from {{ ref('int_value__as_of') }}
 ),
 
 esp_profiles as (
@@ -84,8 +84,8 @@ select
     cast(ranked.template as varchar) as template,
     cast(ranked.priority as integer) as priority,
     cast(ranked.send_of_week as integer) as send_of_week,
-    cast(ranked.holdout_bucket as double) as holdout_bucket,
-    cast(ranked.holdout_share as double) as holdout_share,
+    cast(ranked.holdout_bucket as double precision) as holdout_bucket,
+    cast(ranked.holdout_share as double precision) as holdout_share,
     cast('{{ run_started_at.isoformat() }}' as timestamptz) as planned_at
 from ranked
 cross join planned_week

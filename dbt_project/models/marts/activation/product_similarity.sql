@@ -73,7 +73,7 @@ ranked as (
 select
     cast(product_id as varchar) as product_id,
     cast(similar_product_id as varchar) as similar_product_id,
-    cast(score as double) as score,
+    cast(score as double precision) as score,
     cast(method as varchar) as method,
     cast(rank as integer) as rank
 from ranked

@@ -5,6 +5,10 @@ select
     cast(person_id as varchar) as person_id,
     evaluated_at as entered_at,
     as_of as entered_as_of
-from {{ ref('segment_membership') }}
-qualify row_number() over (partition by segment_id, person_id order by evaluated_at desc) = 1
-    and event = 'entered'
+from (
+    select
+        *,
+        row_number() over (partition by segment_id, person_id order by evaluated_at desc nulls last) as newest
+    from {{ ref('segment_membership') }}
+) as memberships
+where newest = 1 and event = 'entered'

@@ -34,9 +34,13 @@ members as (
 open_memberships as (
     {%- if is_incremental() %}
     select segment_id, person_id
-    from {{ this }}
-    qualify row_number() over (partition by segment_id, person_id order by evaluated_at desc) = 1
-        and event = 'entered'
+    from (
+        select
+            *,
+            row_number() over (partition by segment_id, person_id order by evaluated_at desc nulls last) as newest
+        from {{ this }}
+    ) as memberships
+    where newest = 1 and event = 'entered'
     {%- else %}
     select cast(null as varchar) as segment_id, cast(null as varchar) as person_id where false
     {%- endif %}

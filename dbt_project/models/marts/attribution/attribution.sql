@@ -27,7 +27,7 @@ select
     paths.is_direct,
     paths.days_before_conversion,
     paths.conversion_revenue,
-    credits.credit * cast(paths.conversion_revenue as double) as attributed_revenue
+    credits.credit * cast(paths.conversion_revenue as double precision) as attributed_revenue
 from credits
 inner join paths
     on credits.conversion_id = paths.conversion_id

@@ -61,7 +61,7 @@ outcomes as (
     left join {{ ref('int_value__transactions') }} as purchases
         on arms.person_id = purchases.person_id
         and purchases.purchased_at >= arms.window_start_at
-        and purchases.purchased_at < arms.window_start_at + to_days({{ window_days }})
+        and purchases.purchased_at < arms.window_start_at + interval '{{ window_days }} days'
     group by arms.campaign_id, arms.person_id, arms.is_treated
 ),
 
@@ -72,10 +72,10 @@ per_campaign as (
         count(case when not is_treated then 1 end) as holdout_people,
         count(case when is_treated and purchases > 0 then 1 end) as treated_converters,
         count(case when not is_treated and purchases > 0 then 1 end) as holdout_converters,
-        avg(case when is_treated then cast(revenue as double) end) as revenue_per_treated,
-        avg(case when not is_treated then cast(revenue as double) end) as revenue_per_holdout,
-        var_samp(case when is_treated then cast(revenue as double) end) as treated_revenue_variance,
-        var_samp(case when not is_treated then cast(revenue as double) end) as holdout_revenue_variance
+        avg(case when is_treated then cast(revenue as double precision) end) as revenue_per_treated,
+        avg(case when not is_treated then cast(revenue as double precision) end) as revenue_per_holdout,
+        var_samp(case when is_treated then cast(revenue as double precision) end) as treated_revenue_variance,
+        var_samp(case when not is_treated then cast(revenue as double precision) end) as holdout_revenue_variance
     from outcomes
     group by campaign_id
 ),
@@ -89,8 +89,8 @@ rates as (
         coalesce(per_campaign.holdout_people, 0) as holdout_people,
         coalesce(per_campaign.treated_converters, 0) as treated_converters,
         coalesce(per_campaign.holdout_converters, 0) as holdout_converters,
-        cast(per_campaign.treated_converters as double) / nullif(per_campaign.treated_people, 0) as treated_rate,
-        cast(per_campaign.holdout_converters as double) / nullif(per_campaign.holdout_people, 0) as holdout_rate,
+        cast(per_campaign.treated_converters as double precision) / nullif(per_campaign.treated_people, 0) as treated_rate,
+        cast(per_campaign.holdout_converters as double precision) / nullif(per_campaign.holdout_people, 0) as holdout_rate,
         per_campaign.revenue_per_treated,
         per_campaign.revenue_per_holdout,
         -- Welch: the standard error of the difference of means and its Welch-Satterthwaite degrees of freedom
@@ -126,7 +126,7 @@ select
     campaign_name,
     sent_at,
     cast({{ window_days }} as integer) as conversion_window_days,
-    sent_at + to_days({{ window_days }}) <= (select as_of_at from {{ ref('int_value__as_of') }}) as is_window_complete,
+    sent_at + interval '{{ window_days }} days' <= (select as_of_at from {{ ref('int_value__as_of') }}) as is_window_complete,
     treated_people,
     holdout_people,
     treated_converters,

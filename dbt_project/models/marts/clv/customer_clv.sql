@@ -15,12 +15,12 @@ revenue as (
 select
     predictions.person_id,
     cast(predictions.frequency as integer) as frequency,
-    cast(predictions.recency as double) as recency,
-    cast(predictions.age as double) as age,
+    cast(predictions.recency as double precision) as recency,
+    cast(predictions.age as double precision) as age,
     cast(predictions.monetary as decimal(18, 2)) as monetary,
-    cast(predictions.p_alive as double) as p_alive,
-    cast(predictions.expected_purchases_90d as double) as expected_purchases_90d,
-    cast(predictions.expected_purchases_365d as double) as expected_purchases_365d,
+    cast(predictions.p_alive as double precision) as p_alive,
+    cast(predictions.expected_purchases_90d as double precision) as expected_purchases_90d,
+    cast(predictions.expected_purchases_365d as double precision) as expected_purchases_365d,
     cast(predictions.expected_average_value as decimal(18, 2)) as expected_average_value,
     cast(predictions.clv_12m as decimal(18, 2)) as clv_12m,
     cast(revenue.historical_revenue as decimal(18, 2)) as historical_revenue

@@ -5,7 +5,7 @@ with as_of as (
     select
         as_of_at,
         as_of_date,
-        as_of_at - to_days({{ var('engagement_window_days') }}) as window_start
+        as_of_at - interval '{{ var('engagement_window_days') }} days' as window_start
     from {{ ref('int_value__as_of') }}
 ),
 
@@ -129,17 +129,18 @@ measured as (
     left join device_days on people.person_id = device_days.person_id
 ),
 
+{%- set engagement_sum -%}
+    {{ engagement_part('email_campaigns_opened + email_campaigns_clicked', 'email') }}
+    + {{ engagement_part('social_interactions', 'social') }}
+    + {{ engagement_part('store_visits', 'loyalty') }}
+    + {{ engagement_part('storefront_active_days', 'storefront') }}
+    + {{ engagement_part('device_active_days', 'device') }}
+{%- endset %}
+
 scored as (
     select
         *,
-        round(
-            {{ engagement_part('email_campaigns_opened + email_campaigns_clicked', 'email') }}
-            + {{ engagement_part('social_interactions', 'social') }}
-            + {{ engagement_part('store_visits', 'loyalty') }}
-            + {{ engagement_part('storefront_active_days', 'storefront') }}
-            + {{ engagement_part('device_active_days', 'device') }},
-            1
-        ) as engagement_score
+        {{ round_to(engagement_sum, 1) }} as engagement_score
     from measured
 )
 
@@ -150,9 +151,9 @@ select
     email_campaigns_opened,
     email_campaigns_clicked,
     case when email_campaigns_received > 0
-        then round(email_campaigns_opened / email_campaigns_received, 4) end as email_open_rate,
+        then {{ round_to('cast(email_campaigns_opened as double precision) / email_campaigns_received', 4) }} end as email_open_rate,
     case when email_campaigns_received > 0
-        then round(email_campaigns_clicked / email_campaigns_received, 4) end as email_click_rate,
+        then {{ round_to('cast(email_campaigns_clicked as double precision) / email_campaigns_received', 4) }} end as email_click_rate,
     cast({{ days_since_as_of('last_email_open_at') }} as integer) as days_since_last_email_open,
     cast({{ days_since_as_of('last_email_click_at') }} as integer) as days_since_last_email_click,
     social_interactions,
@@ -167,7 +168,7 @@ select
     consented_devices,
     device_active_days,
     cast({{ days_since_as_of('last_device_reading_at') }} as integer) as days_since_last_device_reading,
-    cast(engagement_score as double) as engagement_score,
+    cast(engagement_score as double precision) as engagement_score,
     case
         when engagement_score >= 60 then 'high'
         when engagement_score >= 30 then 'medium'

@@ -22,7 +22,7 @@ daily as (
         day,
         cast(sum(value) filter (where metric = 'steps') as bigint) as steps,
         cast(sum(value) filter (where metric = 'active_minutes') as bigint) as active_minutes,
-        cast(sum(value) filter (where metric = 'km_driven') as double) as km_driven,
+        cast(sum(value) filter (where metric = 'km_driven') as double precision) as km_driven,
         cast(sum(value) filter (where metric = 'trips') as bigint) as trips,
         count(distinct recorded_at) as readings,
         max(recorded_at) as last_seen_at

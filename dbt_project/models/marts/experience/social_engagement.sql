@@ -59,8 +59,8 @@ select
     per_month.check_ins,
     per_month.interactions,
     per_month.texts,
-    cast(round(per_month.avg_sentiment, 4) as double) as avg_sentiment,
-    case when per_month.texts > 0 then cast(round(per_month.negative_texts / per_month.texts, 4) as double) end
+    cast({{ round_to('per_month.avg_sentiment', 4) }} as double precision) as avg_sentiment,
+    case when per_month.texts > 0 then cast({{ round_to('cast(per_month.negative_texts as double precision) / per_month.texts', 4) }} as double precision) end
         as negative_text_share,
     per_month.posts_engaged,
     cast(post_reach.reach_of_posts_engaged as bigint) as reach_of_posts_engaged

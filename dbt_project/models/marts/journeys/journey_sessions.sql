@@ -26,18 +26,18 @@ with touchpoints as (
 
 select
     cast(session_id as varchar) as session_id,
-    cast(any_value(person_id) as varchar) as person_id,
-    cast(arg_min(visitor_id, position_in_session) filter (where visitor_id is not null) as varchar) as visitor_id,
+    cast({{ any_value('person_id') }} as varchar) as person_id,
+    cast({{ arg_min_by('visitor_id', ['position_in_session'], where='visitor_id is not null') }} as varchar) as visitor_id,
     cast(min(occurred_at) as timestamptz) as session_start,
     cast(max(occurred_at) as timestamptz) as session_end,
     cast(count(*) as integer) as touchpoints,
     cast(count(distinct channel) as integer) as channels,
     cast(string_agg(distinct channel, ',' order by channel) as varchar) as channel_list,
-    cast(arg_min_null(channel, position_in_session) as varchar) as entry_channel,
-    cast(arg_min_null(source, position_in_session) as varchar) as entry_source,
-    cast(arg_min_null(medium, position_in_session) as varchar) as entry_medium,
-    cast(arg_min_null(campaign, position_in_session) as varchar) as entry_campaign,
-    cast(arg_min(page_path, position_in_session) filter (where page_path is not null) as varchar) as landing_page,
+    cast({{ arg_min_by('channel', ['position_in_session'], nulls=true) }} as varchar) as entry_channel,
+    cast({{ arg_min_by('source', ['position_in_session'], nulls=true) }} as varchar) as entry_source,
+    cast({{ arg_min_by('medium', ['position_in_session'], nulls=true) }} as varchar) as entry_medium,
+    cast({{ arg_min_by('campaign', ['position_in_session'], nulls=true) }} as varchar) as entry_campaign,
+    cast({{ arg_min_by('page_path', ['position_in_session'], where='page_path is not null') }} as varchar) as landing_page,
     bool_or(is_conversion) as converted,
     {{ money('sum(revenue)') }} as revenue
 from touchpoints

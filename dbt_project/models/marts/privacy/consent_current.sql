@@ -4,9 +4,9 @@
 select
     person_id,
     purpose,
-    arg_max(decision, (decided_at, decision = 'withdrawn', event_id)) = 'granted' as granted,
+    {{ arg_max_by('decision', ['decided_at', "decision = 'withdrawn'", 'event_id']) }} = 'granted' as granted,
     max(decided_at) as decided_at,
-    arg_max(source_system, (decided_at, decision = 'withdrawn', event_id)) as source_system,
+    {{ arg_max_by('source_system', ['decided_at', "decision = 'withdrawn'", 'event_id']) }} as source_system,
     count(*) as decisions
 from {{ ref('consent_events') }}
 group by person_id, purpose

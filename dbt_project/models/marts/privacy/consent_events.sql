@@ -115,7 +115,7 @@ events as (
 
 select distinct
     source_system || ':' || source_record_id || ':' || purpose || ':' || decision || ':'
-        || strftime(decided_at at time zone 'UTC', '%Y%m%dT%H%M%S') as event_id,
+        || {{ compact_utc_timestamp('decided_at') }} as event_id,
     person_id,
     purpose,
     decision,

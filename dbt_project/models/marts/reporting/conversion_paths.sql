@@ -12,8 +12,8 @@ with touches as (
 conversions as (
     select
         touches.conversion_id,
-        any_value(touches.conversion_at) as conversion_at,
-        any_value(touches.conversion_revenue) as conversion_revenue,
+        {{ any_value('touches.conversion_at') }} as conversion_at,
+        {{ any_value('touches.conversion_revenue') }} as conversion_revenue,
         bool_or(touches.is_direct) as is_direct,
         count(*) filter (where not touches.is_direct) as touchpoints,
         max(touches.days_before_conversion) as days_to_convert
@@ -65,11 +65,11 @@ select
     cast(path as varchar) as path,
     cast(steps as integer) as steps,
     cast(purchase_channel as varchar) as purchase_channel,
-    cast(any_value(first_channel) as varchar) as first_channel,
-    cast(any_value(last_channel) as varchar) as last_channel,
+    cast({{ any_value('first_channel') }} as varchar) as first_channel,
+    cast({{ any_value('last_channel') }} as varchar) as last_channel,
     count(*) as conversions,
     {{ money('sum(conversion_revenue)') }} as revenue,
     cast(sum(touchpoints) as bigint) as touchpoints,
-    cast(avg(days_to_convert) as double) as avg_days_to_convert
+    cast(avg(days_to_convert) as double precision) as avg_days_to_convert
 from paths
 group by conversion_date, path, steps, purchase_channel

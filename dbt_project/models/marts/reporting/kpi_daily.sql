@@ -70,9 +70,9 @@ bounds as (
 ),
 
 spine as (
-    select cast(day.generate_series as date) as date_day
+    select cast(days.day_start as date) as date_day
     from bounds
-    cross join generate_series(bounds.first_day, bounds.last_day, interval 1 day) as day
+    cross join {{ day_series('bounds.first_day', 'bounds.last_day', 'days', 'day_start') }}
 )
 
 select
@@ -87,7 +87,7 @@ select
     cast(coalesce(conversions.revenue_online, 0) + coalesce(conversions.revenue_store, 0) as decimal(18, 2)) as revenue,
     cast(coalesce(sessions.sessions, 0) as bigint) as sessions,
     cast(coalesce(sessions.converting_sessions, 0) as bigint) as converting_sessions,
-    cast(sessions.converting_sessions as double) / nullif(sessions.sessions, 0) as conversion_rate
+    cast(sessions.converting_sessions as double precision) / nullif(sessions.sessions, 0) as conversion_rate
 from spine
 left join activity on spine.date_day = activity.date_day
 left join conversions on spine.date_day = conversions.date_day

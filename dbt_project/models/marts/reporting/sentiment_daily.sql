@@ -17,9 +17,9 @@ select
     count(*) filter (where texts.sentiment_label = 'negative') as negative_texts,
     count(*) filter (where texts.sentiment_label = 'neutral') as neutral_texts,
     count(*) filter (where texts.sentiment_label = 'positive') as positive_texts,
-    cast(sum(texts.sentiment_score) as double) as sentiment_score_sum,
-    cast(round(avg(texts.sentiment_score), 4) as double) as avg_sentiment
+    cast(sum(texts.sentiment_score) as double precision) as sentiment_score_sum,
+    cast({{ round_to('avg(texts.sentiment_score)', 4) }} as double precision) as avg_sentiment
 from texts
 left join social_channels on texts.text_id = social_channels.text_id
 where texts.occurred_at is not null
-group by all
+group by 1, 2, 3

@@ -26,10 +26,10 @@ grid as (
         cohorts.cohort_month,
         cohorts.customers,
         cast(months_since.n as integer) as months_since_first_purchase,
-        cast(cohorts.cohort_month + to_months(cast(months_since.n as integer)) as date) as activity_month
+        cast({{ dbt.dateadd('month', 'cast(months_since.n as integer)', 'cohorts.cohort_month') }} as date) as activity_month
     from cohorts
     cross join as_of
-    cross join unnest(generate_series(0, date_diff('month', cohorts.cohort_month, as_of.as_of_month))) as months_since (n)
+    cross join {{ integer_series(dbt.datediff('cohorts.cohort_month', 'as_of.as_of_month', 'month'), 'months_since', 'n') }}
 ),
 
 activity as (
@@ -52,6 +52,6 @@ select
     coalesce(activity.active_customers, 0) as active_customers,
     cast(coalesce(activity.transactions, 0) as bigint) as transactions,
     cast(coalesce(activity.revenue, 0) as decimal(18, 2)) as revenue,
-    cast(coalesce(activity.active_customers, 0) as double) / grid.customers as retention_rate
+    cast(coalesce(activity.active_customers, 0) as double precision) / grid.customers as retention_rate
 from grid
 left join activity on grid.cohort_month = activity.cohort_month and grid.activity_month = activity.activity_month
