@@ -628,7 +628,7 @@ def gx_docs(open_browser: bool) -> None:
 
 
 @cli.command("compare")
-@click.argument("engine", type=click.Choice(["postgres"]))
+@click.argument("engine", type=click.Choice(["postgres", "spark"]))
 @click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Random seed of the world.")
 @click.option("--people", type=click.IntRange(min=1), default=300, show_default=True, help="People in it.")
 @click.option("--days", type=click.IntRange(min=7), default=21, show_default=True, help="Days of history.")

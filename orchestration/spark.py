@@ -158,6 +158,8 @@ def command() -> list[str]:
         "--conf", "spark.ui.enabled=false",
         # Parquet handed to DuckDB (Python models) keeps instants as UTC-adjusted microseconds, not legacy INT96
         "--conf", "spark.sql.parquet.outputTimestampType=TIMESTAMP_MICROS",
+        # a backslash in a string literal is itself, as in DuckDB and PostgreSQL (regular expressions in the models)
+        "--conf", "spark.sql.parser.escapedStringLiterals=true",
         "--conf", "spark.sql.catalogImplementation=hive",
         "--conf", f"spark.driver.bindAddress={HOST}",
         "--conf", f"spark.driver.host={HOST}",
@@ -291,7 +293,7 @@ def read_into_duckdb(cursor, session, schema: str, table: str, local: str) -> in
         definition = ", ".join(f'"{name}" {_spark_to_duckdb(kind)}' for name, kind in columns)
         session.execute(f'create or replace table "{local}" ({definition})')
     shutil.rmtree(folder, ignore_errors=True)
-    return session.execute(f'select count(*) from "{local}"').fetchone()[0]
+    return session.execute(f'select count(*) from "{local}"').fetchall()[0][0]
 
 
 def _spark_to_duckdb(kind: str) -> str:
@@ -314,4 +316,46 @@ def write_from_duckdb(cursor, session, result_table: str, schema: str, name: str
     cursor.execute(f"create database if not exists `{schema}`")
     cursor.execute(f"drop table if exists `{schema}`.`{name}`")
     cursor.execute(f"create table `{schema}`.`{name}` using parquet location '{folder.as_uri()}'")
-    return session.execute(f'select count(*) from "{result_table}"').fetchone()[0]
+    return session.execute(f'select count(*) from "{result_table}"').fetchall()[0][0]
+
+
+# --- journey compare spark (orchestration.compare) ---------------------------------------------------------------
+
+
+def reset() -> None:
+    """A clean Spark for a comparison: the server of this data directory stopped, its metastore and warehouse
+    directory removed (the next :func:`start` creates them anew)."""
+    stop()
+    for name in ("metastore_db", "warehouse", "exchange"):
+        shutil.rmtree(spark_dir() / name, ignore_errors=True)
+
+
+def engine_tables(schemas: tuple[str, ...] = ("marts", "pii")) -> dict[str, dict]:
+    """{schema.table: {"columns": [...], "rows": [...]}} of ``schemas`` on Spark, read as orchestration.compare reads
+    DuckDB: each table handed over as Parquet to an in-memory DuckDB, so values arrive as the same Python types
+    (lists, decimals, UTC datetimes)."""
+    import duckdb
+
+    conn = connect()
+    cursor = conn.cursor()
+    session = duckdb.connect()
+    try:
+        session.execute("set TimeZone = 'UTC'")
+        cursor.execute("show databases")
+        present = {row[0] for row in cursor.fetchall()}
+        result = {}
+        for schema in schemas:
+            if schema not in present:
+                continue
+            cursor.execute(f"show tables in `{schema}`")
+            for row in cursor.fetchall():
+                table, temporary = row[1], row[2]
+                if temporary:
+                    continue
+                read_into_duckdb(cursor, session, schema, table, "_t")
+                rel = session.execute('select * from "_t"')
+                result[f"{schema}.{table}"] = {"columns": [d[0] for d in rel.description], "rows": rel.fetchall()}
+        return result
+    finally:
+        session.close()
+        conn.close()

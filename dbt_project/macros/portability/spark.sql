@@ -192,7 +192,7 @@
 
 {#- Spark's split takes a regular expression: the separator quoted literally. -#}
 {% macro spark__split_to_array(expr, separator) -%}
-    split({{ expr }}, concat('\\\\Q', {{ separator }}, '\\\\E'))
+    split({{ expr }}, concat('\Q', {{ separator }}, '\E'))
 {%- endmacro %}
 
 {% macro spark__distinct_characters(expr) -%}
@@ -230,4 +230,56 @@
 
 {% macro spark__edit_distance(a, b) -%}
     default.jw_damerau_levenshtein({{ a }}, {{ b }})
+{%- endmacro %}
+
+{#- Macros DuckDB's SQL did not need; default__ is DuckDB's (and PostgreSQL's) spelling. -#}
+
+{#- Every match of `pattern` in `value` replaced: DuckDB and PostgreSQL need the 'g' flag, Spark replaces every match
+    and reads a fourth argument as a position. POSIX classes ([:alpha:], [:digit:], [:space:]) become Java's. -#}
+{% macro regex_replace_all(value, pattern, replacement) -%}
+    {{ return(adapter.dispatch('regex_replace_all')(value, pattern, replacement)) }}
+{%- endmacro %}
+
+{% macro default__regex_replace_all(value, pattern, replacement) -%}
+    regexp_replace({{ value }}, {{ pattern }}, {{ replacement }}, 'g')
+{%- endmacro %}
+
+{% macro spark__regex_replace_all(value, pattern, replacement) -%}
+    {%- set java = pattern | replace('[:alpha:]', '\\p{Alpha}') | replace('[:digit:]', '\\p{Digit}') | replace('[:space:]', '\\s') -%}
+    regexp_replace({{ value }}, {{ java }}, {{ replacement }})
+{%- endmacro %}
+
+{#- string_agg with an order (and optionally distinct values): Spark has no ORDER BY inside an aggregate, so the
+    values are collected with their sort key, sorted, and joined. -#}
+{% macro ordered_string_agg(expr, separator, order_by, distinct=false) -%}
+    {{ return(adapter.dispatch('ordered_string_agg')(expr, separator, order_by, distinct)) }}
+{%- endmacro %}
+
+{% macro default__ordered_string_agg(expr, separator, order_by, distinct=false) -%}
+    string_agg({{ 'distinct ' if distinct }}{{ expr }}, {{ separator }} order by {{ order_by }})
+{%- endmacro %}
+
+{% macro spark__ordered_string_agg(expr, separator, order_by, distinct=false) -%}
+    {%- if distinct -%}
+    array_join(array_sort(collect_set({{ expr }})), {{ separator }})
+    {%- else -%}
+    array_join(transform(array_sort(collect_list(struct({{ order_by }} as k, {{ expr }} as v))), s -> s.v), {{ separator }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The values of a group as an array in the order of `order_by`. -#}
+{% macro ordered_list_agg(expr, order_by) -%}
+    {{ return(adapter.dispatch('ordered_list_agg')(expr, order_by)) }}
+{%- endmacro %}
+
+{% macro default__ordered_list_agg(expr, order_by) -%}
+    list({{ expr }} order by {{ order_by }})
+{%- endmacro %}
+
+{% macro postgres__ordered_list_agg(expr, order_by) -%}
+    array_agg({{ expr }} order by {{ order_by }})
+{%- endmacro %}
+
+{% macro spark__ordered_list_agg(expr, order_by) -%}
+    transform(array_sort(collect_list(struct({{ order_by }} as k, {{ expr }} as v))), s -> s.v)
 {%- endmacro %}

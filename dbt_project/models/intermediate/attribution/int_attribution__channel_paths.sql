@@ -44,7 +44,7 @@ numbered as (
 ),
 
 paths as (
-    select conversion_id as path_id, string_agg(channel, ' > ' order by touch_index) as channel_path, true as converted
+    select conversion_id as path_id, {{ ordered_string_agg('channel', "' > '", 'touch_index') }} as channel_path, true as converted
     from conversion_paths
     group by conversion_id
     union all

@@ -32,7 +32,7 @@ select
     cast(max(occurred_at) as timestamptz) as session_end,
     cast(count(*) as integer) as touchpoints,
     cast(count(distinct channel) as integer) as channels,
-    cast(string_agg(distinct channel, ',' order by channel) as varchar) as channel_list,
+    cast({{ ordered_string_agg('channel', "','", 'channel', distinct=true) }} as varchar) as channel_list,
     cast({{ arg_min_by('channel', ['position_in_session'], nulls=true) }} as varchar) as entry_channel,
     cast({{ arg_min_by('source', ['position_in_session'], nulls=true) }} as varchar) as entry_source,
     cast({{ arg_min_by('medium', ['position_in_session'], nulls=true) }} as varchar) as entry_medium,

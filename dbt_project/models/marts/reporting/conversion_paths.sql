@@ -32,7 +32,7 @@ steps as (
 ),
 
 collapsed as (
-    select conversion_id, list(channel order by touch_index) as channels
+    select conversion_id, {{ ordered_list_agg('channel', 'touch_index') }} as channels
     from steps
     where starts_step
     group by conversion_id
