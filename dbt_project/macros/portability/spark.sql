@@ -283,3 +283,19 @@
 {% macro spark__ordered_list_agg(expr, order_by) -%}
     transform(array_sort(collect_list(struct({{ order_by }} as k, {{ expr }} as v))), s -> s.v)
 {%- endmacro %}
+
+{#- A post-hook that deletes the rows of an incremental model whose source rows are gone. Spark's Parquet tables have
+    no DELETE (Delta or Iceberg would); on Spark those models are only ever built whole (an incremental run over an
+    existing table stops: dbt_spark_get_incremental_sql above), from the current rows, so there is nothing to
+    delete: the hook is a no-op there. -#}
+{% macro delete_from(relation, condition) -%}
+    {{ return(adapter.dispatch('delete_from')(relation, condition)) }}
+{%- endmacro %}
+
+{% macro default__delete_from(relation, condition) -%}
+    delete from {{ relation }} where {{ condition }}
+{%- endmacro %}
+
+{% macro spark__delete_from(relation, condition) -%}
+    select 1 as built_whole_nothing_to_delete
+{%- endmacro %}

@@ -8,7 +8,7 @@
         incremental_strategy='delete+insert',
         unique_key='session_id',
         on_schema_change='fail',
-        post_hook="delete from {{ this }} where session_id not in (select session_id from {{ ref('int_journey__touchpoint_sessions') }})",
+        post_hook="{{ delete_from(this, 'session_id not in (select session_id from ' ~ ref('int_journey__touchpoint_sessions') ~ ')') }}",
     )
 }}
 
