@@ -263,7 +263,7 @@
     {%- if distinct -%}
     array_join(array_sort(collect_set({{ expr }})), {{ separator }})
     {%- else -%}
-    array_join(transform(array_sort(collect_list(struct({{ order_by }} as k, {{ expr }} as v))), s -> s.v), {{ separator }})
+    array_join(transform(array_sort(collect_list(struct({{ order_by }}, {{ expr }} as jw_v))), s -> s.jw_v), {{ separator }})
     {%- endif -%}
 {%- endmacro %}
 
@@ -281,7 +281,7 @@
 {%- endmacro %}
 
 {% macro spark__ordered_list_agg(expr, order_by) -%}
-    transform(array_sort(collect_list(struct({{ order_by }} as k, {{ expr }} as v))), s -> s.v)
+    transform(array_sort(collect_list(struct({{ order_by }}, {{ expr }} as jw_v))), s -> s.jw_v)
 {%- endmacro %}
 
 {#- A post-hook that deletes the rows of an incremental model whose source rows are gone. Spark's Parquet tables have
@@ -299,3 +299,32 @@
 {% macro spark__delete_from(relation, condition) -%}
     select 1 as built_whole_nothing_to_delete
 {%- endmacro %}
+
+{#- Arrays (DuckDB lists): length, joined to a string, the first or last n elements, the i-th element (1-based,
+    negative from the end), and one row per element as a table expression for FROM (a lateral join on Spark). -#}
+{% macro list_length(expr) -%}{{ return(adapter.dispatch('list_length')(expr)) }}{%- endmacro %}
+{% macro default__list_length(expr) -%}len({{ expr }}){%- endmacro %}
+{% macro postgres__list_length(expr) -%}coalesce(cardinality({{ expr }}), 0){%- endmacro %}
+{% macro spark__list_length(expr) -%}size({{ expr }}){%- endmacro %}
+
+{% macro list_join(expr, separator) -%}{{ return(adapter.dispatch('list_join')(expr, separator)) }}{%- endmacro %}
+{% macro default__list_join(expr, separator) -%}array_to_string({{ expr }}, {{ separator }}){%- endmacro %}
+{% macro spark__list_join(expr, separator) -%}array_join({{ expr }}, {{ separator }}){%- endmacro %}
+
+{% macro list_head(expr, n) -%}{{ return(adapter.dispatch('list_head')(expr, n)) }}{%- endmacro %}
+{% macro default__list_head(expr, n) -%}{{ expr }}[1:{{ n }}]{%- endmacro %}
+{% macro spark__list_head(expr, n) -%}slice({{ expr }}, 1, {{ n }}){%- endmacro %}
+
+{% macro list_tail(expr, n) -%}{{ return(adapter.dispatch('list_tail')(expr, n)) }}{%- endmacro %}
+{% macro default__list_tail(expr, n) -%}{{ expr }}[-{{ n }}:]{%- endmacro %}
+{% macro postgres__list_tail(expr, n) -%}{{ expr }}[greatest(cardinality({{ expr }}) - {{ n }} + 1, 1):]{%- endmacro %}
+{% macro spark__list_tail(expr, n) -%}slice({{ expr }}, greatest(size({{ expr }}) - {{ n }} + 1, 1), {{ n }}){%- endmacro %}
+
+{% macro list_element(expr, i) -%}{{ return(adapter.dispatch('list_element')(expr, i)) }}{%- endmacro %}
+{% macro default__list_element(expr, i) -%}{{ expr }}[{{ i }}]{%- endmacro %}
+{% macro postgres__list_element(expr, i) -%}{% if i | int < 0 %}{{ expr }}[cardinality({{ expr }}) + 1 + ({{ i }})]{% else %}{{ expr }}[{{ i }}]{% endif %}{%- endmacro %}
+{% macro spark__list_element(expr, i) -%}try_element_at({{ expr }}, {{ i }}){%- endmacro %}
+
+{% macro unnest_as(expr, alias, column) -%}{{ return(adapter.dispatch('unnest_as')(expr, alias, column)) }}{%- endmacro %}
+{% macro default__unnest_as(expr, alias, column) -%}unnest({{ expr }}) as {{ alias }} ({{ column }}){%- endmacro %}
+{% macro spark__unnest_as(expr, alias, column) -%}lateral explode({{ expr }}) as {{ alias }} ({{ column }}){%- endmacro %}

@@ -50,7 +50,7 @@ paths as (
     union all
     select
         actor_id || '#' || run_number,
-        string_agg(channel, ' > ' order by occurred_at, touchpoint_id),
+        {{ ordered_string_agg('channel', "' > '", 'occurred_at, touchpoint_id') }},
         false
     from numbered
     group by actor_id, run_number
