@@ -328,3 +328,8 @@
 {% macro unnest_as(expr, alias, column) -%}{{ return(adapter.dispatch('unnest_as')(expr, alias, column)) }}{%- endmacro %}
 {% macro default__unnest_as(expr, alias, column) -%}unnest({{ expr }}) as {{ alias }} ({{ column }}){%- endmacro %}
 {% macro spark__unnest_as(expr, alias, column) -%}lateral explode({{ expr }}) as {{ alias }} ({{ column }}){%- endmacro %}
+
+{#- first_value/last_value skipping NULLs (a window function; the OVER clause follows the macro). -#}
+{% macro value_ignoring_nulls(kind, expr) -%}{{ return(adapter.dispatch('value_ignoring_nulls')(kind, expr)) }}{%- endmacro %}
+{% macro default__value_ignoring_nulls(kind, expr) -%}{{ kind }}_value({{ expr }} ignore nulls){%- endmacro %}
+{% macro spark__value_ignoring_nulls(kind, expr) -%}{{ kind }}_value({{ expr }}, true){%- endmacro %}

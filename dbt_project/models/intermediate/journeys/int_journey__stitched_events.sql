@@ -34,11 +34,11 @@ select
     identified_by,
     coalesce(
         own_person_id,
-        first_value(own_person_id ignore nulls) over (
+        {{ value_ignoring_nulls('first', 'own_person_id') }} over (
             partition by visitor_id order by occurred_at, storefront_event_id
             rows between current row and unbounded following
         ),
-        last_value(own_person_id ignore nulls) over (
+        {{ value_ignoring_nulls('last', 'own_person_id') }} over (
             partition by visitor_id order by occurred_at, storefront_event_id
             rows between unbounded preceding and current row
         )

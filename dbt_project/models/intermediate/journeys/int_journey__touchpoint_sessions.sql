@@ -67,7 +67,7 @@ ordered as (
     select
         *,
         lag(occurred_at) over actor_time as previous_at,
-        last_value(campaign ignore nulls) over (
+        {{ value_ignoring_nulls('last', 'campaign') }} over (
             partition by actor_key order by occurred_at, same_time_rank, touchpoint_id rows between unbounded preceding and 1 preceding
         ) as previous_campaign
     from touchpoints
