@@ -333,3 +333,24 @@
 {% macro value_ignoring_nulls(kind, expr) -%}{{ return(adapter.dispatch('value_ignoring_nulls')(kind, expr)) }}{%- endmacro %}
 {% macro default__value_ignoring_nulls(kind, expr) -%}{{ kind }}_value({{ expr }} ignore nulls){%- endmacro %}
 {% macro spark__value_ignoring_nulls(kind, expr) -%}{{ kind }}_value({{ expr }}, true){%- endmacro %}
+
+{#- Model contracts declare DuckDB's type names (varchar, timestamp with time zone, ...): the query dbt builds from a
+    contract to compare column types is translated like every model's SQL. -#}
+{% macro spark__get_empty_schema_sql(columns) -%}
+    {{ return(spark_type_names(dbt.default__get_empty_schema_sql(columns))) }}
+{%- endmacro %}
+
+{#- Contracts' constraints (not_null) become ALTER TABLE statements that only Delta tables take; dbt-spark assumes
+    Delta when no file_format is set, the tables here are Parquet (dbt-spark's own default for creating them). The
+    column types are still checked (contract) and not_null by the data tests. -#}
+{% macro spark__persist_constraints(relation, model) -%}
+    {%- if config.get('contract').enforced and config.get('file_format', 'parquet') == 'delta' -%}
+        {%- do dbt.spark__persist_constraints(relation, model) -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Whole days from date `start` to date `end`: DuckDB and PostgreSQL subtract dates to an integer, Spark to an
+    interval. -#}
+{% macro days_between(start, end) -%}{{ return(adapter.dispatch('days_between')(start, end)) }}{%- endmacro %}
+{% macro default__days_between(start, end) -%}({{ end }} - {{ start }}){%- endmacro %}
+{% macro spark__days_between(start, end) -%}datediff({{ end }}, {{ start }}){%- endmacro %}
