@@ -634,13 +634,14 @@ def gx_docs(open_browser: bool) -> None:
 @click.option("--days", type=click.IntRange(min=7), default=21, show_default=True, help="Days of history.")
 @click.option("--url", default=None, help="PostgreSQL database to build on, dropped and created anew (default: "
               "$JW_COMPARE_POSTGRES_URL, else JW_POSTGRES_URL's server with database <name>_compare).")  # fmt: skip
-def compare(engine: str, seed: int, people: int, days: int, url: str | None) -> None:
+@click.option("--tests/--no-tests", default=True, show_default=True, help="Run the data tests on both engines too.")
+def compare(engine: str, seed: int, people: int, days: int, url: str | None, tests: bool) -> None:
     """Build the demo world on DuckDB and on ENGINE from the same files and compare every mart (schemas marts and
     pii) by checksum; prints the table, writes $JW_DATA_DIR/compare-ENGINE.json, exits 1 on an unexpected
     difference."""
     from orchestration.compare import compare as run_compare
 
-    report = run_compare(engine, people=people, days=days, seed=seed, url=url, log=click.echo)
+    report = run_compare(engine, people=people, days=days, seed=seed, url=url, log=click.echo, tests=tests)
     if not report["ok"]:
         raise SystemExit(1)
 

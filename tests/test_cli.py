@@ -20,7 +20,7 @@ def test_help_lists_every_command():
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0
     for command in ("world", "run", "demo", "iot-bridge", "identity", "clv", "sentiment", "docs", "publish", "dashboard",
-                    "webhooks", "deliver", "bench", "gx"):  # fmt: skip
+                    "webhooks", "deliver", "bench", "gx", "compare"):  # fmt: skip
         assert command in result.output
     result = CliRunner().invoke(cli, ["publish", "--help"])
     assert result.exit_code == 0 and "serving" in result.output and "postgres" in result.output

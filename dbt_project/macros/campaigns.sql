@@ -14,7 +14,7 @@
 {#- Wilson's score interval of a proportion: `converters` of `people`; side 'low' or 'high'. -#}
 {% macro wilson_bound(converters, people, side) -%}
     {%- set z2 = '3.841458820694124' -%}
-    {%- set rate = '((' ~ converters ~ ') / (' ~ people ~ '))' -%}
+    {%- set rate = '(cast((' ~ converters ~ ') as double precision) / (' ~ people ~ '))' -%}
     (
         ({{ rate }} + {{ z2 }} / (2.0 * ({{ people }})))
         {{ '-' if side == 'low' else '+' }} 1.959963984540054 * sqrt(

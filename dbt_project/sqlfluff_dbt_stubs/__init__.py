@@ -9,6 +9,8 @@ same shape as dbt's, which is all a linter needs. Never imported by dbt or the p
 from pathlib import Path
 
 import yaml
+from jinja2 import pass_context
+from jinja2.runtime import missing
 
 _VARS = (yaml.safe_load((Path(__file__).parent.parent / "dbt_project.yml").read_text()) or {}).get("vars") or {}
 
@@ -19,15 +21,36 @@ def var(name, default=None):
 
 
 class _Adapter:
-    """``adapter.dispatch('macro', 'package')(args)`` renders as a call ``macro(args)``; ``adapter.quote`` as DuckDB's."""
+    """``adapter.dispatch('macro', 'package')(args)`` renders the project's ``duckdb__macro`` or ``default__macro``
+    (the SQL dbt-duckdb renders), else a call ``macro(args)``; ``adapter.quote`` quotes as DuckDB."""
 
     @staticmethod
     def dispatch(name, package=None):
-        return lambda *args, **kwargs: f"{name}({', '.join(str(a) for a in args)})"
+        @pass_context
+        def call(context, *args, **kwargs):
+            for prefix in ("duckdb__", "default__"):
+                macro = context.resolve_or_missing(prefix + name)
+                if macro is not missing and callable(macro):
+                    return macro(*args, **kwargs)
+            return f"{name}({', '.join(str(a) for a in args)})"
+
+        return call
 
     @staticmethod
     def quote(identifier):
         return f'"{identifier}"'
+
+
+class _Dbt:
+    """dbt's cross-database macros as DuckDB renders them (the ones the models use)."""
+
+    @staticmethod
+    def dateadd(datepart, interval, from_date_or_timestamp):
+        return f"date_add({from_date_or_timestamp}, interval ({interval}) {datepart})"
+
+    @staticmethod
+    def datediff(first_date, second_date, datepart):
+        return f"date_diff('{datepart}', {first_date}, {second_date})"
 
 
 class _Exceptions:
@@ -50,6 +73,7 @@ class _Timestamp:
 
 
 adapter = _Adapter()
+dbt = _Dbt()
 exceptions = _Exceptions()
 run_started_at = _Timestamp()
 invocation_id = "00000000-0000-0000-0000-000000000000"

@@ -7,8 +7,8 @@ Python model's own ``model(dbt, session)``, unchanged, on an in-process DuckDB s
 next to the warehouse file, so the pseudonym key is the one the engine's ``keyed_hash`` uses) whose ``dbt.ref``
 are the model's parents read from the engine. Same code on the same engine as on DuckDB: the same rows.
 
-:func:`build` drives dbt in stages: the parents of the next Python model, that model here, and so on; then the
-rest of the project (``dbt run``), then its data tests. Slower than one ``dbt build`` (a copy of each Python model's
+:func:`build` drives dbt in waves: the SQL parents of the next Python models, those models here, and so on;
+then the rest of the project (``dbt run``), then its data tests. Slower than one ``dbt build`` (a copy of each Python model's
 inputs over the wire), linear in their size.
 """
 
@@ -157,6 +157,9 @@ def run_python_model(manifest: dict, name: str, pg_url: str | None = None) -> di
                        if n["name"] == name and n["language"] == "python")  # fmt: skip
     stand_in = next(n for n in manifest["nodes"].values() if n["resource_type"] == "model" and n["name"] == name)
     by_name = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] in ("model", "seed")}
+    # a parent that is itself a Python model's stand-in: its rows as the Python model wrote them
+    by_name.update({n["name"]: {**n, "schema": SCHEMA, "alias": n["name"]}
+                    for n in manifest["nodes"].values() if TAG in n.get("tags", [])})  # fmt: skip
     session_path = config.warehouse_path().with_name("engine_python.duckdb")  # next to the key file
     session_path.unlink(missing_ok=True)
     session = duckdb.connect(str(session_path))
@@ -211,50 +214,58 @@ def _ancestors(manifest: dict, unique_id: str) -> set[str]:
     return seen
 
 
-def stages(manifest: dict) -> list[tuple[set[str], str]]:
-    """(nodes to build before, stand-in) per Python model, in an order where each one's parents come first."""
+def waves(manifest: dict) -> list[tuple[set[str], list[str]]]:
+    """(nodes dbt builds first, stand-ins whose Python models then run) per wave: a wave's Python models have no
+    Python model upstream that has not run in an earlier wave. dbt builds a wave's SQL ancestors (stand-ins of
+    earlier waves among them); nothing when they are all built, or are stand-ins read from python_models directly."""
     stand_ins = {uid for uid, n in manifest["nodes"].items() if TAG in n.get("tags", [])}
-    order: list[str] = []
-    pending = set(stand_ins)
-    while pending:
-        ready = sorted(s for s in pending if not (_ancestors(manifest, s) & pending))
-        order.extend(ready)
-        pending -= set(ready)
+    ancestors = {s: {a for a in _ancestors(manifest, s) if a.split(".")[0] in ("model", "seed")} for s in stand_ins}
+    done: set[str] = set()
     built: set[str] = set()
     result = []
-    for uid in order:
-        before = {a for a in _ancestors(manifest, uid) if a.split(".")[0] in ("model", "seed")} - built
-        result.append((before, uid))
-        built |= before  # the stand-in itself: with the next stage that needs it, or the rest
+    while len(done) < len(stand_ins):
+        wave = sorted(s for s in stand_ins - done if not (ancestors[s] & stand_ins) - done)
+        if not wave:
+            raise RuntimeError("Python models depend on each other in a cycle")
+        need = set().union(*(ancestors[s] for s in wave)) - built
+        direct = {p for s in wave for p in manifest["parent_map"].get(s, []) if p in stand_ins}
+        if not need - direct:  # only stand-ins the Python models read: they read python_models.<name> instead
+            need = set()
+        result.append((need, wave))
+        built |= need
+        done |= set(wave)
     return result
 
 
 def build(dbt: Callable[[list[str]], Any], manifest_path: Callable[[], Path], log: Callable[[str], None] = print,
-          pg_url: str | None = None) -> dict:  # fmt: skip
+          pg_url: str | None = None, tests: bool = True) -> dict:  # fmt: skip
     """The whole project on an engine without dbt Python models. ``dbt(args)`` runs dbt and returns its
-    CompletedProcess; ``manifest_path()`` the manifest of the last invocation. Returns what ran."""
+    CompletedProcess; ``manifest_path()`` the manifest of the last invocation. Seeds, then per wave (:func:`waves`)
+    its SQL models and its Python models, then the rest of the project (``dbt run``), then (``tests``) the data
+    tests. Returns what ran."""
     summary: dict[str, Any] = {"stages": [], "python_models": []}
-    dbt(["parse"])
-    seeded = dbt(["seed"])
+    seeded = dbt(["seed"])  # also writes the manifest
     summary["stages"].append({"select": "seeds", "returncode": seeded.returncode})
     manifest = json.loads(manifest_path().read_text())
     names = lambda ids: [manifest["nodes"][i]["name"] for i in sorted(ids)]  # noqa: E731
     built: set[str] = set()
-    for before, stand_in in stages(manifest):
-        todo = [n for n in names(before) if n]
+    for need, wave in waves(manifest):
+        todo = [n for n in names(need - {i for i in need if i.startswith("seed.")})]
         if todo:
             done = dbt(["run", "--select", *todo])
             summary["stages"].append({"select": len(todo), "returncode": done.returncode})
-        python_name = manifest["nodes"][stand_in]["name"]
-        try:
-            info = run_python_model(manifest, python_name, pg_url)
-        except Exception as error:  # a parent failed to build: the stand-in and what follows fail in dbt
-            info = {"model": python_name, "error": f"{type(error).__name__}: {error}"[:300]}
-        log(f"python model {python_name}: {info}")
-        summary["python_models"].append(info)
-        built |= before
+        for stand_in in wave:
+            python_name = manifest["nodes"][stand_in]["name"]
+            try:
+                info = run_python_model(manifest, python_name, pg_url)
+            except Exception as error:  # a parent failed to build: the stand-in and what follows fail in dbt
+                info = {"model": python_name, "error": f"{type(error).__name__}: {error}"[:300]}
+            log(f"python model {python_name}: {info}")
+            summary["python_models"].append(info)
+        built |= need
     rest = dbt(["run", "--exclude", *names(built)] if built else ["run"])
     summary["stages"].append({"select": "rest", "returncode": rest.returncode})
-    tests = dbt(["test", "--exclude-resource-type", "unit_test"])
-    summary["tests_returncode"] = tests.returncode
+    if tests:
+        tested = dbt(["test", "--exclude-resource-type", "unit_test"])
+        summary["tests_returncode"] = tested.returncode
     return summary

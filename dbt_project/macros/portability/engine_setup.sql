@@ -1,5 +1,5 @@
 {#- Run at the start of every dbt invocation (on-run-start in dbt_project.yml): what the engine needs before any
-    model. PostgreSQL: pgcrypto (keyed_hash, macros/pseudonym.sql), jw_damerau_levenshtein (edit_distance,
+    model. PostgreSQL: pgcrypto (keyed_hash, macros/pseudonym.sql), jw_array_last (value_ignoring_nulls), jw_damerau_levenshtein (edit_distance,
     macros/identity.sql) and jw_jaro_winkler_similarity (jaro_winkler, macros/portability/functions.sql), in schema
     public. -#}
 {% macro engine_setup() -%}
@@ -43,6 +43,8 @@
         return d[la * w + lb + 1];
     end
     $fn$;
+    create or replace function public.jw_array_last(values_ anyarray) returns anyelement
+    language sql immutable strict parallel safe as $fn$ select values_[array_upper(values_, 1)] $fn$;
     create or replace function public.jw_jaro_winkler_similarity(a text, b text) returns double precision
     language plpgsql immutable strict parallel safe as $fn$
     declare

@@ -52,7 +52,9 @@
     cast(extract(epoch from {{ expr }}) as double precision)
 {%- endmacro %}
 
-{#- `value` rounded to `digits` decimals, for a double (PostgreSQL rounds only numeric). -#}
+{#- A double rounded to `digits` decimals as DuckDB rounds it: round(x * 10^digits) / 10^digits in doubles, halves
+    away from zero (0.11425 is 0.114249999... as a double: 0.1142). PostgreSQL's round(numeric) would round the
+    shortest decimal form instead (0.1143), its round(double) halves to even. -#}
 {% macro round_to(expr, digits) -%}
     {{ return(adapter.dispatch('round_to')(expr, digits)) }}
 {%- endmacro %}
@@ -62,7 +64,24 @@
 {%- endmacro %}
 
 {% macro postgres__round_to(expr, digits) -%}
-    cast(round(cast({{ expr }} as numeric), {{ digits }}) as double precision)
+    {%- set scaled = '(cast(' ~ expr ~ ' as double precision) * 1e' ~ digits ~ ')' -%}
+    (sign({{ scaled }}) * floor(abs({{ scaled }}) + 0.5) / 1e{{ digits }})
+{%- endmacro %}
+
+{#- A double as decimal(`precision`, `scale`), rounded as DuckDB casts: the double times 10^scale rounded (halves
+    away from zero), so a double just below a half rounds down (78.605 is 78.60499999... : 78.60). PostgreSQL's cast
+    would round the shortest decimal form (78.61). -#}
+{% macro double_to_decimal(expr, precision, scale) -%}
+    {{ return(adapter.dispatch('double_to_decimal')(expr, precision, scale)) }}
+{%- endmacro %}
+
+{% macro default__double_to_decimal(expr, precision, scale) -%}
+    cast({{ expr }} as decimal({{ precision }}, {{ scale }}))
+{%- endmacro %}
+
+{% macro postgres__double_to_decimal(expr, precision, scale) -%}
+    {%- set scaled = '(cast(' ~ expr ~ ' as double precision) * 1e' ~ scale ~ ')' -%}
+    cast(cast(sign({{ scaled }}) * floor(abs({{ scaled }}) + 0.5) as numeric) / 1e{{ scale }} as decimal({{ precision }}, {{ scale }}))
 {%- endmacro %}
 
 {#- A string split at `separator` into an array (unnest it for rows). -#}
@@ -181,4 +200,57 @@
 
 {% macro postgres__jaro_winkler(a, b) -%}
     public.jw_jaro_winkler_similarity({{ a }}, {{ b }})
+{%- endmacro %}
+
+{#- first_value / last_value IGNORE NULLS over a window: `which` first | last, `expr`, the window's text (partition,
+    order, frame). PostgreSQL has no IGNORE NULLS: the non-null values of the frame as an array (an aggregate over
+    the window with FILTER), and its first or last element (jw_array_last, macros/portability/engine_setup.sql). -#}
+{% macro value_ignoring_nulls(which, expr, window) -%}
+    {{ return(adapter.dispatch('value_ignoring_nulls')(which, expr, window)) }}
+{%- endmacro %}
+
+{% macro default__value_ignoring_nulls(which, expr, window) -%}
+    {{ which }}_value({{ expr }} ignore nulls) over ({{ window }})
+{%- endmacro %}
+
+{% macro postgres__value_ignoring_nulls(which, expr, window) -%}
+    {%- set values = 'array_agg(' ~ expr ~ ') filter (where (' ~ expr ~ ') is not null) over (' ~ window ~ ')' -%}
+    {%- if which == 'first' %}({{ values }})[1]{% else %}public.jw_array_last({{ values }}){% endif -%}
+{%- endmacro %}
+
+{#- Arrays (DuckDB lists): how many elements; the `n`-th element from the end; the last `n` elements. -#}
+{% macro array_size(expr) -%}
+    {{ return(adapter.dispatch('array_size')(expr)) }}
+{%- endmacro %}
+
+{% macro default__array_size(expr) -%}
+    len({{ expr }})
+{%- endmacro %}
+
+{% macro postgres__array_size(expr) -%}
+    cardinality({{ expr }})
+{%- endmacro %}
+
+{% macro array_from_end(expr, n=1) -%}
+    {{ return(adapter.dispatch('array_from_end')(expr, n)) }}
+{%- endmacro %}
+
+{% macro default__array_from_end(expr, n=1) -%}
+    ({{ expr }})[-{{ n }}]
+{%- endmacro %}
+
+{% macro postgres__array_from_end(expr, n=1) -%}
+    ({{ expr }})[cardinality({{ expr }}) + 1 - {{ n }}]
+{%- endmacro %}
+
+{% macro array_tail(expr, n) -%}
+    {{ return(adapter.dispatch('array_tail')(expr, n)) }}
+{%- endmacro %}
+
+{% macro default__array_tail(expr, n) -%}
+    ({{ expr }})[-{{ n }}:]
+{%- endmacro %}
+
+{% macro postgres__array_tail(expr, n) -%}
+    ({{ expr }})[cardinality({{ expr }}) + 1 - {{ n }}:]
 {%- endmacro %}

@@ -3,9 +3,5 @@
     orchestration.lib.engine_python wrote: the Python model's own model(dbt, session) run on an in-process DuckDB
     over its parents read from the engine, into the table python_models.<name>. Same code, same results. -#}
 {% macro python_model_output(name) -%}
-    {{ return(adapter.dispatch('python_model_output')(name)) }}
-{%- endmacro %}
-
-{% macro default__python_model_output(name) -%}
-    select * from {{ adapter.quote('python_models') }}.{{ adapter.quote(name) }}
+    select * from python_models.{{ name }}
 {%- endmacro %}

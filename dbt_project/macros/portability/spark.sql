@@ -273,10 +273,6 @@
 {%- endmacro %}
 
 {% macro default__ordered_list_agg(expr, order_by) -%}
-    list({{ expr }} order by {{ order_by }})
-{%- endmacro %}
-
-{% macro postgres__ordered_list_agg(expr, order_by) -%}
     array_agg({{ expr }} order by {{ order_by }})
 {%- endmacro %}
 
@@ -300,12 +296,8 @@
     select 1 as built_whole_nothing_to_delete
 {%- endmacro %}
 
-{#- Arrays (DuckDB lists): length, joined to a string, the first or last n elements, the i-th element (1-based,
-    negative from the end), and one row per element as a table expression for FROM (a lateral join on Spark). -#}
-{% macro list_length(expr) -%}{{ return(adapter.dispatch('list_length')(expr)) }}{%- endmacro %}
-{% macro default__list_length(expr) -%}len({{ expr }}){%- endmacro %}
-{% macro postgres__list_length(expr) -%}coalesce(cardinality({{ expr }}), 0){%- endmacro %}
-{% macro spark__list_length(expr) -%}size({{ expr }}){%- endmacro %}
+{#- Arrays (DuckDB lists) besides functions.sql's: joined to a string, the first n elements, the i-th element
+    (1-based, negative from the end), and one row per element as a table expression for FROM (lateral on Spark). -#}
 
 {% macro list_join(expr, separator) -%}{{ return(adapter.dispatch('list_join')(expr, separator)) }}{%- endmacro %}
 {% macro default__list_join(expr, separator) -%}array_to_string({{ expr }}, {{ separator }}){%- endmacro %}
@@ -315,10 +307,6 @@
 {% macro default__list_head(expr, n) -%}{{ expr }}[1:{{ n }}]{%- endmacro %}
 {% macro spark__list_head(expr, n) -%}slice({{ expr }}, 1, {{ n }}){%- endmacro %}
 
-{% macro list_tail(expr, n) -%}{{ return(adapter.dispatch('list_tail')(expr, n)) }}{%- endmacro %}
-{% macro default__list_tail(expr, n) -%}{{ expr }}[-{{ n }}:]{%- endmacro %}
-{% macro postgres__list_tail(expr, n) -%}{{ expr }}[greatest(cardinality({{ expr }}) - {{ n }} + 1, 1):]{%- endmacro %}
-{% macro spark__list_tail(expr, n) -%}slice({{ expr }}, greatest(size({{ expr }}) - {{ n }} + 1, 1), {{ n }}){%- endmacro %}
 
 {% macro list_element(expr, i) -%}{{ return(adapter.dispatch('list_element')(expr, i)) }}{%- endmacro %}
 {% macro default__list_element(expr, i) -%}{{ expr }}[{{ i }}]{%- endmacro %}
@@ -329,10 +317,22 @@
 {% macro default__unnest_as(expr, alias, column) -%}unnest({{ expr }}) as {{ alias }} ({{ column }}){%- endmacro %}
 {% macro spark__unnest_as(expr, alias, column) -%}lateral explode({{ expr }}) as {{ alias }} ({{ column }}){%- endmacro %}
 
-{#- first_value/last_value skipping NULLs (a window function; the OVER clause follows the macro). -#}
-{% macro value_ignoring_nulls(kind, expr) -%}{{ return(adapter.dispatch('value_ignoring_nulls')(kind, expr)) }}{%- endmacro %}
-{% macro default__value_ignoring_nulls(kind, expr) -%}{{ kind }}_value({{ expr }} ignore nulls){%- endmacro %}
-{% macro spark__value_ignoring_nulls(kind, expr) -%}{{ kind }}_value({{ expr }}, true){%- endmacro %}
+{#- The portable macros of macros/portability/functions.sql on arrays and IGNORE NULLS windows, on Spark. -#}
+{% macro spark__value_ignoring_nulls(which, expr, window) -%}
+    {{ which }}_value({{ expr }}, true) over ({{ window }})
+{%- endmacro %}
+
+{% macro spark__array_size(expr) -%}
+    size({{ expr }})
+{%- endmacro %}
+
+{% macro spark__array_from_end(expr, n=1) -%}
+    try_element_at({{ expr }}, -{{ n }})
+{%- endmacro %}
+
+{% macro spark__array_tail(expr, n) -%}
+    slice({{ expr }}, greatest(size({{ expr }}) - {{ n }} + 1, 1), {{ n }})
+{%- endmacro %}
 
 {#- Model contracts declare DuckDB's type names (varchar, timestamp with time zone, ...): the query dbt builds from a
     contract to compare column types is translated like every model's SQL. -#}
@@ -354,3 +354,16 @@
 {% macro days_between(start, end) -%}{{ return(adapter.dispatch('days_between')(start, end)) }}{%- endmacro %}
 {% macro default__days_between(start, end) -%}({{ end }} - {{ start }}){%- endmacro %}
 {% macro spark__days_between(start, end) -%}datediff({{ end }}, {{ start }}){%- endmacro %}
+
+{#- Doubles rounded as DuckDB rounds them (functions.sql): Spark's round and its cast to decimal round the shortest
+    decimal form of a double (0.11425 to 0.1143), DuckDB the double itself (0.114249999...: 0.1142); scaled, floored
+    halves away from zero, as PostgreSQL's implementation. -#}
+{% macro spark__round_to(expr, digits) -%}
+    {%- set scaled = '(cast(' ~ expr ~ ' as double) * 1e' ~ digits ~ ')' -%}
+    (sign({{ scaled }}) * floor(abs({{ scaled }}) + 0.5) / 1e{{ digits }})
+{%- endmacro %}
+
+{% macro spark__double_to_decimal(expr, precision, scale) -%}
+    {%- set scaled = '(cast(' ~ expr ~ ' as double) * 1e' ~ scale ~ ')' -%}
+    cast(cast(sign({{ scaled }}) * floor(abs({{ scaled }}) + 0.5) as decimal(38, 0)) / cast(power(10, {{ scale }}) as decimal(38, 0)) as decimal({{ precision }}, {{ scale }}))
+{%- endmacro %}

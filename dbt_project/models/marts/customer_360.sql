@@ -187,7 +187,7 @@ consent as (
     select
         person_id,
         {%- for purpose in ['email_marketing', 'profiling', 'device_data', 'ad_audiences'] %}
-        coalesce(max(case when purpose = '{{ purpose }}' then granted end), false) as consent_{{ purpose }},
+        coalesce(bool_or(case when purpose = '{{ purpose }}' then granted end), false) as consent_{{ purpose }},
         max(case when purpose = '{{ purpose }}' then decided_at end) as consent_{{ purpose }}_at{{ ',' if not loop.last }}
         {%- endfor %}
     from {{ ref('consent_current') }}

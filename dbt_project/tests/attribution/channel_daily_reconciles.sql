@@ -40,5 +40,5 @@ where coalesce(daily.sessions, 0) != coalesce(sessions.sessions, 0)
     or coalesce(daily.revenue, 0) != coalesce(conversions.revenue, 0)
     {%- for model in attribution_models() %}
     or abs(coalesce(daily.attributed_conversions_{{ model }}, 0) - coalesce(conversions.conversions, 0)) > 1e-6
-    or abs(coalesce(daily.attributed_revenue_{{ model }}, 0) - coalesce(cast(conversions.revenue as double), 0)) > 0.01
+    or abs(coalesce(daily.attributed_revenue_{{ model }}, 0) - coalesce(cast(conversions.revenue as double precision), 0)) > 0.01
     {%- endfor %}

@@ -11,7 +11,7 @@ conversions as (
     select cast(timezone('UTC', occurred_at) as date) as date_day, count(*) as conversions, sum(revenue) as revenue
     from {{ ref('touchpoints') }}
     where is_conversion
-    group by all
+    group by 1
 )
 
 select

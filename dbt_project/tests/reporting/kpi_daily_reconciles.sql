@@ -26,7 +26,7 @@ days_off as (
 gaps as (
     select 'gaps in the days' as problem
     from kpi
-    having count(*) != date_diff('day', min(date_day), max(date_day)) + 1
+    having count(*) != {{ dbt.datediff('min(date_day)', 'max(date_day)', 'day') }} + 1
 ),
 
 people as (

@@ -34,13 +34,15 @@ select
     identified_by,
     coalesce(
         own_person_id,
-        {{ value_ignoring_nulls('first', 'own_person_id') }} over (
-            partition by visitor_id order by occurred_at, storefront_event_id
-            rows between current row and unbounded following
-        ),
-        {{ value_ignoring_nulls('last', 'own_person_id') }} over (
-            partition by visitor_id order by occurred_at, storefront_event_id
-            rows between unbounded preceding and current row
-        )
+        {{ value_ignoring_nulls(
+            'first', 'own_person_id',
+            'partition by visitor_id order by occurred_at, storefront_event_id
+            rows between current row and unbounded following'
+        ) }},
+        {{ value_ignoring_nulls(
+            'last', 'own_person_id',
+            'partition by visitor_id order by occurred_at, storefront_event_id
+            rows between unbounded preceding and current row'
+        ) }}
     ) as person_id
 from identified

@@ -15,7 +15,7 @@
         incremental_strategy='delete+insert',
         unique_key='touchpoint_id',
         on_schema_change='fail',
-        post_hook="{{ delete_from(this, 'touchpoint_id not in (select touchpoint_id from ' ~ ref('int_journey__actor_touchpoints') ~ ')') }}",
+        post_hook="delete from {{ this }} where touchpoint_id not in (select touchpoint_id from {{ ref('int_journey__actor_touchpoints') }})",
     )
 }}
 {%- set ua = var('session_rules') == 'universal_analytics' %}
@@ -67,9 +67,11 @@ ordered as (
     select
         *,
         lag(occurred_at) over actor_time as previous_at,
-        {{ value_ignoring_nulls('last', 'campaign') }} over (
-            partition by actor_key order by occurred_at, same_time_rank, touchpoint_id rows between unbounded preceding and 1 preceding
-        ) as previous_campaign
+        {{ value_ignoring_nulls(
+            'last', 'campaign',
+            'partition by actor_key order by occurred_at, same_time_rank, touchpoint_id
+            rows between unbounded preceding and 1 preceding'
+        ) }} as previous_campaign
     from touchpoints
     window actor_time as (partition by actor_key order by occurred_at, same_time_rank, touchpoint_id)
 ),

@@ -65,7 +65,7 @@ ranked as (
     select
         *,
         row_number() over (
-            partition by product_id order by method_order, score desc, similar_product_id
+            partition by product_id order by method_order, score desc nulls last, similar_product_id
         ) as rank
     from candidates
 )

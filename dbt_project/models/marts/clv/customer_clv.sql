@@ -17,12 +17,12 @@ select
     cast(predictions.frequency as integer) as frequency,
     cast(predictions.recency as double precision) as recency,
     cast(predictions.age as double precision) as age,
-    cast(predictions.monetary as decimal(18, 2)) as monetary,
+    {{ double_to_decimal('predictions.monetary', 18, 2) }} as monetary,
     cast(predictions.p_alive as double precision) as p_alive,
     cast(predictions.expected_purchases_90d as double precision) as expected_purchases_90d,
     cast(predictions.expected_purchases_365d as double precision) as expected_purchases_365d,
-    cast(predictions.expected_average_value as decimal(18, 2)) as expected_average_value,
-    cast(predictions.clv_12m as decimal(18, 2)) as clv_12m,
+    {{ double_to_decimal('predictions.expected_average_value', 18, 2) }} as expected_average_value,
+    {{ double_to_decimal('predictions.clv_12m', 18, 2) }} as clv_12m,
     cast(revenue.historical_revenue as decimal(18, 2)) as historical_revenue
 from predictions
 left join revenue on predictions.person_id = revenue.person_id

@@ -46,15 +46,15 @@ paths as (
         conversions.conversion_revenue,
         conversions.touchpoints,
         case when conversions.is_direct then 0.0 else conversions.days_to_convert end as days_to_convert,
-        case when conversions.is_direct then 0 else {{ list_length('collapsed.channels') }} end as steps,
+        case when conversions.is_direct then 0 else {{ array_size('collapsed.channels') }} end as steps,
         case
             when conversions.is_direct then '(direct)'
-            when {{ list_length('collapsed.channels') }} <= {{ max_steps }} then {{ list_join('collapsed.channels', "' > '") }}
+            when {{ array_size('collapsed.channels') }} <= {{ max_steps }} then {{ list_join('collapsed.channels', "' > '") }}
             else {{ list_join(list_head('collapsed.channels', 2), "' > '") }} || ' > ... > '
-                || {{ list_join(list_tail('collapsed.channels', 2), "' > '") }}
+                || {{ list_join(array_tail('collapsed.channels', 2), "' > '") }}
         end as path,
         case when conversions.is_direct then '(direct)' else {{ list_element('collapsed.channels', 1) }} end as first_channel,
-        case when conversions.is_direct then '(direct)' else {{ list_element('collapsed.channels', -1) }} end as last_channel
+        case when conversions.is_direct then '(direct)' else {{ array_from_end('collapsed.channels') }} end as last_channel
     from conversions
     inner join {{ ref('touchpoints') }} as purchases on conversions.conversion_id = purchases.touchpoint_id
     left join collapsed on conversions.conversion_id = collapsed.conversion_id

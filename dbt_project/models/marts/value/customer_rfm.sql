@@ -31,7 +31,7 @@ measured as (
 scored as (
     select
         *,
-        1 + cast(floor(5.0 * (rank() over (order by recency_days desc) - 1) / customers_scored) as integer) as r_score,
+        1 + cast(floor(5.0 * (rank() over (order by recency_days desc nulls last) - 1) / customers_scored) as integer) as r_score,
         1 + cast(floor(5.0 * (rank() over (order by frequency) - 1) / customers_scored) as integer) as f_score,
         1 + cast(floor(5.0 * (rank() over (order by monetary) - 1) / customers_scored) as integer) as m_score
     from measured
