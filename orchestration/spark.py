@@ -312,7 +312,11 @@ def write_from_duckdb(cursor, session, result_table: str, schema: str, name: str
     folder = exchange_dir() / "out" / schema / name
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    session.execute(f"copy \"{result_table}\" to '{folder / 'part-0.parquet'}' (format parquet)")
+    # Spark reads no nanosecond timestamps (pandas' datetime64[ns] from a Python model): microseconds, as DuckDB's own
+    columns = session.execute(f'describe "{result_table}"').fetchall()
+    select = ", ".join(f'cast("{name}" as timestamp) as "{name}"' if kind.upper().startswith("TIMESTAMP_NS") else f'"{name}"'
+                       for name, kind, *_ in columns)  # fmt: skip
+    session.execute(f"copy (select {select} from \"{result_table}\") to '{folder / 'part-0.parquet'}' (format parquet)")
     cursor.execute(f"create database if not exists `{schema}`")
     cursor.execute(f"drop table if exists `{schema}`.`{name}`")
     cursor.execute(f"create table `{schema}`.`{name}` using parquet location '{folder.as_uri()}'")
