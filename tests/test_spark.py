@@ -97,7 +97,7 @@ def test_thrift_server_round_trip(tmp_path, monkeypatch):
         session = duckdb.connect()
         session.execute("set TimeZone = 'UTC'")
         assert spark.read_into_duckdb(cur, session, "shop", "customers", "c") == 2
-        assert dict(session.execute("select column_name, data_type from (describe c)").fetchall())["created_at"] == "TIMESTAMP WITH TIME ZONE"
+        assert dict(session.execute("select column_name, column_type from (describe c)").fetchall())["created_at"] == "TIMESTAMP WITH TIME ZONE"
         session.execute("create table r as select id * 10 as id, [email, 'x'] as tags, created_at from c")
         assert spark.write_from_duckdb(cur, session, "r", "python_models", "r") == 2
         cur.execute("select id, tags, created_at from python_models.r order by id")
