@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(JW_DATA_DIR)/dagster_home
 DOCS_PORT ?= 8080
 UI_PORT ?= 3000
 
-.PHONY: install demo test test-postgres bench ui dashboard docs lock clean
+.PHONY: install demo test test-postgres test-spark bench ui dashboard docs lock clean
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ test: $(STAMP)
 
 test-postgres: $(STAMP)   # the demo world on PostgreSQL (JW_POSTGRES_URL's server) and DuckDB, every mart compared by checksum
 	$(BIN)/journey compare postgres $(COMPARE_ARGS)
+
+test-spark: $(STAMP)   # the demo world on Spark (Thrift server from pyspark; needs Java 17) and DuckDB, every mart compared by checksum
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,spark]"
+	$(BIN)/journey compare spark $(COMPARE_ARGS)
 
 bench: $(STAMP)   # ingestion speed against DuckDB's own, at 20,000 people (minutes; BENCH_ARGS="--people 2000" for a quick look); the CLV fit at 100,000 customers (seconds)
 	$(BIN)/python bench/ingestion_speed.py $(BENCH_ARGS)

@@ -18,6 +18,7 @@
     journey webhooks [--host --port 8010]             receive the shop's and the ESP's signed webhooks into the inbox
     journey deliver [--once | --follow] [--batch-size N] [--max-attempts N]   send released outbox messages
     journey bench activation [--abandonments N --quiet-seconds S]   webhook -> ESP receipt latency, p50/p95/max
+    journey spark start|stop|status|register          the Spark Thrift server of dbt's spark target; lake -> tables
     journey gx docs [--open]                          GX data docs of the recorded validations in $JW_DATA_DIR/gx_docs
 
 Everything lands under ``$JW_DATA_DIR`` (default ``<repo>/data``); runs go through the Dagster instance in
@@ -552,6 +553,61 @@ def bench_activation(abandonments: int, unconsented: int, quiet_seconds: float, 
     raise SystemExit(1 if bad else 0)
 
 
+# --- journey spark (the Thrift server of dbt's spark target) ---------------------------------------------------
+
+
+@cli.group("spark")
+def spark_group() -> None:
+    """The Spark Thrift server of dbt's `spark` target (pyspark, local[2], 127.0.0.1:10000, data in $JW_DATA_DIR/spark)."""
+
+
+@spark_group.command("start")
+@click.option("--timeout", type=click.FloatRange(min=1), default=240.0, show_default=True, help="Seconds to wait for it to accept connections.")
+def spark_start(timeout: float) -> None:
+    """Start the server (unless it runs) and wait until it accepts connections."""
+    from orchestration import spark
+
+    try:
+        pid, seconds = spark.start(timeout=timeout)
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"spark thrift server: pid {pid}, accepting on {spark.HOST}:{spark.PORT} after {seconds:.1f} s "
+               f"(log {spark.log_file()})")
+
+
+@spark_group.command("stop")
+def spark_stop() -> None:
+    """Stop the server of the pid file."""
+    from orchestration import spark
+
+    click.echo("spark thrift server: stopped" if spark.stop() else "spark thrift server: was not running")
+
+
+@spark_group.command("status")
+def spark_status() -> None:
+    """Whether it runs and accepts connections (exit 1 when not)."""
+    from orchestration import spark
+
+    state = spark.status()
+    click.echo(str(state))
+    raise SystemExit(0 if state.pid is not None and state.accepting else 1)
+
+
+@spark_group.command("register")
+@click.option("--lake", type=click.Path(file_okay=False), default=None, help="dlt's Parquet  [default: $JW_LAKE_DIR or $JW_DATA_DIR/lake]")
+def spark_register(lake: str | None) -> None:
+    """External tables <dataset>.<table> over dlt's Parquet in the lake, for the dbt sources."""
+    from pathlib import Path
+
+    from orchestration import spark
+
+    tables = spark.register(Path(lake) if lake else None)
+    for dataset, names in tables.items():
+        click.echo(f"{dataset}: {len(names)} tables")
+    if not tables:
+        raise click.ClickException(f"no Parquet tables under {lake or spark.lake_dir()}")
+
+
 # --- journey deliver (activation: the outbox's delivery worker) ------------------------------------------------
 
 
@@ -600,7 +656,7 @@ def gx_docs(open_browser: bool) -> None:
 
 
 @cli.command("compare")
-@click.argument("engine", type=click.Choice(["postgres"]))
+@click.argument("engine", type=click.Choice(["postgres", "spark"]))
 @click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Random seed of the world.")
 @click.option("--people", type=click.IntRange(min=1), default=300, show_default=True, help="People in it.")
 @click.option("--days", type=click.IntRange(min=7), default=21, show_default=True, help="Days of history.")

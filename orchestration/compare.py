@@ -51,6 +51,7 @@ KNOWN_DIFFERENCES: dict[str, dict[str, dict]] = {
         "social_engagement": {"columns": ["avg_sentiment"], "reason": AVERAGE_OF_DOUBLES},
         "sentiment_daily": {"columns": ["avg_sentiment"], "reason": AVERAGE_OF_DOUBLES},
     },
+    "spark": {},
 }
 
 
@@ -275,8 +276,8 @@ def load_sources(log) -> None:
 
 
 def build_engine(engine: str, work: Path, log, tests: bool = True) -> dict:
-    """dlt + dbt of the world in ``work`` on ``engine`` (duckdb | postgres): seeds, models and (``tests``) the data
-    tests; returns what dbt reported."""
+    """dlt + dbt of the world in ``work`` on ``engine`` (duckdb | postgres | spark): seeds, models and (``tests``) the
+    data tests; returns what dbt reported."""
     from orchestration.lib import engine_python
     from orchestration.lib.dbt import run_dbt
 
@@ -293,6 +294,11 @@ def build_engine(engine: str, work: Path, log, tests: bool = True) -> dict:
         results.setdefault("dbt", []).append({"args": args[:2], "returncode": done.returncode, "summary": summary})
         return done
 
+    if engine == "spark":  # dlt wrote Parquet to the lake: external tables over it for the dbt sources
+        from orchestration import spark
+
+        registered = spark.register()
+        log(f"  registered {sum(map(len, registered.values()))} lake tables on spark")
     if engine == "duckdb":
         dbt(["seed"])
         dbt(["run"])
@@ -310,8 +316,12 @@ def compare(engine: str, people: int = 300, days: int = 21, seed: int = 42, url:
     """Generates the world, builds it on DuckDB and on ``engine`` (``tests``: and runs the data tests on both; they
     do not decide the comparison), compares the marts; returns the report (also written to
     ``$JW_DATA_DIR/compare-<engine>.json``)."""
-    if engine != "postgres":
-        raise ValueError(f"no comparison for engine {engine!r} here (postgres)")
+    if engine not in ("postgres", "spark"):
+        raise ValueError(f"no comparison for engine {engine!r} (postgres, spark)")
+    if engine == "spark":  # the server of this data directory, if any, gives way to the comparison's own
+        from orchestration import spark
+
+        spark.stop()
     from ingestion.demo_world.generator import generate
     from ingestion.demo_world.writers import write_world
 
@@ -322,7 +332,7 @@ def compare(engine: str, people: int = 300, days: int = 21, seed: int = 42, url:
     started = time.monotonic()
     with environment(JW_DATA_DIR=str(work), JW_WAREHOUSE_PATH=None, JW_PSEUDONYM_KEY_FILE=None, JW_DESTINATION=None,
                      JW_POSTGRES_URL=engine_url, JW_LAKE_DIR=None, JW_HISTORY_DIR=None):  # fmt: skip
-        for stale in ("warehouse.duckdb", "warehouse.duckdb.wal", "dlt_pipelines", f"dlt_pipelines_{engine}"):
+        for stale in ("warehouse.duckdb", "warehouse.duckdb.wal", "dlt_pipelines", f"dlt_pipelines_{engine}", "lake"):
             path = work / stale
             if path.is_dir():
                 import shutil
@@ -336,10 +346,24 @@ def compare(engine: str, people: int = 300, days: int = 21, seed: int = 42, url:
         with environment(JW_DESTINATION="duckdb"):
             duck = build_engine("duckdb", work, log, tests)
         log(f"{engine}:")
-        recreate_database(engine_url)
-        with environment(JW_DESTINATION=engine):
-            other = build_engine(engine, work, log, tests)
-        rows = compare_tables(duckdb_tables(config.warehouse_path()), postgres_tables(engine_url), engine)
+        if engine == "spark":
+            # a fresh metastore, and a server that holds this world's pseudonym key (orchestration/spark.py)
+            spark.reset()
+            pid, seconds = spark.start()
+            log(f"  spark thrift server: pid {pid}, accepting after {seconds:.1f} s")
+            try:
+                with environment(JW_DESTINATION=engine):
+                    other = build_engine(engine, work, log, tests)
+                other["thrift_server_start_seconds"] = round(seconds, 1)
+                engine_side = spark.engine_tables(SCHEMAS)
+            finally:
+                spark.stop()
+        else:
+            recreate_database(engine_url)
+            with environment(JW_DESTINATION=engine):
+                other = build_engine(engine, work, log, tests)
+            engine_side = postgres_tables(engine_url)
+        rows = compare_tables(duckdb_tables(config.warehouse_path()), engine_side, engine)
     unexpected = [r["mart"] for r in rows if r["match"] != "yes" and not r.get("known")]
     report = {
         "engine": engine,

@@ -1,6 +1,6 @@
 -- Whole UTC days from the UTC day of `column` (a timestamptz) to `as_of_date` (a date in scope); null stays null.
 {% macro days_since_as_of(column) -%}
-    as_of_date - cast(timezone('UTC', {{ column }}) as date)
+    {{ days_between("cast(timezone('UTC', " ~ column ~ ") as date)", 'as_of_date') }}
 {%- endmacro %}
 
 -- One part of marts.customer_engagement's engagement score: the part's weight (points) times

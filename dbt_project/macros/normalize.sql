@@ -4,7 +4,21 @@
 {%- endmacro %}
 
 {% macro normalize_handle(column) -%}
-    nullif(lower(ltrim(trim({{ column }}), '@')), '')
+    nullif(lower({{ strip_leading('trim(' ~ column ~ ')', "'@'") }}), '')
+{%- endmacro %}
+
+{#- The leading characters of `value` that are in `characters` removed: ltrim(value, characters) on DuckDB and
+    PostgreSQL; Spark reads a two-argument ltrim the other way round: SQL's trim(leading ... from ...). -#}
+{% macro strip_leading(value, characters) -%}
+    {{ return(adapter.dispatch('strip_leading', 'journey_warehouse')(value, characters)) }}
+{%- endmacro %}
+
+{% macro default__strip_leading(value, characters) -%}
+    ltrim({{ value }}, {{ characters }})
+{%- endmacro %}
+
+{% macro spark__strip_leading(value, characters) -%}
+    trim(leading {{ characters }} from {{ value }})
 {%- endmacro %}
 
 {% macro normalize_phone(column) -%}

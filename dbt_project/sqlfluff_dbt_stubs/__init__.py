@@ -22,7 +22,7 @@ def var(name, default=None):
 
 class _Adapter:
     """``adapter.dispatch('macro', 'package')(args)`` renders the project's ``duckdb__macro`` or ``default__macro``
-    (the SQL dbt-duckdb renders), else a call ``macro(args)``."""
+    (the SQL dbt-duckdb renders), else a call ``macro(args)``; ``adapter.quote`` quotes as DuckDB."""
 
     @staticmethod
     def dispatch(name, package=None):
@@ -35,6 +35,10 @@ class _Adapter:
             return f"{name}({', '.join(str(a) for a in args)})"
 
         return call
+
+    @staticmethod
+    def quote(identifier):
+        return f'"{identifier}"'
 
 
 class _Dbt:

@@ -167,13 +167,23 @@ def run_python_model(manifest: dict, name: str, pg_url: str | None = None) -> di
     try:
         session.execute("set TimeZone = 'UTC'")
         dbt_pseudonym.register(session, secret=pseudonym.key())
-        pg = _pg_connect(pg_url)
+        if config.destination() == "spark":  # the Thrift server, tables handed over as Parquet (orchestration.spark)
+            from orchestration import spark
+
+            pg = spark.connect()
+            engine_cursor = pg.cursor()
+            reader = lambda schema, table, local: spark.read_into_duckdb(engine_cursor, session, schema, table, local)  # noqa: E731
+            writer = lambda result, name: spark.write_from_duckdb(engine_cursor, session, result, SCHEMA, name)  # noqa: E731
+        else:
+            pg = _pg_connect(pg_url)
+            reader = lambda schema, table, local: _read_into_duckdb(pg, session, schema, table, local)  # noqa: E731
+            writer = lambda result, name: _write_to_pg(pg, session, result, name)  # noqa: E731
         try:
             tables = {}
             for ref in python_node["refs"]:
                 parent = by_name[ref["name"]]
                 tables[ref["name"]] = ref["name"]
-                read += _read_into_duckdb(pg, session, parent["schema"], parent["alias"] or parent["name"], ref["name"])
+                read += reader(parent["schema"], parent["alias"] or parent["name"], ref["name"])
             spec = importlib.util.spec_from_file_location(f"_python_model_{name}", DBT_PROJECT_DIR / python_node["original_file_path"])
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
@@ -184,7 +194,7 @@ def run_python_model(manifest: dict, name: str, pg_url: str | None = None) -> di
                 session.register("_frame", result)
                 session.execute("create table _result as select * from _frame")
                 session.unregister("_frame")
-            written = _write_to_pg(pg, session, "_result", name)
+            written = writer("_result", name)
         finally:
             pg.close()
     finally:

@@ -79,7 +79,7 @@ social as (
         first_interaction_id,
         split_part(trim(display_name), ' ', 1),
         -- a second word that is an initial ("S.") is no last name
-        case when length(regexp_replace(split_part(trim(display_name), ' ', 2), '[^[:alpha:]]', '', 'g')) > 1
+        case when length({{ regex_replace_all("split_part(trim(display_name), ' ', 2)", "'[^[:alpha:]]'", "''") }}) > 1
             then split_part(trim(display_name), ' ', 2) end,
         cast(null as varchar), cast(null as varchar), cast(null as integer), cast(null as varchar),
         handle_normalized
@@ -101,21 +101,21 @@ cleaned as (
         node,
         record_type,
         record_key,
-        nullif(regexp_replace(lower(first_name), '[^[:alpha:]]', '', 'g'), '') as first_name,
-        nullif(regexp_replace(lower(last_name), '[^[:alpha:]]', '', 'g'), '') as last_name,
-        nullif(regexp_replace(postcode, '[^0-9]', '', 'g'), '') as postcode,
+        nullif({{ regex_replace_all('lower(first_name)', "'[^[:alpha:]]'", "''") }}, '') as first_name,
+        nullif({{ regex_replace_all('lower(last_name)', "'[^[:alpha:]]'", "''") }}, '') as last_name,
+        nullif({{ regex_replace_all('postcode', "'[^0-9]'", "''") }}, '') as postcode,
         nullif(lower(trim(city)), '') as city,
         birth_year,
         -- the national number's digits; a placeholder has hardly any distinct digits
         case
             when {{ distinct_characters(
-                "regexp_replace(regexp_replace(phone, '^(\\+49|0049|0)', ''), '[^0-9]', '', 'g')"
+                regex_replace_all("regexp_replace(phone, '^(\\+49|0049|0)', '')", "'[^0-9]'", "''")
             ) }} >= {{ min_distinct_digits }}
-            then right(regexp_replace(phone, '[^0-9]', '', 'g'), 6)
+            then right({{ regex_replace_all('phone', "'[^0-9]'", "''") }}, 6)
         end as phone_last6,
         case
             when not {{ regex_contains('lower(email_local)', "'^(" ~ generic_mailbox_words | join('|') ~ ")'") }}
-            then nullif(regexp_replace(lower(email_local), '[^a-z0-9]', '', 'g'), '')
+            then nullif({{ regex_replace_all('lower(email_local)', "'[^a-z0-9]'", "''") }}, '')
         end as token
     from records
 ),

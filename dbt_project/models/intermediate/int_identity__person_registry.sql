@@ -13,7 +13,7 @@
         incremental_strategy='delete+insert',
         full_refresh=false,
         on_schema_change='append_new_columns',
-        post_hook="delete from {{ this }} where node not in (select node from {{ ref('int_identity__components') }} where is_record)",
+        post_hook="{{ delete_from(this, 'node not in (select node from ' ~ ref('int_identity__components') ~ ' where is_record)') }}",
     )
 }}
 {%- set now = "cast('" ~ run_started_at.isoformat() ~ "' as timestamp with time zone)" %}

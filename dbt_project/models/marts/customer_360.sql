@@ -106,7 +106,7 @@ channel_use as (
     -- sessions per person and channel (a session counts for every channel it touched)
     select sessions.person_id, channel_list.channel, count(*) as sessions, max(sessions.session_end) as last_used_at
     from sessions
-    cross join unnest({{ split_to_array('sessions.channel_list', "','") }}) as channel_list (channel)
+    cross join {{ unnest_as(split_to_array('sessions.channel_list', "','"), 'channel_list', 'channel') }}
     group by sessions.person_id, channel_list.channel
 ),
 

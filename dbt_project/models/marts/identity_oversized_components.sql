@@ -20,7 +20,7 @@ records_on_keys as (
 ),
 
 samples as (
-    select key_node, string_agg(record, ', ' order by record) as records_sample
+    select key_node, {{ ordered_string_agg('record', "', '", 'record') }} as records_sample
     from records_on_keys
     where n <= 5
     group by key_node

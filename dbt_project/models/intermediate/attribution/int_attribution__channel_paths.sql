@@ -44,13 +44,13 @@ numbered as (
 ),
 
 paths as (
-    select conversion_id as path_id, string_agg(channel, ' > ' order by touch_index) as channel_path, true as converted
+    select conversion_id as path_id, {{ ordered_string_agg('channel', "' > '", 'touch_index') }} as channel_path, true as converted
     from conversion_paths
     group by conversion_id
     union all
     select
         actor_id || '#' || run_number,
-        string_agg(channel, ' > ' order by occurred_at, touchpoint_id),
+        {{ ordered_string_agg('channel', "' > '", 'occurred_at, touchpoint_id') }},
         false
     from numbered
     group by actor_id, run_number

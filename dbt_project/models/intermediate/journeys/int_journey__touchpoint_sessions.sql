@@ -15,7 +15,7 @@
         incremental_strategy='delete+insert',
         unique_key='touchpoint_id',
         on_schema_change='fail',
-        post_hook="delete from {{ this }} where touchpoint_id not in (select touchpoint_id from {{ ref('int_journey__actor_touchpoints') }})",
+        post_hook="{{ delete_from(this, 'touchpoint_id not in (select touchpoint_id from ' ~ ref('int_journey__actor_touchpoints') ~ ')') }}",
     )
 }}
 {%- set ua = var('session_rules') == 'universal_analytics' %}

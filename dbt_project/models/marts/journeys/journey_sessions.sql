@@ -8,7 +8,7 @@
         incremental_strategy='delete+insert',
         unique_key='session_id',
         on_schema_change='fail',
-        post_hook="delete from {{ this }} where session_id not in (select session_id from {{ ref('int_journey__touchpoint_sessions') }})",
+        post_hook="{{ delete_from(this, 'session_id not in (select session_id from ' ~ ref('int_journey__touchpoint_sessions') ~ ')') }}",
     )
 }}
 
@@ -32,7 +32,7 @@ select
     cast(max(occurred_at) as timestamptz) as session_end,
     cast(count(*) as integer) as touchpoints,
     cast(count(distinct channel) as integer) as channels,
-    cast(string_agg(distinct channel, ',' order by channel) as varchar) as channel_list,
+    cast({{ ordered_string_agg('channel', "','", 'channel', distinct=true) }} as varchar) as channel_list,
     cast({{ arg_min_by('channel', ['position_in_session'], nulls=true) }} as varchar) as entry_channel,
     cast({{ arg_min_by('source', ['position_in_session'], nulls=true) }} as varchar) as entry_source,
     cast({{ arg_min_by('medium', ['position_in_session'], nulls=true) }} as varchar) as entry_medium,

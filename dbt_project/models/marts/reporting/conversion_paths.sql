@@ -32,7 +32,7 @@ steps as (
 ),
 
 collapsed as (
-    select conversion_id, array_agg(channel order by touch_index) as channels
+    select conversion_id, {{ ordered_list_agg('channel', 'touch_index') }} as channels
     from steps
     where starts_step
     group by conversion_id
@@ -49,11 +49,11 @@ paths as (
         case when conversions.is_direct then 0 else {{ array_size('collapsed.channels') }} end as steps,
         case
             when conversions.is_direct then '(direct)'
-            when {{ array_size('collapsed.channels') }} <= {{ max_steps }} then array_to_string(collapsed.channels, ' > ')
-            else array_to_string(collapsed.channels[1:2], ' > ') || ' > ... > '
-                || array_to_string({{ array_tail('collapsed.channels', 2) }}, ' > ')
+            when {{ array_size('collapsed.channels') }} <= {{ max_steps }} then {{ list_join('collapsed.channels', "' > '") }}
+            else {{ list_join(list_head('collapsed.channels', 2), "' > '") }} || ' > ... > '
+                || {{ list_join(array_tail('collapsed.channels', 2), "' > '") }}
         end as path,
-        case when conversions.is_direct then '(direct)' else collapsed.channels[1] end as first_channel,
+        case when conversions.is_direct then '(direct)' else {{ list_element('collapsed.channels', 1) }} end as first_channel,
         case when conversions.is_direct then '(direct)' else {{ array_from_end('collapsed.channels') }} end as last_channel
     from conversions
     inner join {{ ref('touchpoints') }} as purchases on conversions.conversion_id = purchases.touchpoint_id

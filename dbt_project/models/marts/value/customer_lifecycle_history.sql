@@ -25,7 +25,7 @@ purchases as (
     select
         person_id,
         purchase_date,
-        coalesce(purchase_date - previous_purchase_date > {{ lapsed_days }}, false) as is_reactivation
+        coalesce({{ days_between('previous_purchase_date', 'purchase_date') }} > {{ lapsed_days }}, false) as is_reactivation
     from {{ ref('int_value__purchase_days') }}
 ),
 
@@ -63,10 +63,10 @@ staged as (
         timeline.day,
         case
             when timeline.last_purchase_date is null then 'prospect'
-            when timeline.day - timeline.last_purchase_date >= {{ lapsed_days }} then 'lapsed'
-            when timeline.day - timeline.last_purchase_date >= {{ at_risk_days }} then 'at risk'
-            when timeline.day - people.first_purchase_date < {{ new_days }} then 'new'
-            when timeline.day - timeline.last_reactivation_date < {{ reactivated_days }} then 'reactivated'
+            when {{ days_between('timeline.last_purchase_date', 'timeline.day') }} >= {{ lapsed_days }} then 'lapsed'
+            when {{ days_between('timeline.last_purchase_date', 'timeline.day') }} >= {{ at_risk_days }} then 'at risk'
+            when {{ days_between('people.first_purchase_date', 'timeline.day') }} < {{ new_days }} then 'new'
+            when {{ days_between('timeline.last_reactivation_date', 'timeline.day') }} < {{ reactivated_days }} then 'reactivated'
             else 'active'
         end as stage
     from timeline

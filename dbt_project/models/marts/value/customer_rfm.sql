@@ -21,7 +21,7 @@ measured as (
     select
         customers.*,
         as_of.as_of_date,
-        as_of.as_of_date - customers.last_purchase_date as recency_days,
+        {{ days_between('customers.last_purchase_date', 'as_of.as_of_date') }} as recency_days,
         count(*) over () as customers_scored
     from customers
     cross join as_of

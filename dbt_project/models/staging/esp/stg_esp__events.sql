@@ -14,7 +14,7 @@ select
         when 'Received Control' then 'control'  -- held out of the campaign (its control group): no e-mail was sent
         else lower(replace(events.metric_name, ' ', '_'))
     end as event_type,
-    {{ utc('events."datetime"') }} as occurred_at,
+    {{ utc('events.' ~ adapter.quote('datetime')) }} as occurred_at,
     events.profile_id as esp_profile_id,
     events.metric_name
 from {{ source('esp', 'events') }} as events
