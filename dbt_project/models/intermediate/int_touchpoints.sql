@@ -11,7 +11,7 @@
         incremental_strategy='delete+insert',
         unique_key='touchpoint_id',
         on_schema_change='fail',
-        post_hook="delete from {{ this }} where person_id is null or touchpoint_id not in ({{ touchpoint_source_ids() }})",
+        post_hook="{{ delete_from(this, 'person_id is null or touchpoint_id not in (' ~ touchpoint_source_ids() ~ ')') }}",
     )
 }}
 {%- set incremental = is_incremental() %}

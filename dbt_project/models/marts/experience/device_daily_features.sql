@@ -13,7 +13,7 @@
         incremental_strategy='delete+insert',
         unique_key=['device_id', 'day'],
         on_schema_change='fail',
-        post_hook="delete from {{ this }} as kept where not exists (select 1 from {{ ref('stg_iot__readings') }} as readings where readings.device_id = kept.device_id and cast(timezone('UTC', readings.recorded_at) as date) = kept.day)",
+        post_hook="{{ delete_from(this, \"device_id || '|' || cast(day as varchar) not in (select device_id || '|' || cast(cast(timezone('UTC', recorded_at) as date) as varchar) from \" ~ ref('stg_iot__readings') ~ ')') }}",
     )
 }}
 {%- set incremental = is_incremental() %}

@@ -18,7 +18,7 @@
         incremental_strategy='delete+insert',
         unique_key='touchpoint_id',
         on_schema_change='fail',
-        post_hook="delete from {{ this }} where touchpoint_id not in ({{ touchpoint_source_ids() }})",
+        post_hook="{{ delete_from(this, 'touchpoint_id not in (' ~ touchpoint_source_ids() ~ ')') }}",
     )
 }}
 {%- set incremental = is_incremental() %}
