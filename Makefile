@@ -25,7 +25,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)   # ingestion speed against DuckDB's own, at 20,000 people (minutes; BENCH_ARGS="--people 2000" for a quick look); the CLV fit at 100,000 customers (seconds)
+bench: $(STAMP)   # the pipeline against a DuckDB-native baseline up to 10 M events (PIPELINE_BENCH_ARGS="--quick" for a smoke run; results in bench/results/); ingestion speed against DuckDB's own, at 20,000 people (minutes; BENCH_ARGS="--people 2000" for a quick look); the CLV fit at 100,000 customers (seconds). Never part of make test.
+	$(BIN)/python -m orchestration.cli bench pipeline $(PIPELINE_BENCH_ARGS)
 	$(BIN)/python bench/ingestion_speed.py $(BENCH_ARGS)
 	$(BIN)/python bench/clv_fit.py
 

@@ -55,7 +55,7 @@ def _quote(name: str) -> str:
 
 
 def _count(con, table: str) -> int:
-    return con.execute(f"select count(*) from {_quote(table)}").fetchone()[0]
+    return con.execute(f"select count(*) from {_quote(table)}").fetchall()[0][0]
 
 
 def _sql_path(path: Path) -> str:
@@ -96,11 +96,16 @@ def load_json_sources(con, root: Path, result: BaselineResult) -> None:
 
 
 def _load_sqlite(con, database: Path, result: BaselineResult) -> list[str]:
+    installed = con.execute(
+        "select count(*) from duckdb_extensions() where extension_name in ('sqlite', 'sqlite_scanner') and (installed or loaded)"
+    ).fetchall()[0][0]  # asking DuckDB to install it offline costs seconds of timeouts: only load one that is there
     try:
+        if not installed:
+            raise duckdb.IOException("the sqlite extension is not installed")
         con.execute("load sqlite")
         con.execute(f"attach '{_sql_path(database)}' as loyalty_db (type sqlite, read_only)")
     except duckdb.Error:
-        result.sqlite_reader = "python sqlite3 -> arrow (duckdb sqlite extension not installable offline)"
+        result.sqlite_reader = "python sqlite3 -> arrow (duckdb's sqlite extension is not installed, not installable offline)"
 
         tables = []
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as lite:
@@ -173,7 +178,7 @@ def build_models(con, result: BaselineResult) -> None:
                 con.execute(statement)
                 changed = con.execute(
                     "select count(*) from bl_labels_next join bl_labels using (vertex) where bl_labels_next.label <> bl_labels.label"
-                ).fetchone()[0]
+                ).fetchall()[0][0]
                 con.execute("create or replace table bl_labels as select * from bl_labels_next")
                 result.component_rounds = n
                 if not changed:
