@@ -1,6 +1,7 @@
 """``journey``: the project's one command line.
 
-    journey world generate [--seed --people --days]   write the demo world's source systems
+    journey world generate [--seed --people --days] [--until YYYY-MM-DD[THH:MM]]   write the demo world's source
+                                                      systems (cut at an instant with --until)
     journey world serve --port N [--faults RATE]      serve the demo shop, ESP and social APIs until Ctrl-C
     journey run [--full-refresh]                      the whole graph once, against the configured sources
     journey demo [--seed --people --days]             generate, run, summary
@@ -59,23 +60,46 @@ def world() -> None:
     """The demo world: source systems that stand in for a shop, an ESP, a social network, a POS and devices."""
 
 
-def _generate(seed: int, people: int, days: int) -> dict:
+def _generate(seed: int, people: int, days: int, until=None) -> dict:
     from ingestion import config
     from ingestion.demo_world.generator import generate
     from ingestion.demo_world.writers import write_world
 
-    written = write_world(generate(seed, people, days), config.source_systems_dir())
-    click.echo(f"demo world: {people} people, {days} days, seed {seed} -> {config.source_systems_dir()}")
+    world = generate(seed, people, days)
+    if until is not None:
+        from ingestion.demo_world.cut import until as cut_until
+
+        world = cut_until(world, until)
+    written = write_world(world, config.source_systems_dir())
+    cut = f", cut at {world.end.isoformat()}" if until is not None else ""
+    click.echo(f"demo world: {people} people, {days} days, seed {seed}{cut} -> {config.source_systems_dir()}")
     return written
+
+
+def _utc_instant(ctx, param, value):
+    """``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:MM`` (UTC; an offset may be given) -> an aware datetime."""
+    if value is None:
+        return None
+    from datetime import datetime, timezone
+
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter("expected YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)") from None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
 
 
 @world.command("generate")
 @world_options
-def world_generate(seed: int, people: int, days: int) -> None:
+@click.option(
+    "--until", "until", callback=_utc_instant, default=None, metavar="YYYY-MM-DD[THH:MM]",
+    help="Write the world as it stood at this instant (UTC): what had happened before it (demo_world.cut.until).",
+)  # fmt: skip
+def world_generate(seed: int, people: int, days: int, until) -> None:
     """Write the demo world's source systems to $JW_DATA_DIR/source_systems (replacing what is there)."""
     import json
 
-    click.echo(json.dumps(_generate(seed, people, days), indent=2, default=str))
+    click.echo(json.dumps(_generate(seed, people, days, until), indent=2, default=str))
 
 
 @world.command("serve")
