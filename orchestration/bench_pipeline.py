@@ -103,7 +103,7 @@ class TreeSampler(threading.Thread):
     def __init__(self, pid: int, interval: float = SAMPLE_SECONDS):
         super().__init__(daemon=True)
         self.pid, self.interval, self.peak, self.samples = pid, interval, 0, 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
         import psutil
@@ -112,7 +112,7 @@ class TreeSampler(threading.Thread):
             root = psutil.Process(self.pid)
         except psutil.NoSuchProcess:
             return
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             total = 0
             try:
                 processes = [root, *root.children(recursive=True)]
@@ -124,10 +124,10 @@ class TreeSampler(threading.Thread):
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     pass
             self.peak, self.samples = max(self.peak, total), self.samples + 1
-            self._stop.wait(self.interval)
+            self._halt.wait(self.interval)
 
     def stop(self) -> int:
-        self._stop.set()
+        self._halt.set()
         self.join()
         return self.peak
 
