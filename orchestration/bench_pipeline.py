@@ -279,12 +279,13 @@ def measure_size(size: dict, workdir: Path, days: int, seed: int, events_per_per
 
 
 def last_day(source_systems: Path) -> str:
-    """The date (UTC) of the newest storefront event: the world's last day."""
+    """The date (UTC) of the newest storefront event by the collector's clock: the world's last day (a device's
+    clock can be a year ahead, so not ``derived_tstamp``)."""
     import duckdb
 
     path = str(source_systems / "api" / "shop" / "events.json").replace("'", "''")
     with duckdb.connect() as con:
-        newest = con.execute(f"select max(derived_tstamp) from read_json('{path}', format='array')").fetchone()[0]
+        newest = con.execute(f"select max(collector_tstamp) from read_json('{path}', format='array')").fetchone()[0]
     return newest.astimezone(timezone.utc).date().isoformat()
 
 
