@@ -197,9 +197,15 @@ def run_pipeline(data_dir: Path, full_refresh: bool = False, log=None) -> RunMea
         )  # fmt: skip
         sampler = TreeSampler(process.pid)
         sampler.start()
-        code = process.wait()
-        wall = time.perf_counter() - started
-        peak = sampler.stop()
+        try:
+            code = process.wait()
+        except BaseException:  # interrupted: take the run down with the bench (its dbt child follows it)
+            process.terminate()
+            process.wait(timeout=60)
+            raise
+        finally:
+            wall = time.perf_counter() - started
+            peak = sampler.stop()
     run_id, steps, span = step_times(data_dir / "dagster_home", process.pid)
     stages = {"ingest": 0.0, "raw_checks": 0.0, "transform": 0.0, "other": 0.0}
     for key, seconds in steps.items():

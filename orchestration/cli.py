@@ -573,6 +573,9 @@ def bench_pipeline(sizes: str, quick: bool, days: int, seed: int, max_generate_s
 
     from orchestration.bench_pipeline import RESULTS_DIR, bench_pipeline as run_bench_pipeline, parse_size
 
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops the run, the API server and cleans up
     if quick:
         sizes, days = "300p", 21
     labels = [s for s in sizes.split(",") if s.strip()]
