@@ -154,3 +154,13 @@ def test_table_and_plot(tmp_path):
     bp.plot([done, skipped], png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     json.dumps(bp.asdict(done))  # the result is JSON as written
+
+
+def test_cli_registers_the_bench_and_rejects_bad_sizes():
+    from click.testing import CliRunner
+
+    from orchestration.cli import cli
+
+    assert "pipeline" in CliRunner().invoke(cli, ["bench", "--help"]).output
+    result = CliRunner().invoke(cli, ["bench", "pipeline", "--sizes", "100k,lots"])
+    assert result.exit_code == 2 and "lots" in result.output
