@@ -397,6 +397,8 @@ def bench_pipeline(sizes: list[str], days: int = 90, seed: int = 42, workdir: Pa
     log = open(workdir / "bench.log", "w")
     echo(f"work folder {workdir} (logs in bench.log)")
     parsed = [parse_size(s) for s in sizes]
+    results: list[SizeResult] = []
+    incremental, report_written = None, False
     try:
         events_per_person = None
         if any("events" in s for s in parsed):  # a pilot world: events per person at these days
@@ -407,7 +409,6 @@ def bench_pipeline(sizes: list[str], days: int = 90, seed: int = 42, workdir: Pa
             events_per_person = world_counts(base.tables)[0] / 200
             shutil.rmtree(pilot, ignore_errors=True)
             echo(f"pilot: {events_per_person:.1f} touchpoint events per person over {days} days")
-        results: list[SizeResult] = []
         rates = None  # (generate s per event, run s per event) of the last size measured
         for size in sorted(parsed, key=lambda s: s.get("events") or s["people"] * (events_per_person or 1)):
             people = size.get("people") or max(1, round(size["events"] / events_per_person))
@@ -426,9 +427,8 @@ def bench_pipeline(sizes: list[str], days: int = 90, seed: int = 42, workdir: Pa
             results.append(result)
             if result.events:
                 rates = (result.generate_s / result.events, result.run["wall_s"] / result.events)
-            if not keep:
+            if not keep and result.status == "done":
                 shutil.rmtree(workdir / f"size-{size['label']}", ignore_errors=True)
-        incremental = None
         measured = [r for r in results if r.status == "done"]
         if incremental_size and measured:
             chosen = measured[-1] if incremental_size == "largest" else next(
@@ -453,8 +453,12 @@ def bench_pipeline(sizes: list[str], days: int = 90, seed: int = 42, workdir: Pa
         for line in lines:
             echo(line)
         echo(f"\nwritten: {json_path} and {json_path.with_suffix('.png')}")
+        report_written = True
         return report
     finally:
         log.close()
-        if not keep:
+        failed = not report_written or any(r.status == "failed" for r in results) or (incremental or {}).get("status") == "failed"
+        if failed:
+            echo(f"kept {workdir} for its logs (bench.log, <size>/logs/)")
+        elif not keep:
             shutil.rmtree(workdir, ignore_errors=True)
