@@ -32,7 +32,8 @@ test-spark: $(STAMP)   # the demo world on Spark (Thrift server from pyspark; ne
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,spark]"
 	$(BIN)/journey compare spark $(COMPARE_ARGS)
 
-bench: $(STAMP)   # ingestion speed against DuckDB's own, at 20,000 people (minutes; BENCH_ARGS="--people 2000" for a quick look); the CLV fit at 100,000 customers (seconds)
+bench: $(STAMP)   # the pipeline against a DuckDB-native baseline up to 10 M events (PIPELINE_BENCH_ARGS="--quick" for a smoke run; results in bench/results/); ingestion speed against DuckDB's own, at 20,000 people (minutes; BENCH_ARGS="--people 2000" for a quick look); the CLV fit at 100,000 customers (seconds). Never part of make test.
+	$(BIN)/python -m orchestration.cli bench pipeline $(PIPELINE_BENCH_ARGS)
 	$(BIN)/python bench/ingestion_speed.py $(BENCH_ARGS)
 	$(BIN)/python bench/clv_fit.py
 

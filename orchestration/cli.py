@@ -19,6 +19,7 @@
     journey deliver [--once | --follow] [--batch-size N] [--max-attempts N]   send released outbox messages
     journey bench activation [--abandonments N --quiet-seconds S]   webhook -> ESP receipt latency, p50/p95/max
     journey spark start|stop|status|register          the Spark Thrift server of dbt's spark target; lake -> tables
+    journey bench pipeline [--sizes 100k,1m,10m] [--quick]           generate + journey run vs DuckDB-native, per stage
     journey gx docs [--open]                          GX data docs of the recorded validations in $JW_DATA_DIR/gx_docs
 
 Everything lands under ``$JW_DATA_DIR`` (default ``<repo>/data``); runs go through the Dagster instance in
@@ -606,6 +607,50 @@ def spark_register(lake: str | None) -> None:
         click.echo(f"{dataset}: {len(names)} tables")
     if not tables:
         raise click.ClickException(f"no Parquet tables under {lake or spark.lake_dir()}")
+
+
+@bench.command("pipeline")
+@click.option("--sizes", default="100k,1m,10m", show_default=True,
+              help="Worlds to measure: touchpoint events (100k, 1m, 10m) or people (20000p), comma-separated.")
+@click.option("--quick", is_flag=True, help="A smoke run: one world of 300 people over 21 days (overrides --sizes, --days).")
+@click.option("--days", type=click.IntRange(min=7), default=DEFAULT_DAYS, show_default=True, help="Days of history of every world.")
+@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Random seed of the worlds.")
+@click.option("--max-generate-seconds", type=float, default=900, show_default=True,
+              help="Skip a size whose projected generation takes longer (projected from the previous size).")
+@click.option("--max-run-seconds", type=float, default=3600, show_default=True,
+              help="Skip a size whose projected `journey run` takes longer (projected from the previous size).")
+@click.option("--incremental-size", default="largest", show_default=True,
+              help="Which measured size gets the incremental day (a --sizes label, 'largest', or 'none').")
+@click.option("--workdir", type=click.Path(file_okay=False), default=None, help="Work folder (default: a temporary one).")
+@click.option("--keep", is_flag=True, help="Keep the worlds and warehouses in the work folder.")
+@click.option("--results-dir", type=click.Path(file_okay=False), default=None, help="Where the JSON and PNG go  [default: bench/results]")
+def bench_pipeline(sizes: str, quick: bool, days: int, seed: int, max_generate_seconds: float, max_run_seconds: float,
+                   incremental_size: str, workdir, keep: bool, results_dir) -> None:  # fmt: skip
+    """Worlds of increasing size: generate, `journey run` through Dagster (per-stage wall times from the run's step
+    events, peak RSS of its process tree), the DuckDB-native baseline on the same files, an incremental day against
+    a full refresh. Prints the table; writes bench/results/pipeline-<UTC>.json and .png. Figures, not pass/fail."""
+    from pathlib import Path
+
+    from orchestration.bench_pipeline import RESULTS_DIR, bench_pipeline as run_bench_pipeline, parse_size
+
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops the run, the API server and cleans up
+    if quick:
+        sizes, days = "300p", 21
+    labels = [s for s in sizes.split(",") if s.strip()]
+    try:
+        for label in labels:
+            parse_size(label)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--sizes") from None
+    report = run_bench_pipeline(
+        labels, days=days, seed=seed, workdir=Path(workdir) if workdir else None, max_generate_s=max_generate_seconds,
+        max_run_s=max_run_seconds, incremental_size=None if incremental_size == "none" else incremental_size,
+        results_dir=Path(results_dir) if results_dir else RESULTS_DIR, keep=keep, echo=click.echo,
+    )  # fmt: skip
+    failed = [s["label"] for s in report["sizes"] if s["status"] == "failed"]
+    raise SystemExit(1 if failed else 0)
 
 
 # --- journey deliver (activation: the outbox's delivery worker) ------------------------------------------------
