@@ -35,6 +35,8 @@ SMALL = {"seed": 7, "people": 300, "days": 21}
 HEAVY_FIRST = (
     "test_crash_recovery.py",
     "test_serving.py",
+    "test_postgres_engine.py",  # the demo world on PostgreSQL and DuckDB (~4 minutes)
+    "test_incremental.py",
     "test_pipeline.py",  # before test_experience.py (conftest's default_build)
     "test_forget.py",
     "test_loyalty.py",
