@@ -216,9 +216,9 @@ def dbt(warehouse: Path, tmp: Path, *args: str) -> dict:
 
 def built_nodes(target: Path) -> dict[str, dict]:
     """dbt's run results of a target folder by node name: what dbt ran or tested (exposures, which dbt lists with
-    status no-op, left out: nothing is built for them)."""
+    status no-op, and the on-run-start hook (engine_setup, nothing on DuckDB) left out: they build nothing)."""
     results = json.loads((target / "run_results.json").read_text())["results"]
-    return {r["unique_id"].split(".")[2]: r for r in results if not r["unique_id"].startswith("exposure.")}
+    return {r["unique_id"].split(".")[2]: r for r in results if not r["unique_id"].startswith(("exposure.", "operation."))}
 
 
 def loaded_rows(info) -> dict[str, int]:
