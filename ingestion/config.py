@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOURCE_NAMES = ("shop", "esp", "social", "loyalty", "iot", "history")
@@ -118,3 +120,22 @@ def activation_db_url() -> str | None:
     """``$JW_ACTIVATION_DB_URL`` (a PostgreSQL URL) for the inbox and the outbox; None = SQLite files in
     :func:`activation_dir`."""
     return os.environ.get("JW_ACTIVATION_DB_URL") or None
+
+
+@contextmanager
+def environment(**values: str | None) -> Iterator[None]:
+    """``os.environ`` with ``values`` (None: unset) for the block; the previous values come back afterwards."""
+    previous = {name: os.environ.get(name) for name in values}
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -20,10 +20,9 @@ import math
 import os
 import time
 import uuid
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 from urllib.parse import urlsplit, urlunsplit
 
 from ingestion import config
@@ -156,7 +155,7 @@ def compare_tables(reference: dict[str, dict], engine: dict[str, dict], engine_n
     for name in sorted(set(reference) | set(engine)):
         mart = name.split(".", 1)[1]
         ref, eng = reference.get(name), engine.get(name)
-        row: dict[str, Any] = {"mart": name, f"rows_duckdb": None, f"rows_{engine_name}": None}
+        row: dict[str, Any] = {"mart": name, "rows_duckdb": None, f"rows_{engine_name}": None}
         if ref is None or eng is None:
             row.update(match="missing", reason="only on " + ("duckdb" if eng is None else engine_name))
         else:
@@ -212,25 +211,6 @@ def format_table(rows: list[dict], engine_name: str) -> str:
 
 
 # --- building -----------------------------------------------------------------------------------------------
-
-
-@contextmanager
-def environment(**values: str | None) -> Iterator[None]:
-    """``os.environ`` with ``values`` (None: unset) for the block."""
-    previous = {k: os.environ.get(k) for k in values}
-    for k, v in values.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    try:
-        yield
-    finally:
-        for k, v in previous.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def compare_database_url(url: str | None = None) -> str:
@@ -330,7 +310,7 @@ def compare(engine: str, people: int = 300, days: int = 21, seed: int = 42, url:
     work.mkdir(parents=True, exist_ok=True)
     engine_url = compare_database_url(url)
     started = time.monotonic()
-    with environment(JW_DATA_DIR=str(work), JW_WAREHOUSE_PATH=None, JW_PSEUDONYM_KEY_FILE=None, JW_DESTINATION=None,
+    with config.environment(JW_DATA_DIR=str(work), JW_WAREHOUSE_PATH=None, JW_PSEUDONYM_KEY_FILE=None, JW_DESTINATION=None,
                      JW_POSTGRES_URL=engine_url, JW_LAKE_DIR=None, JW_HISTORY_DIR=None):  # fmt: skip
         for stale in ("warehouse.duckdb", "warehouse.duckdb.wal", "dlt_pipelines", f"dlt_pipelines_{engine}", "lake"):
             path = work / stale
@@ -343,7 +323,7 @@ def compare(engine: str, people: int = 300, days: int = 21, seed: int = 42, url:
         write_world(generate(seed, people, days), config.source_systems_dir())
         log(f"demo world: {people} people, {days} days, seed {seed} -> {config.source_systems_dir()}")
         log("duckdb:")
-        with environment(JW_DESTINATION="duckdb"):
+        with config.environment(JW_DESTINATION="duckdb"):
             duck = build_engine("duckdb", work, log, tests)
         log(f"{engine}:")
         if engine == "spark":
@@ -352,7 +332,7 @@ def compare(engine: str, people: int = 300, days: int = 21, seed: int = 42, url:
             pid, seconds = spark.start()
             log(f"  spark thrift server: pid {pid}, accepting after {seconds:.1f} s")
             try:
-                with environment(JW_DESTINATION=engine):
+                with config.environment(JW_DESTINATION=engine):
                     other = build_engine(engine, work, log, tests)
                 other["thrift_server_start_seconds"] = round(seconds, 1)
                 engine_side = spark.engine_tables(SCHEMAS)
@@ -360,7 +340,7 @@ def compare(engine: str, people: int = 300, days: int = 21, seed: int = 42, url:
                 spark.stop()
         else:
             recreate_database(engine_url)
-            with environment(JW_DESTINATION=engine):
+            with config.environment(JW_DESTINATION=engine):
                 other = build_engine(engine, work, log, tests)
             engine_side = postgres_tables(engine_url)
         rows = compare_tables(duckdb_tables(config.warehouse_path()), engine_side, engine)

@@ -156,14 +156,5 @@ def dbt_environment() -> Iterator[None]:
     variable is set here and the previous environment restored afterwards: nothing leaks into the rest
     of the process (later runs, other assets, subprocesses).
     """
-    wanted = {"JW_WAREHOUSE_PATH": str(warehouse_path()), **engine_env()}
-    previous = {name: os.environ.get(name) for name in wanted}
-    os.environ.update(wanted)
-    try:
+    with config.environment(JW_WAREHOUSE_PATH=str(warehouse_path()), **engine_env()):
         yield
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

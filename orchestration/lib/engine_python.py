@@ -18,7 +18,6 @@ import importlib.util
 import json
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
@@ -67,11 +66,13 @@ class _Config:
 
 @dataclass
 class _Dbt:
-    """What a model's ``dbt`` argument offers here: ``ref`` (a DuckDB relation) and ``config``."""
+    """What a model's ``dbt`` argument offers here: ``ref`` (a DuckDB relation), ``config`` and ``is_incremental``,
+    always false: a Python model's stand-in table is written whole on every build."""
 
     session: Any
     config: _Config
     tables: dict = field(default_factory=dict)
+    is_incremental: bool = False
 
     def ref(self, name: str, *_, **__):
         return self.session.table(self.tables[name])
