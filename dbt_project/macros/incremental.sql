@@ -8,7 +8,7 @@
     changed_identifiers(identifier_type): the identifier values whose person changed (or that appeared or went)
     in this dbt invocation (intermediate.int_identity__identifier_changes). #}
 {% macro lookback_since(column='occurred_at', where=none) -%}
-    (select max({{ column }}) - interval ({{ var('lookback_days', 3) | int }}) day from {{ this }}
+    (select {{ dbt.dateadd('day', -(var('lookback_days', 3) | int), 'max(' ~ column ~ ')') }} from {{ this }}
      {%- if where %} where {{ where }}{% endif %})
 {%- endmacro %}
 

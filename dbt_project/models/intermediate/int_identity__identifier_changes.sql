@@ -14,7 +14,7 @@
 }}
 
 with current_map as (
-    select identifier_type, identifier_value, any_value(person_id) as person_id
+    select identifier_type, identifier_value, {{ any_value('person_id') }} as person_id
     from {{ ref('int_identity__identifier_map') }}
     group by identifier_type, identifier_value
 )
