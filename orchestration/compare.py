@@ -44,13 +44,27 @@ BUILD_TIME_COLUMNS: dict[str, tuple[str, ...]] = {
 # another order, and an average that is a half at the 5th decimal (0.27365) lands on either side of it.
 AVERAGE_OF_DOUBLES = ("an average of doubles rounded to 4 decimals: summed in another order, an average at a half of "
                       "the 5th decimal (0.27365) rounds up on one engine and down on the other (1 row in ~300)")
+DELETES_ON_PARQUET = ("deleted shop customers stay in dlt's Parquet (the filesystem destination appends the delete "
+                      "markers instead of deleting): the engine has their rows besides every DuckDB row")
+SUM_OF_DOUBLES = "a sum of doubles in another order: the last digit of a rounded sum differs in a few rows"
 KNOWN_DIFFERENCES: dict[str, dict[str, dict]] = {
     "postgres": {
         "customer_360": {"columns": ["avg_text_sentiment"], "reason": AVERAGE_OF_DOUBLES},
         "social_engagement": {"columns": ["avg_sentiment"], "reason": AVERAGE_OF_DOUBLES},
         "sentiment_daily": {"columns": ["avg_sentiment"], "reason": AVERAGE_OF_DOUBLES},
     },
-    "spark": {},
+    "spark": {
+        # dlt's filesystem destination cannot delete: the shop's delete markers (hard_delete on deleted_at) are
+        # appended, and the deleted customers stay in the lake. The engine has their rows on top of DuckDB's, and
+        # every DuckDB row is there too (checked); the identity model scores 3 more records, which moves the review
+        # pairs' probabilities. Fix: lake tables registered as views that apply dlt's merge (latest row per primary
+        # key, no delete marker), or Delta/Iceberg tables.
+        **{mart: {"extra_rows": True, "reason": DELETES_ON_PARQUET} for mart in (
+            "stg_shop__customers", "int_identity__match_records", "person_identifiers", "person_contacts",
+            "person_source_ids", "customer_360", "customer_engagement", "customer_lifecycle_history")},
+        "identity_review": {"columns": ["match_probability", "match_weight"], "reason": DELETES_ON_PARQUET},
+        "channel_daily": {"columns": ["attributed_revenue_position_based"], "reason": SUM_OF_DOUBLES},
+    },
 }
 
 
@@ -93,12 +107,16 @@ def normalise(value: Any) -> str:
 
 def checksum(rows: Iterable[Iterable[Any]]) -> str:
     """SHA-256 (hex) of ``rows`` normalised (:func:`normalise`) and sorted: the same for the same data on any engine."""
-    lines = sorted("\x1f".join(normalise(v) for v in row) for row in rows)
+    lines = sorted(_row_key(row) for row in rows)
     digest = hashlib.sha256()
     for line in lines:
         digest.update(line.encode("utf-8"))
         digest.update(b"\x1e")
     return digest.hexdigest()
+
+
+def _row_key(row: Iterable[Any]) -> str:
+    return "\x1f".join(normalise(v) for v in row)
 
 
 # --- reading the marts ---------------------------------------------------------------------------------------
@@ -174,7 +192,9 @@ def compare_tables(reference: dict[str, dict], engine: dict[str, dict], engine_n
                 if row["match"] == "no":
                     row["differing_columns"] = _differing_columns(ref, eng, columns)
                     allowed = known.get(mart, {})
-                    if row["differing_columns"] and set(row["differing_columns"]) <= set(allowed.get("columns", [])):
+                    if allowed.get("extra_rows") and _contains(eng["rows"], ei, ref["rows"], ri):
+                        row["known"] = allowed["reason"]  # the engine's rows less some extra: every reference row
+                    elif row["differing_columns"] and set(row["differing_columns"]) <= set(allowed.get("columns", [])):
                         rest = [c for c in columns if c not in allowed["columns"]]
                         same = checksum([r[ref["columns"].index(c)] for c in rest] for r in ref["rows"]) == checksum(
                             [r[eng["columns"].index(c)] for c in rest] for r in eng["rows"]
@@ -185,6 +205,16 @@ def compare_tables(reference: dict[str, dict], engine: dict[str, dict], engine_n
                 row["build_time_columns_skipped"] = sorted(skipped)
         result.append(row)
     return result
+
+
+def _contains(rows: list, indexes: list[int], wanted: list, wanted_indexes: list[int]) -> bool:
+    """Whether ``rows`` (columns ``indexes``) hold every row of ``wanted`` (columns ``wanted_indexes``), as often as
+    ``wanted`` does, compared normalised as :func:`checksum` does."""
+    from collections import Counter
+
+    have = Counter(_row_key([r[i] for i in indexes]) for r in rows)
+    need = Counter(_row_key([r[i] for i in wanted_indexes]) for r in wanted)
+    return all(have[key] >= n for key, n in need.items())
 
 
 def _differing_columns(ref: dict, eng: dict, columns: list[str]) -> list[str]:
