@@ -28,9 +28,9 @@ test: $(STAMP)
 test-postgres: $(STAMP)   # the demo world on PostgreSQL (JW_POSTGRES_URL's server) and DuckDB, every mart compared by checksum
 	$(BIN)/journey compare postgres $(COMPARE_ARGS)
 
-test-spark: $(STAMP)   # the demo world on Spark (Thrift server from pyspark; needs Java 17) and DuckDB, every mart compared by checksum
+test-spark: $(STAMP)   # the demo world (200 people, 14 days unless COMPARE_ARGS) on Spark (Thrift server from pyspark; needs Java 17) and DuckDB, every mart compared by checksum
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,spark]"
-	$(BIN)/journey compare spark $(COMPARE_ARGS)
+	$(BIN)/journey compare spark $(or $(COMPARE_ARGS),--people 200 --days 14)
 
 bench: $(STAMP)   # the pipeline against a DuckDB-native baseline up to 10 M events (PIPELINE_BENCH_ARGS="--quick" for a smoke run; results in bench/results/); ingestion speed against DuckDB's own, at 20,000 people (minutes; BENCH_ARGS="--people 2000" for a quick look); the CLV fit at 100,000 customers (seconds). Never part of make test.
 	$(BIN)/python -m orchestration.cli bench pipeline $(PIPELINE_BENCH_ARGS)
