@@ -15,6 +15,16 @@ import duckdb
 
 from ingestion import config
 
+# The summary reads the warehouse after the run; another run may be writing it by then (one writer per file: a
+# reader is refused while it builds): wait for it as long as one of its dbt steps may take, not fail a finished run.
+SUMMARY_WAIT_SECONDS = 600.0
+
+
+def _read_only(warehouse: Path) -> "duckdb.DuckDBPyConnection":
+    from orchestration.lib.warehouse_lock import retry_lock_conflicts
+
+    return retry_lock_conflicts(lambda: duckdb.connect(str(warehouse), read_only=True), timeout=SUMMARY_WAIT_SECONDS)
+
 LAYERS = {
     "raw": config.SOURCE_NAMES,
     "staging": ("staging",),
@@ -29,7 +39,7 @@ def layer_counts(warehouse) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {layer: {} for layer in LAYERS}
     if not Path(warehouse).exists():
         return counts
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with _read_only(warehouse) as con:
         relations = con.execute(
             "select table_schema, table_name from information_schema.tables "
             "where table_name not like '\\_dlt%' escape '\\' order by 1, 2"
@@ -89,7 +99,7 @@ def journey_lines(warehouse) -> list[str]:
     import duckdb
 
     try:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
+        with _read_only(warehouse) as con:
             sessions, known, converting, conversions, revenue, anonymous = con.execute(JOURNEYS_SQL).fetchone()
     except duckdb.CatalogException:
         return []
@@ -116,7 +126,7 @@ def value_lines(warehouse) -> list[str]:
     import duckdb
 
     try:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
+        with _read_only(warehouse) as con:
             customers, purchases, revenue, imported, as_of = con.execute(VALUE_SQL).fetchone()
             segments = dict(con.execute("select segment, count(*) from marts.customer_rfm group by 1").fetchall())
             stages = dict(con.execute(
@@ -143,7 +153,7 @@ def clv_lines(warehouse) -> list[str]:
     import duckdb
 
     try:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
+        with _read_only(warehouse) as con:
             fit = con.execute(CLV_SQL).fetchone()
             backtest = con.execute(CLV_BACKTEST_SQL).fetchone()
     except duckdb.CatalogException:
@@ -184,7 +194,7 @@ def experience_lines(warehouse) -> list[str]:
     import duckdb
 
     try:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
+        with _read_only(warehouse) as con:
             texts, de, en, negative, mentions, reviews, device_days, devices, linked, traits = con.execute(EXPERIENCE_SQL).fetchone()
             tiers = dict(con.execute("select engagement_tier, count(*) from marts.customer_engagement group by 1").fetchall())
     except duckdb.CatalogException:
@@ -205,7 +215,7 @@ def consent_lines(warehouse) -> list[str]:
     import duckdb
 
     try:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
+        with _read_only(warehouse) as con:
             granted = dict(con.execute("select purpose, count(*) from marts.consent_current where granted group by 1").fetchall())
             decisions, people = con.execute("select count(*), count(distinct person_id) from marts.consent_events").fetchone()
     except duckdb.CatalogException:
@@ -225,7 +235,7 @@ def activation_lines(warehouse) -> list[str]:
     from activation import store
 
     try:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
+        with _read_only(warehouse) as con:
             members = dict(con.execute("select segment_id, count(*) from marts.segment_members group by 1 order by 1").fetchall())
             planned, holdouts = con.execute(
                 "select (select count(*) from marts.campaign_plan),"
